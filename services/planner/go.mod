@@ -1,0 +1,3 @@
+module github.com/audius-netmon/netmon/services/planner
+
+go 1.26.8
