@@ -1,0 +1,96 @@
+package aggregator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/push"
+
+	"github.com/audius-netmon/netmon/internal/store"
+)
+
+// Pusher sends a run's series to the Pushgateway.
+type Pusher struct {
+	url, job   string
+	runIDLabel bool
+	client     *http.Client
+}
+
+// NewPusher returns a pusher for the Pushgateway at url, job group job. With runIDLabel every
+// series also gets the original's run_id label.
+func NewPusher(url, job string, runIDLabel bool, client *http.Client) *Pusher {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return &Pusher{url: url, job: job, runIDLabel: runIDLabel, client: client}
+}
+
+// help for series that are not in the SQL catalogue.
+var extraHelp = map[string]string{
+	"audius_nm_generating_metrics_duration": "Seconds spent computing the run's metrics.",
+	"audius_nm_total_job_duration":          "Seconds from the run's start until its metrics were computed.",
+	"audius_nm_last_run_id":                 "Id of the run these metrics come from.",
+}
+
+// Registry builds a registry holding samples as gauges.
+func (p *Pusher) Registry(run int64, samples []store.Sample) (*prometheus.Registry, error) {
+	help := make(map[string]string, len(store.Catalogue)+len(extraHelp))
+	for _, m := range store.Catalogue {
+		help[m.Name] = m.Help
+	}
+	for k, v := range extraHelp {
+		help[k] = v
+	}
+	byName := map[string][]store.Sample{}
+	for _, s := range samples {
+		byName[s.Name] = append(byName[s.Name], s)
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	reg := prometheus.NewRegistry()
+	for _, name := range names {
+		ss := byName[name]
+		var labels []string
+		for l := range ss[0].Labels {
+			labels = append(labels, l)
+		}
+		sort.Strings(labels)
+		if p.runIDLabel {
+			labels = append(labels, "run_id")
+		}
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help[name]}, labels)
+		if err := reg.Register(g); err != nil {
+			return nil, fmt.Errorf("register %s: %w", name, err)
+		}
+		for _, s := range ss {
+			vals := prometheus.Labels{}
+			for k, v := range s.Labels {
+				vals[k] = v
+			}
+			if p.runIDLabel {
+				vals["run_id"] = runLabel(run)
+			}
+			g.With(vals).Set(s.Value)
+		}
+	}
+	return reg, nil
+}
+
+// Push replaces the job group's series with samples (HTTP PUT), so series of an earlier run,
+// such as a node that has left, do not linger.
+func (p *Pusher) Push(ctx context.Context, run int64, samples []store.Sample) error {
+	reg, err := p.Registry(run, samples)
+	if err != nil {
+		return err
+	}
+	if err := push.New(p.url, p.job).Gatherer(reg).Client(p.client).PushContext(ctx); err != nil {
+		return fmt.Errorf("push run %d to %s: %w", run, p.url, err)
+	}
+	return nil
+}

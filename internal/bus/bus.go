@@ -1,0 +1,74 @@
+// Package bus owns everything netmon does with NATS JetStream: the subjects and streams, the
+// durable consumers, publishing with deterministic message ids, and the router that takes a
+// delivered message through decode → handle → publish → ack for every stage. Ack rules live here
+// and nowhere else: a message's outputs are published and their acks awaited before the message is
+// acked, so a crash at any point loses nothing (the message is redelivered) and a redelivery
+// changes nothing (outputs carry the same Nats-Msg-Id, and every consumer writes idempotently).
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Conn is a NATS connection with its JetStream context.
+type Conn struct {
+	NC *nats.Conn
+	JS jetstream.JetStream
+}
+
+// Connect dials url (a comma-separated list is allowed), reconnecting forever with backoff, and
+// logs connection state changes on log.
+func Connect(url, name string, log zerolog.Logger) (*Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn().Err(err).Msg("nats disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("nats reconnected")
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(512))
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return &Conn{NC: nc, JS: js}, nil
+}
+
+// WaitConnected blocks until the connection is up or ctx ends; Connect returns before the first
+// connection when the server is not reachable yet.
+func (c *Conn) WaitConnected(ctx context.Context) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !c.NC.IsConnected() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for nats: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Close drains the connection: pending publishes are flushed and subscriptions finish.
+func (c *Conn) Close() {
+	if err := c.NC.Drain(); err != nil {
+		c.NC.Close()
+	}
+}

@@ -1,0 +1,233 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/audius-netmon/netmon/internal/message"
+)
+
+// Delivery is one delivered message as a handler sees it.
+type Delivery struct {
+	Subject      string
+	Data         []byte
+	NumDelivered uint64
+	// Last is true on the final delivery the consumer allows: if the handler fails now, the
+	// message is recorded as poison instead of being retried.
+	Last bool
+}
+
+// Handler is a stage's message logic. Handle returns the messages to publish for d; the router
+// publishes them, waits for their acks, and only then acks d.
+type Handler struct {
+	Handle func(ctx context.Context, d Delivery) ([]Out, error)
+	// Poison returns the messages that record d as failed for good (its deliveries are used up, or
+	// it can never be processed). Nil means such a message is only logged.
+	Poison func(d Delivery, cause error) []Out
+}
+
+// ConsumerSpec is a durable pull consumer and how many messages it processes at once.
+type ConsumerSpec struct {
+	Stream        string
+	Durable       string
+	Filters       []string
+	AckWait       time.Duration
+	MaxDeliver    int
+	MaxAckPending int
+	Workers       int
+}
+
+// RouterMetrics counts messages by consumer and outcome.
+type RouterMetrics struct {
+	messages *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewRouterMetrics registers the router's metrics on reg.
+func NewRouterMetrics(reg prometheus.Registerer) *RouterMetrics {
+	m := &RouterMetrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "netmon_bus_messages_total",
+			Help: "Messages processed by a durable consumer, by outcome (ok, retry, poison).",
+		}, []string{"consumer", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "netmon_bus_handle_duration_seconds",
+			Help:    "Time to handle one message and publish its outputs.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
+		}, []string{"consumer"}),
+	}
+	reg.MustRegister(m.messages, m.duration)
+	return m
+}
+
+// Consume runs the consumer until ctx ends, then stops pulling, lets in-flight messages finish
+// (at most grace), and returns. The consumer is created or updated idempotently.
+func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler, m *RouterMetrics, log zerolog.Logger) error {
+	if spec.Workers < 1 {
+		spec.Workers = 1
+	}
+	cons, err := c.JS.CreateOrUpdateConsumer(ctx, spec.Stream, jetstream.ConsumerConfig{
+		Durable:        spec.Durable,
+		FilterSubjects: spec.Filters,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckWait:        spec.AckWait,
+		MaxDeliver:     spec.MaxDeliver,
+		MaxAckPending:  spec.MaxAckPending,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", spec.Durable, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * spec.Workers))
+	if err != nil {
+		return fmt.Errorf("consumer %s: messages: %w", spec.Durable, err)
+	}
+	log = log.With().Str("consumer", spec.Durable).Logger()
+
+	// Handlers run on workCtx, which outlives ctx by a grace period so in-flight work can finish.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	r := router{spec: spec, h: h, m: m, log: log, publish: c.Publish}
+
+	var wg sync.WaitGroup
+	for range spec.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				msg, err := it.Next()
+				if err != nil {
+					if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+						return
+					}
+					log.Warn().Err(err).Msg("next message")
+					continue
+				}
+				r.process(workCtx, msg)
+			}
+		}()
+	}
+	<-ctx.Done()
+	it.Drain()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownGrace):
+		cancelWork()
+		<-done
+	}
+	return nil
+}
+
+const shutdownGrace = 15 * time.Second
+
+type router struct {
+	spec    ConsumerSpec
+	h       Handler
+	m       *RouterMetrics
+	log     zerolog.Logger
+	publish func(context.Context, ...Out) error
+}
+
+func (r router) process(ctx context.Context, msg jetstream.Msg) {
+	start := time.Now()
+	md, err := msg.Metadata()
+	if err != nil {
+		r.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without metadata")
+		_ = msg.Term()
+		return
+	}
+	d := Delivery{
+		Subject:      msg.Subject(),
+		Data:         msg.Data(),
+		NumDelivered: md.NumDelivered,
+		Last:         r.spec.MaxDeliver > 0 && md.NumDelivered >= uint64(r.spec.MaxDeliver),
+	}
+	stop := r.keepAlive(ctx, msg)
+	outs, err := r.handle(ctx, d)
+	stop()
+
+	outcome := "ok"
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutting down: leave it for redelivery.
+		_ = msg.Nak()
+		return
+	case err != nil && (message.IsPermanent(err) || d.Last):
+		outcome = "poison"
+		r.log.Error().Err(err).Str("subject", d.Subject).Uint64("delivered", d.NumDelivered).Msg("message failed for good")
+		outs = nil
+		if r.h.Poison != nil {
+			outs = r.h.Poison(d, err)
+		}
+	case err != nil:
+		r.log.Warn().Err(err).Str("subject", d.Subject).Uint64("delivered", d.NumDelivered).Msg("message failed, will retry")
+		r.m.messages.WithLabelValues(r.spec.Durable, "retry").Inc()
+		_ = msg.NakWithDelay(retryDelay(d.NumDelivered))
+		return
+	}
+	if len(outs) > 0 {
+		if err := r.publish(ctx, outs...); err != nil {
+			r.log.Warn().Err(err).Str("subject", d.Subject).Msg("publish outputs failed, will retry")
+			r.m.messages.WithLabelValues(r.spec.Durable, "retry").Inc()
+			_ = msg.NakWithDelay(retryDelay(d.NumDelivered))
+			return
+		}
+	}
+	if outcome == "poison" {
+		_ = msg.Term()
+	} else if err := msg.Ack(); err != nil {
+		r.log.Warn().Err(err).Str("subject", d.Subject).Msg("ack failed; the message will be redelivered and handled idempotently")
+	}
+	r.m.messages.WithLabelValues(r.spec.Durable, outcome).Inc()
+	r.m.duration.WithLabelValues(r.spec.Durable).Observe(time.Since(start).Seconds())
+}
+
+// handle calls the handler, turning a panic into a permanent error so one bad message cannot
+// crash-loop a stage.
+func (r router) handle(ctx context.Context, d Delivery) (outs []Out, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = message.Permanent(fmt.Errorf("handler panic: %v", p))
+		}
+	}()
+	return r.h.Handle(ctx, d)
+}
+
+// keepAlive tells the server the message is still being worked on, so a long content-node call
+// or a large COPY does not outlive AckWait and get redelivered to another worker.
+func (r router) keepAlive(ctx context.Context, msg jetstream.Msg) (stop func()) {
+	every := r.spec.AckWait / 3
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func retryDelay(delivered uint64) time.Duration {
+	d := time.Duration(250<<min(delivered, 6)) * time.Millisecond
+	return min(d, 15*time.Second)
+}

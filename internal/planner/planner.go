@@ -1,0 +1,225 @@
+// Package planner turns one consistent read of the discovery DB into a run: it consumes the
+// discovery snapshot (current block, content nodes, users) and produces, through an Emitter, the
+// run's opening message, the content-node list, user snapshot batches, one work item per content
+// node and batch of distinct wallets, and finally the manifest of what it promised. It never holds
+// the user table in memory: users stream through and leave as batches.
+package planner
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/store"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// Emitter publishes the planner's messages; Flush waits until all are stored.
+type Emitter interface {
+	Emit(ctx context.Context, o message.Out) error
+	Flush(ctx context.Context) error
+}
+
+// Options shape the plan.
+type Options struct {
+	UserBatchSize int           // users per snapshot batch
+	WorkBatchSize int           // distinct wallets per work item (≤ 5000, the content node's limit)
+	Deadline      time.Duration // from the run's creation
+	// StaticNodes, when non-nil, replaces discovery's ursm_content_nodes as the content-node list.
+	StaticNodes []store.DiscoveryNode
+}
+
+// Planner plans runs.
+type Planner struct {
+	opts Options
+	log  zerolog.Logger
+}
+
+// New returns a planner.
+func New(opts Options, log zerolog.Logger) *Planner {
+	if opts.UserBatchSize <= 0 {
+		opts.UserBatchSize = 5000
+	}
+	if opts.WorkBatchSize <= 0 || opts.WorkBatchSize > 5000 {
+		opts.WorkBatchSize = 5000
+	}
+	return &Planner{opts: opts, log: log}
+}
+
+// nodeBatch accumulates the next work item of one content node.
+type nodeBatch struct {
+	node    store.DiscoveryNode
+	batch   int64
+	wallets []string
+	seen    map[string]struct{}
+}
+
+// Plan reads the snapshot and emits run run's messages. created is the run's creation time.
+func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *store.Snapshot, emit Emitter) (*netmonv1.Manifest, error) {
+	start := time.Now()
+	block, err := snap.BlockNumber(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := emit.Emit(ctx, message.Out{
+		Subject: message.SnapshotSubject(run, message.KindRun),
+		ID:      message.SnapshotID(run, message.KindRun, 0),
+		Msg: &netmonv1.Run{RunId: run, BlockNumber: block, CreatedAt: timestamppb.New(created),
+			Deadline: timestamppb.New(created.Add(p.opts.Deadline))},
+	}); err != nil {
+		return nil, err
+	}
+
+	nodes := p.opts.StaticNodes
+	if nodes == nil {
+		if nodes, err = snap.ContentNodes(ctx); err != nil {
+			return nil, err
+		}
+	}
+	nb := &netmonv1.ContentNodeBatch{RunId: run}
+	batches := make(map[int64]*nodeBatch, len(nodes))
+	for _, n := range nodes {
+		nb.Nodes = append(nb.Nodes, &netmonv1.ContentNode{SpId: n.SPID, Endpoint: n.Endpoint})
+		batches[n.SPID] = &nodeBatch{node: n, seen: make(map[string]struct{})}
+	}
+	if err := emit.Emit(ctx, message.Out{
+		Subject: message.SnapshotSubject(run, message.KindNodes),
+		ID:      message.SnapshotID(run, message.KindNodes, 0),
+		Msg:     nb,
+	}); err != nil {
+		return nil, err
+	}
+
+	m := &netmonv1.Manifest{RunId: run, ContentNodes: int64(len(nodes))}
+	flushWork := func(b *nodeBatch) error {
+		if len(b.wallets) == 0 {
+			return nil
+		}
+		item := &netmonv1.WorkItem{RunId: run, SpId: b.node.SPID, Endpoint: b.node.Endpoint, Batch: b.batch, Wallets: b.wallets}
+		if err := emit.Emit(ctx, message.Out{
+			Subject: message.WorkSubject(run, b.node.SPID),
+			ID:      message.WorkID(run, b.node.SPID, b.batch),
+			Msg:     item,
+		}); err != nil {
+			return err
+		}
+		m.WorkItems++
+		m.WalletChecks += int64(len(b.wallets))
+		b.batch++
+		b.wallets = make([]string, 0, p.opts.WorkBatchSize)
+		clear(b.seen)
+		return nil
+	}
+	ub := &netmonv1.UserBatch{RunId: run}
+	flushUsers := func() error {
+		if len(ub.Users) == 0 {
+			return nil
+		}
+		if err := emit.Emit(ctx, message.Out{
+			Subject: message.SnapshotSubject(run, message.KindUsers),
+			ID:      message.SnapshotID(run, message.KindUsers, ub.Batch),
+			Msg:     ub,
+		}); err != nil {
+			return err
+		}
+		m.UserBatches++
+		ub = &netmonv1.UserBatch{RunId: run, Batch: ub.Batch + 1}
+		return nil
+	}
+
+	var unknownSlots int64
+	err = snap.Users(ctx, func(u store.DiscoveryUser) error {
+		m.Users++
+		ub.Users = append(ub.Users, userMessage(u))
+		if len(ub.Users) >= p.opts.UserBatchSize {
+			if err := flushUsers(); err != nil {
+				return err
+			}
+		}
+		wallet := WalletKey(u.Wallet)
+		if wallet == "" {
+			return nil
+		}
+		for _, sp := range []*int64{u.Primary, u.Secondary1, u.Secondary2} {
+			if sp == nil {
+				continue
+			}
+			b, ok := batches[*sp]
+			if !ok {
+				unknownSlots++
+				continue
+			}
+			if _, dup := b.seen[wallet]; dup {
+				continue
+			}
+			b.seen[wallet] = struct{}{}
+			b.wallets = append(b.wallets, wallet)
+			if len(b.wallets) >= p.opts.WorkBatchSize {
+				if err := flushWork(b); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := flushUsers(); err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		if err := flushWork(batches[n.SPID]); err != nil {
+			return nil, err
+		}
+	}
+	if unknownSlots > 0 {
+		p.log.Warn().Int64("run_id", run).Int64("slots", unknownSlots).
+			Msg("replica slots name SP ids missing from the content-node list; they count as not answered (-2)")
+	}
+	m.DiscoveryDuration = durationpb.New(time.Since(start))
+	if err := emit.Emit(ctx, message.Out{
+		Subject: message.SnapshotSubject(run, message.KindManifest),
+		ID:      message.SnapshotID(run, message.KindManifest, 0),
+		Msg:     m,
+	}); err != nil {
+		return nil, err
+	}
+	if err := emit.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("plan run %d: %w", run, err)
+	}
+	return m, nil
+}
+
+// WalletKey is the form in which a wallet is sent to content nodes and matched in answers:
+// trimmed of spaces and lower-cased (discovery stores lower case; content nodes match exactly).
+func WalletKey(w *string) string {
+	if w == nil {
+		return ""
+	}
+	return strings.ToLower(strings.Trim(*w, " "))
+}
+
+func userMessage(u store.DiscoveryUser) *netmonv1.User {
+	m := &netmonv1.User{
+		UserId:         u.UserID,
+		WalletNull:     u.Wallet == nil,
+		ReplicaSetNull: u.ReplicaSet == nil,
+		PrimarySpId:    u.Primary,
+		Secondary1SpId: u.Secondary1,
+		Secondary2SpId: u.Secondary2,
+	}
+	if u.Wallet != nil {
+		m.Wallet = *u.Wallet
+	}
+	if u.ReplicaSet != nil {
+		m.ReplicaSet = *u.ReplicaSet
+	}
+	return m
+}

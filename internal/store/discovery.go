@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Discovery reads a discovery node's Postgres directly (no postgres_fdw, no superuser): the
+// tables blocks, users and ursm_content_nodes, read-only.
+type Discovery struct {
+	pool *pgxpool.Pool
+}
+
+// OpenDiscovery connects to the discovery database.
+func OpenDiscovery(ctx context.Context, url string) (*Discovery, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("open discovery db: %w", err)
+	}
+	return &Discovery{pool: pool}, nil
+}
+
+// Close closes the pool.
+func (d *Discovery) Close() { d.pool.Close() }
+
+// Ping checks the database answers.
+func (d *Discovery) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
+
+// DiscoveryNode is a row of ursm_content_nodes.
+type DiscoveryNode struct {
+	SPID     int64
+	Endpoint string
+}
+
+// DiscoveryUser is a current users row. Nil pointers are SQL NULLs.
+type DiscoveryUser struct {
+	UserID     int64
+	Wallet     *string
+	ReplicaSet *string
+	Primary    *int64
+	Secondary1 *int64
+	Secondary2 *int64
+}
+
+// Snapshot is one consistent read of discovery, valid inside Discovery.Read's callback.
+type Snapshot struct {
+	tx pgx.Tx
+}
+
+// Read runs fn inside one REPEATABLE READ, READ ONLY transaction, so everything fn reads comes
+// from the same snapshot of the database.
+func (d *Discovery) Read(ctx context.Context, fn func(*Snapshot) error) error {
+	tx, err := d.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("discovery snapshot: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	if err := fn(&Snapshot{tx: tx}); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// BlockNumber is the current chain head (blocks.number where is_current).
+func (s *Snapshot) BlockNumber(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.tx.QueryRow(ctx, "SELECT number FROM blocks WHERE is_current ORDER BY number DESC LIMIT 1").Scan(&n)
+	if err == pgx.ErrNoRows {
+		return 0, fmt.Errorf("discovery: no current block (blocks has no row with is_current = true)")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("discovery: current block: %w", err)
+	}
+	return n, nil
+}
+
+// ContentNodes lists the current rows of ursm_content_nodes, one per SP id (the highest-keyed
+// row wins if discovery has several current rows for one SP), trailing "/" removed.
+func (s *Snapshot) ContentNodes(ctx context.Context) ([]DiscoveryNode, error) {
+	rows, err := s.tx.Query(ctx, `SELECT DISTINCT ON (cnode_sp_id) cnode_sp_id, rtrim(coalesce(endpoint, ''), '/')
+		FROM ursm_content_nodes WHERE is_current AND cnode_sp_id IS NOT NULL ORDER BY cnode_sp_id`)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: content nodes: %w", err)
+	}
+	nodes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DiscoveryNode, error) {
+		var n DiscoveryNode
+		err := r.Scan(&n.SPID, &n.Endpoint)
+		return n, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("discovery: content nodes: %w", err)
+	}
+	return nodes, nil
+}
+
+// Users streams the current users in user_id order to fn, one row at a time (the result is
+// never held in memory). A user_id with several current rows is passed once.
+func (s *Snapshot) Users(ctx context.Context, fn func(DiscoveryUser) error) error {
+	rows, err := s.tx.Query(ctx, `SELECT user_id, wallet, creator_node_endpoint, primary_id,
+		secondary_ids[1], secondary_ids[2]
+		FROM users WHERE is_current ORDER BY user_id`)
+	if err != nil {
+		return fmt.Errorf("discovery: users: %w", err)
+	}
+	defer rows.Close()
+	var u DiscoveryUser
+	last := int64(-1 << 62)
+	for rows.Next() {
+		u = DiscoveryUser{}
+		if err := rows.Scan(&u.UserID, &u.Wallet, &u.ReplicaSet, &u.Primary, &u.Secondary1, &u.Secondary2); err != nil {
+			return fmt.Errorf("discovery: users: %w", err)
+		}
+		if u.UserID == last {
+			continue
+		}
+		last = u.UserID
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("discovery: users: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,271 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// partitioned are the per-run tables; each run gets its own partition of each.
+var partitioned = []string{"users", "clocks", "user_status"}
+
+// EnsureRun creates the run's row (status planned) and partitions if they do not exist yet.
+// Messages of a run can arrive in any order, so every write calls it first; it is idempotent.
+func (s *Store) EnsureRun(ctx context.Context, run int64) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Serialise concurrent creators of the same run's partitions.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", run); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO runs (run_id) VALUES ($1) ON CONFLICT DO NOTHING", run); err != nil {
+			return err
+		}
+		for _, t := range partitioned {
+			q := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES IN (%d)", partitionName(t, run), t, run)
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func partitionName(table string, run int64) string { return fmt.Sprintf("%s_r%d", table, run) }
+
+// SaveRun records the run's opening message.
+func (s *Store) SaveRun(ctx context.Context, r *netmonv1.Run) error {
+	_, err := s.pool.Exec(ctx, `UPDATE runs SET block_number = $2, created_at = $3, deadline = $4 WHERE run_id = $1`,
+		r.GetRunId(), r.GetBlockNumber(), r.GetCreatedAt().AsTime(), r.GetDeadline().AsTime())
+	if err != nil {
+		return fmt.Errorf("save run %d: %w", r.GetRunId(), err)
+	}
+	return nil
+}
+
+// SaveContentNodes records the run's content-node list.
+func (s *Store) SaveContentNodes(ctx context.Context, b *netmonv1.ContentNodeBatch) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, n := range b.GetNodes() {
+			if _, err := tx.Exec(ctx, `INSERT INTO content_nodes (run_id, sp_id, endpoint) VALUES ($1, $2, $3)
+				ON CONFLICT DO NOTHING`, b.GetRunId(), n.GetSpId(), n.GetEndpoint()); err != nil {
+				return fmt.Errorf("save content node %d: %w", n.GetSpId(), err)
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO loaded_batches (run_id, kind, batch, rows) VALUES ($1, 'nodes', 0, $2)
+			ON CONFLICT DO NOTHING`, b.GetRunId(), len(b.GetNodes()))
+		return err
+	})
+}
+
+// claimBatch inserts the ledger row of a batch inside tx and reports whether this call is the
+// first to write it. Only the first writer COPYs the rows, so a redelivered batch changes nothing.
+func claimBatch(ctx context.Context, tx pgx.Tx, run int64, kind string, batch int64, rows int) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO loaded_batches (run_id, kind, batch, rows) VALUES ($1, $2, $3, $4)
+		ON CONFLICT DO NOTHING`, run, kind, batch, rows)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// SaveUserBatch writes a batch of the user snapshot once; it reports whether rows were written.
+func (s *Store) SaveUserBatch(ctx context.Context, b *netmonv1.UserBatch) (bool, error) {
+	var wrote bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		first, err := claimBatch(ctx, tx, b.GetRunId(), "users", b.GetBatch(), len(b.GetUsers()))
+		if err != nil || !first {
+			return err
+		}
+		users := b.GetUsers()
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("users", b.GetRunId())},
+			[]string{"run_id", "user_id", "wallet", "replica_set", "primary_sp_id", "secondary1_sp_id", "secondary2_sp_id"},
+			pgx.CopyFromSlice(len(users), func(i int) ([]any, error) {
+				u := users[i]
+				return []any{b.GetRunId(), u.GetUserId(), nullString(u.GetWallet(), u.GetWalletNull()),
+					nullString(u.GetReplicaSet(), u.GetReplicaSetNull()), u.PrimarySpId, u.Secondary1SpId, u.Secondary2SpId}, nil
+			}))
+		wrote = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("save users batch %d of run %d: %w", b.GetBatch(), b.GetRunId(), err)
+	}
+	return wrote, nil
+}
+
+func nullString(s string, isNull bool) *string {
+	if isNull {
+		return nil
+	}
+	return &s
+}
+
+// SaveManifest records what the planner promised and moves the run to fetching.
+func (s *Store) SaveManifest(ctx context.Context, m *netmonv1.Manifest) error {
+	_, err := s.pool.Exec(ctx, `UPDATE runs SET manifest_at = coalesce(manifest_at, now()),
+		expected_user_batches = $2, expected_users = $3, expected_content_nodes = $4,
+		expected_work_items = $5, expected_wallet_checks = $6, discovery_seconds = $7,
+		status = CASE WHEN status = 'planned' THEN 'fetching' ELSE status END
+		WHERE run_id = $1`,
+		m.GetRunId(), m.GetUserBatches(), m.GetUsers(), m.GetContentNodes(), m.GetWorkItems(),
+		m.GetWalletChecks(), m.GetDiscoveryDuration().AsDuration().Seconds())
+	if err != nil {
+		return fmt.Errorf("save manifest of run %d: %w", m.GetRunId(), err)
+	}
+	return nil
+}
+
+// SaveResult writes a fetch result once: its ledger row in fetch_results and its clocks.
+func (s *Store) SaveResult(ctx context.Context, r *netmonv1.FetchResult) (bool, error) {
+	if len(r.GetWallets()) != len(r.GetClocks()) {
+		return false, fmt.Errorf("result %d/%d of run %d: %d wallets but %d clocks",
+			r.GetSpId(), r.GetBatch(), r.GetRunId(), len(r.GetWallets()), len(r.GetClocks()))
+	}
+	var wrote bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO fetch_results (run_id, sp_id, batch, outcome, detail, wallets, missing,
+			attempts, http_status, duration_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+			r.GetRunId(), r.GetSpId(), r.GetBatch(), OutcomeName(r.GetOutcome()), r.GetDetail(), len(r.GetWallets()),
+			r.GetMissing(), r.GetAttempts(), r.GetHttpStatus(), r.GetDuration().AsDuration().Seconds())
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		wallets, clocks := r.GetWallets(), r.GetClocks()
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("clocks", r.GetRunId())},
+			[]string{"run_id", "sp_id", "batch", "wallet", "clock"},
+			pgx.CopyFromSlice(len(wallets), func(i int) ([]any, error) {
+				return []any{r.GetRunId(), r.GetSpId(), r.GetBatch(), wallets[i], clocks[i]}, nil
+			}))
+		wrote = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("save result %d/%d of run %d: %w", r.GetSpId(), r.GetBatch(), r.GetRunId(), err)
+	}
+	return wrote, nil
+}
+
+// OutcomeName is the stored and labelled name of an outcome: "ok", "timeout", ...
+func OutcomeName(o netmonv1.Outcome) string {
+	return strings.ToLower(strings.TrimPrefix(o.String(), "OUTCOME_"))
+}
+
+// Progress is how far the loading of a run has come.
+type Progress struct {
+	Status                           string
+	ManifestSeen                     bool
+	UserBatches, ExpectedUserBatches int64
+	Results, ExpectedWorkItems       int64
+	NodesLoaded                      bool
+	CreatedAt, LoadedAt              time.Time
+}
+
+// Complete reports whether everything the manifest promised has been written.
+func (p Progress) Complete() bool {
+	return p.ManifestSeen && p.NodesLoaded && p.UserBatches >= p.ExpectedUserBatches && p.Results >= p.ExpectedWorkItems
+}
+
+func progress(ctx context.Context, q pgx.Tx, run int64, lock bool) (Progress, error) {
+	var p Progress
+	var expUB, expWI *int64
+	var loadedAt *time.Time
+	sql := `SELECT status, expected_user_batches, expected_work_items, created_at, loaded_at FROM runs WHERE run_id = $1`
+	if lock {
+		sql += " FOR UPDATE"
+	}
+	if err := q.QueryRow(ctx, sql, run).Scan(&p.Status, &expUB, &expWI, &p.CreatedAt, &loadedAt); err != nil {
+		return p, err
+	}
+	if expUB != nil && expWI != nil {
+		p.ManifestSeen = true
+		p.ExpectedUserBatches, p.ExpectedWorkItems = *expUB, *expWI
+	}
+	if loadedAt != nil {
+		p.LoadedAt = *loadedAt
+	}
+	err := q.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind = 'users'),
+		(SELECT count(*) FROM fetch_results WHERE run_id = $1),
+		EXISTS (SELECT 1 FROM loaded_batches WHERE run_id = $1 AND kind = 'nodes')`, run).
+		Scan(&p.UserBatches, &p.Results, &p.NodesLoaded)
+	return p, err
+}
+
+// ErrNoRun is returned for a run the NM DB does not know.
+var ErrNoRun = errors.New("no such run")
+
+// TryFinishLoad marks the run loaded if everything its manifest promised is written, building the
+// per-user clock table in one set-based step first. It reports whether the run is (now or already)
+// loaded or further along. Concurrent callers are serialised on the run's row; only one builds.
+func (s *Store) TryFinishLoad(ctx context.Context, run int64) (bool, error) {
+	var loaded bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		p, err := progress(ctx, tx, run, true)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNoRun
+		}
+		if err != nil {
+			return err
+		}
+		switch p.Status {
+		case "loaded", "complete", "incomplete":
+			loaded = true
+			return nil
+		case "failed":
+			return nil
+		}
+		if !p.Complete() {
+			return nil
+		}
+		if err := buildUserStatus(ctx, tx, run); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE runs SET status = 'loaded', loaded_at = now() WHERE run_id = $1", run)
+		loaded = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("finish load of run %d: %w", run, err)
+	}
+	return loaded, nil
+}
+
+// buildUserStatus pivots the run's raw clocks onto its users: for each slot (primary,
+// secondary1, secondary2) the clock the slot's node gave for the user's lower-cased wallet.
+// A slot with a node and a wallet but no answer (result never arrived, or the node is not in the
+// run's list) gets -2, "not answered". If a node was asked the same wallet twice, the answer of the
+// lowest batch wins.
+func buildUserStatus(ctx context.Context, tx pgx.Tx, run int64) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '256MB'"); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM user_status WHERE run_id = $1", run); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `
+INSERT INTO user_status (run_id, user_id, has_wallet, primary_sp_id, secondary1_sp_id, secondary2_sp_id,
+                         primary_clock, secondary1_clock, secondary2_clock)
+WITH c AS (
+    SELECT DISTINCT ON (sp_id, wallet) sp_id, wallet, clock
+    FROM clocks WHERE run_id = $1
+    ORDER BY sp_id, wallet, batch
+), u AS (
+    SELECT user_id, primary_sp_id, secondary1_sp_id, secondary2_sp_id, NULLIF(lower(btrim(wallet)), '') AS w
+    FROM users WHERE run_id = $1
+)
+SELECT $1, u.user_id, u.w IS NOT NULL, u.primary_sp_id, u.secondary1_sp_id, u.secondary2_sp_id,
+       CASE WHEN u.primary_sp_id IS NULL OR u.w IS NULL THEN NULL ELSE coalesce(cp.clock, -2) END,
+       CASE WHEN u.secondary1_sp_id IS NULL OR u.w IS NULL THEN NULL ELSE coalesce(c1.clock, -2) END,
+       CASE WHEN u.secondary2_sp_id IS NULL OR u.w IS NULL THEN NULL ELSE coalesce(c2.clock, -2) END
+FROM u
+LEFT JOIN c cp ON cp.sp_id = u.primary_sp_id AND cp.wallet = u.w
+LEFT JOIN c c1 ON c1.sp_id = u.secondary1_sp_id AND c1.wallet = u.w
+LEFT JOIN c c2 ON c2.sp_id = u.secondary2_sp_id AND c2.wallet = u.w`, run)
+	return err
+}

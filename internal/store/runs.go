@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Run is a run's row.
+type Run struct {
+	ID            int64      `json:"run_id"`
+	Status        string     `json:"status"`
+	BlockNumber   *int64     `json:"block_number,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	Deadline      *time.Time `json:"deadline,omitempty"`
+	ManifestAt    *time.Time `json:"manifest_at,omitempty"`
+	LoadedAt      *time.Time `json:"loaded_at,omitempty"`
+	CompletedAt   *time.Time `json:"completed_at,omitempty"`
+	ExpectedUsers *int64     `json:"expected_users,omitempty"`
+	ExpectedItems *int64     `json:"expected_work_items,omitempty"`
+	LoadedResults int64      `json:"loaded_results"`
+	Error         string     `json:"error,omitempty"`
+}
+
+const runColumns = `r.run_id, r.status, r.block_number, r.created_at, r.deadline, r.manifest_at, r.loaded_at,
+	r.completed_at, r.expected_users, r.expected_work_items,
+	(SELECT count(*) FROM fetch_results f WHERE f.run_id = r.run_id), r.error`
+
+func scanRun(row pgx.Row) (Run, error) {
+	var r Run
+	err := row.Scan(&r.ID, &r.Status, &r.BlockNumber, &r.CreatedAt, &r.Deadline, &r.ManifestAt, &r.LoadedAt,
+		&r.CompletedAt, &r.ExpectedUsers, &r.ExpectedItems, &r.LoadedResults, &r.Error)
+	return r, err
+}
+
+// GetRun returns one run, or ErrNoRun.
+func (s *Store) GetRun(ctx context.Context, run int64) (Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, "SELECT "+runColumns+" FROM runs r WHERE r.run_id = $1", run))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, fmt.Errorf("run %d: %w", run, ErrNoRun)
+	}
+	if err != nil {
+		return r, fmt.Errorf("run %d: %w", run, err)
+	}
+	return r, nil
+}
+
+// ListRuns returns the newest runs first, at most limit.
+func (s *Store) ListRuns(ctx context.Context, limit int) ([]Run, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+runColumns+" FROM runs r ORDER BY r.run_id DESC LIMIT $1", limit)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Run, error) { return scanRun(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return runs, nil
+}
+
+// FinishRun sets a run's final status (complete, incomplete or failed) with a reason.
+func (s *Store) FinishRun(ctx context.Context, run int64, status, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE runs SET status = $2, error = $3, completed_at = coalesce(completed_at, now())
+		WHERE run_id = $1`, run, status, reason)
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", run, err)
+	}
+	return nil
+}
+
+// Prune deletes every run but the newest keep ones and, when maxAge > 0, every run created more
+// than maxAge ago (the newest run is always kept). Each run's partitions are detached
+// concurrently before they are dropped, so pruning never blocks the loading of another run.
+func (s *Store) Prune(ctx context.Context, keep int, maxAge time.Duration) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT run_id FROM runs
+		WHERE run_id < (SELECT max(run_id) FROM runs) AND (
+			run_id NOT IN (SELECT run_id FROM runs ORDER BY run_id DESC LIMIT $1)
+			OR ($2 > 0 AND created_at < now() - make_interval(secs => $2)))
+		ORDER BY run_id`, keep, maxAge.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	victims, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	for _, run := range victims {
+		if err := s.DeleteRun(ctx, run); err != nil {
+			return nil, err
+		}
+	}
+	return victims, nil
+}
+
+// DeleteRun removes a run and all its rows.
+func (s *Store) DeleteRun(ctx context.Context, run int64) error {
+	for _, t := range partitioned {
+		p := partitionName(t, run)
+		var attached bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE c.relname = $1)`, p).Scan(&attached); err != nil {
+			return fmt.Errorf("delete run %d: %w", run, err)
+		}
+		if attached {
+			if _, err := s.pool.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY", t, p)); err != nil {
+				return fmt.Errorf("delete run %d: detach %s: %w", run, p, err)
+			}
+		}
+		if _, err := s.pool.Exec(ctx, "DROP TABLE IF EXISTS "+p); err != nil {
+			return fmt.Errorf("delete run %d: drop %s: %w", run, p, err)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, "DELETE FROM runs WHERE run_id = $1", run); err != nil {
+		return fmt.Errorf("delete run %d: %w", run, err)
+	}
+	return nil
+}
