@@ -1,0 +1,382 @@
+// Package fetcher is the fetcher stage's logic, without NATS: it consumes a WorkItem (one content
+// node, one batch of wallets), asks that node for the wallets' clocks through contentnode.Client,
+// and produces exactly one FetchResult: the node's clocks on success, or a failure outcome with
+// every wallet at -2 (spec §6). Content-node trouble is never an error; Handle returns an error
+// only when its context ends, so the caller leaves the item unacked for redelivery.
+//
+// Policy (spec §12 item 5): short per-attempt timeouts, a bounded number of attempts with
+// full-jitter backoff, a circuit breaker per (run, node) so a dead node costs a few timeouts per run
+// instead of one per batch, and a per-endpoint limit on requests in flight from this process.
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/audius-netmon/netmon/internal/contentnode"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultTimeout         = 15 * time.Second
+	DefaultAttempts        = 3
+	DefaultNodeConcurrency = 4
+	DefaultBreakerFailures = 3
+	DefaultBackoff         = 200 * time.Millisecond
+	DefaultMaxRetryAfter   = 5 * time.Second
+)
+
+// maxBackoff caps one backoff wait however many attempts are configured.
+const maxBackoff = 30 * time.Second
+
+// Options tune the fetch policy. Zero fields take the defaults above.
+type Options struct {
+	// Timeout bounds each attempt (connect, headers and body).
+	Timeout time.Duration
+	// Attempts is the number of tries per item, the first included.
+	Attempts int
+	// NodeConcurrency bounds the requests this process has in flight to one endpoint.
+	NodeConcurrency int
+	// BreakerFailures consecutive failed items of a node in a run open its breaker for the rest of
+	// the run; negative disables the breaker.
+	BreakerFailures int
+	// Deregistered endpoints are never called (the original's DEREGISTERED_CONTENT_NODES). They
+	// match exactly, after trailing "/" are trimmed on both sides.
+	Deregistered []string
+	// Backoff is the base of the full-jitter wait before retry k: uniform in [0, Backoff·2^k).
+	Backoff time.Duration
+	// MaxRetryAfter caps how long a node's Retry-After (on 429 or 503) may delay the next attempt.
+	MaxRetryAfter time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = DefaultAttempts
+	}
+	if o.NodeConcurrency <= 0 {
+		o.NodeConcurrency = DefaultNodeConcurrency
+	}
+	if o.BreakerFailures == 0 {
+		o.BreakerFailures = DefaultBreakerFailures
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = DefaultBackoff
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	return o
+}
+
+// Fetcher answers work items. It is safe for concurrent use: the caller may run many Handle calls
+// at once, and the per-endpoint limit holds across them.
+type Fetcher struct {
+	client       *contentnode.Client
+	opts         Options
+	deregistered map[string]bool
+	breaker      *breaker
+	metrics      *metrics
+	log          zerolog.Logger
+
+	mu   sync.Mutex
+	sems map[string]chan struct{} // endpoint -> slots; one entry per content node, so bounded
+}
+
+// New builds a Fetcher. Its metrics are registered on reg (none if reg is nil); registering two
+// Fetchers on one registry panics.
+func New(client *contentnode.Client, opts Options, reg prometheus.Registerer, log zerolog.Logger) *Fetcher {
+	opts = opts.withDefaults()
+	dereg := make(map[string]bool, len(opts.Deregistered))
+	for _, e := range opts.Deregistered {
+		dereg[strings.TrimRight(e, "/")] = true
+	}
+	return &Fetcher{
+		client:       client,
+		opts:         opts,
+		deregistered: dereg,
+		breaker:      newBreaker(opts.BreakerFailures),
+		metrics:      newMetrics(reg),
+		log:          log.With().Str("stage", "fetcher").Logger(),
+		sems:         make(map[string]chan struct{}),
+	}
+}
+
+// Handle answers one work item with one result. wallets in the result are the item's, in order;
+// clocks are parallel to them. It returns an error only when ctx ends before the item is answered
+// (shutdown or the caller's deadline); content-node failures are results.
+func (f *Fetcher) Handle(ctx context.Context, item *netmonv1.WorkItem) (*netmonv1.FetchResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", itemName(item), err)
+	}
+	// Logs and metric labels show the endpoint as the registry has it; matching and calls use it
+	// without trailing slashes.
+	endpoint := strings.TrimRight(item.GetEndpoint(), "/")
+	log := f.log.With().Int64("run_id", item.GetRunId()).Int64("sp_id", item.GetSpId()).
+		Str("endpoint", item.GetEndpoint()).Int64("batch", item.GetBatch()).Logger()
+
+	var res *netmonv1.FetchResult
+	switch {
+	case endpoint == "":
+		res = failed(item, netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, "no endpoint")
+	case f.deregistered[endpoint]:
+		res = failed(item, netmonv1.Outcome_OUTCOME_SKIPPED_DEREGISTERED, "endpoint is deregistered")
+	case !validEndpoint(endpoint):
+		res = failed(item, netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, "endpoint is not an http(s) URL")
+	case f.breaker.open(item.GetRunId(), item.GetSpId()):
+		res = failed(item, netmonv1.Outcome_OUTCOME_CIRCUIT_OPEN,
+			fmt.Sprintf("circuit open: %d consecutive failed items on this node in this run", f.opts.BreakerFailures))
+	default:
+		var err error
+		res, err = f.fetch(ctx, item, endpoint, log)
+		if err != nil {
+			return nil, fmt.Errorf("fetch %s: %w", itemName(item), err)
+		}
+		if f.breaker.record(item.GetRunId(), item.GetSpId(), res.GetOutcome() == netmonv1.Outcome_OUTCOME_OK) {
+			log.Warn().Int("failures", f.opts.BreakerFailures).
+				Msg("circuit open: the node's remaining items in this run fail fast")
+		}
+	}
+
+	f.observe(item, res)
+	switch o := res.GetOutcome(); {
+	case o == netmonv1.Outcome_OUTCOME_OK && res.GetMissing() > 0:
+		log.Warn().Int32("missing", res.GetMissing()).Msg("node answered without some requested wallets")
+	case o != netmonv1.Outcome_OUTCOME_OK:
+		// Skips and fail-fast items repeat for every batch of the node: one warning (the breaker
+		// opening, or the node's first failures) says it already.
+		ev := log.Warn()
+		if res.GetAttempts() == 0 {
+			ev = log.Debug()
+		}
+		ev.Str("outcome", outcomeLabel(o)).Int32("attempts", res.GetAttempts()).
+			Str("detail", res.GetDetail()).Msg("item failed")
+	}
+	return res, nil
+}
+
+// fetch calls the node with retries. It returns an error only when ctx ended.
+func (f *Fetcher) fetch(ctx context.Context, item *netmonv1.WorkItem, endpoint string, log zerolog.Logger) (*netmonv1.FetchResult, error) {
+	sp := strconv.FormatInt(item.GetSpId(), 10)
+	start := time.Now()
+	var (
+		ans      contentnode.ClockAnswer
+		err      error
+		attempts int
+		wait     time.Duration
+	)
+	for attempts < f.opts.Attempts {
+		if attempts > 0 {
+			if err := sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+		}
+		attempts++
+		ans, err = f.attempt(ctx, endpoint, sp, item.GetEndpoint(), item.GetWallets())
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		retry, after := f.retryable(err)
+		if !retry || attempts == f.opts.Attempts {
+			break
+		}
+		wait = f.backoff(attempts-1, after)
+		log.Debug().Err(err).Int("attempt", attempts).Dur("wait", wait).Msg("attempt failed, retrying")
+	}
+	took := time.Since(start)
+
+	if err != nil {
+		res := failed(item, netmonv1.Outcome_OUTCOME_NETWORK_ERROR, err.Error())
+		var ce *contentnode.Error
+		if errors.As(err, &ce) {
+			res.Outcome = ce.Reason.Outcome()
+			res.HttpStatus = int32(ce.Status)
+		}
+		res.Attempts = int32(attempts)
+		res.Duration = durationpb.New(took)
+		return res, nil
+	}
+
+	res := &netmonv1.FetchResult{
+		RunId:      item.GetRunId(),
+		SpId:       item.GetSpId(),
+		Batch:      item.GetBatch(),
+		Outcome:    netmonv1.Outcome_OUTCOME_OK,
+		Wallets:    slices.Clone(item.GetWallets()),
+		Clocks:     make([]int64, len(item.GetWallets())),
+		Duration:   durationpb.New(took),
+		Attempts:   int32(attempts),
+		HttpStatus: int32(ans.HTTPStatus),
+	}
+	for i, w := range res.Wallets {
+		clock, ok := ans.Clocks[strings.ToLower(w)]
+		if !ok {
+			clock = -2
+			res.Missing++
+		}
+		res.Clocks[i] = clock
+	}
+	if ans.Unrequested > 0 || ans.Duplicates > 0 {
+		log.Warn().Int("unrequested", ans.Unrequested).Int("duplicates", ans.Duplicates).
+			Msg("node answered with unrequested or duplicate wallets (ignored)")
+	}
+	return res, nil
+}
+
+// attempt makes one request under the endpoint's concurrency limit and its own timeout. sp and
+// label are the metric labels.
+func (f *Fetcher) attempt(ctx context.Context, endpoint, sp, label string, wallets []string) (contentnode.ClockAnswer, error) {
+	sem := f.semaphore(endpoint)
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return contentnode.ClockAnswer{}, ctx.Err()
+	}
+	defer func() { <-sem }()
+
+	actx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
+	start := time.Now()
+	ans, err := f.client.BatchClockStatus(actx, endpoint, wallets)
+	f.metrics.duration.WithLabelValues(sp, label).Observe(time.Since(start).Seconds())
+	f.metrics.requests.WithLabelValues(sp, label, requestCode(ans, err)).Inc()
+	return ans, err
+}
+
+// retryable says whether err is worth another attempt, and how long the node asked us to wait.
+func (f *Fetcher) retryable(err error) (bool, time.Duration) {
+	var ce *contentnode.Error
+	if !errors.As(err, &ce) {
+		return false, 0
+	}
+	switch ce.Reason {
+	case contentnode.Timeout, contentnode.Refused, contentnode.Network:
+		return true, 0
+	case contentnode.HTTPStatus:
+		if ce.Status == 429 || ce.Status >= 500 {
+			return true, min(ce.RetryAfter, f.opts.MaxRetryAfter)
+		}
+	}
+	return false, 0
+}
+
+// backoff is the wait before retry k (0-based): full jitter over Backoff·2^k, but at least what the
+// node asked for.
+func (f *Fetcher) backoff(k int, atLeast time.Duration) time.Duration {
+	ceiling := f.opts.Backoff
+	for range k {
+		if ceiling >= maxBackoff/2 {
+			ceiling = maxBackoff
+			break
+		}
+		ceiling *= 2
+	}
+	return max(time.Duration(rand.Int64N(int64(ceiling))), atLeast)
+}
+
+func (f *Fetcher) semaphore(endpoint string) chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sem, ok := f.sems[endpoint]
+	if !ok {
+		sem = make(chan struct{}, f.opts.NodeConcurrency)
+		f.sems[endpoint] = sem
+	}
+	return sem
+}
+
+func (f *Fetcher) observe(item *netmonv1.WorkItem, res *netmonv1.FetchResult) {
+	sp, endpoint := strconv.FormatInt(item.GetSpId(), 10), item.GetEndpoint()
+	outcome := outcomeLabel(res.GetOutcome())
+	f.metrics.items.WithLabelValues(sp, endpoint, outcome).Inc()
+	missing := float64(res.GetMissing())
+	f.metrics.wallets.WithLabelValues(sp, endpoint, outcome).Add(float64(len(res.GetWallets())) - missing)
+	if missing > 0 {
+		f.metrics.wallets.WithLabelValues(sp, endpoint, "missing").Add(missing)
+	}
+}
+
+// Poison is the result for an item that exhausted its deliveries without an answer: outcome
+// POISON and every wallet at -2, so the run still completes.
+func Poison(item *netmonv1.WorkItem, detail string) *netmonv1.FetchResult {
+	return failed(item, netmonv1.Outcome_OUTCOME_POISON, detail)
+}
+
+// failed is a result with every wallet at -2.
+func failed(item *netmonv1.WorkItem, outcome netmonv1.Outcome, detail string) *netmonv1.FetchResult {
+	clocks := make([]int64, len(item.GetWallets()))
+	for i := range clocks {
+		clocks[i] = -2
+	}
+	return &netmonv1.FetchResult{
+		RunId:   item.GetRunId(),
+		SpId:    item.GetSpId(),
+		Batch:   item.GetBatch(),
+		Outcome: outcome,
+		Detail:  detail,
+		Wallets: slices.Clone(item.GetWallets()),
+		Clocks:  clocks,
+	}
+}
+
+// requestCode is the code label of one attempt.
+func requestCode(ans contentnode.ClockAnswer, err error) string {
+	if err == nil {
+		return strconv.Itoa(ans.HTTPStatus)
+	}
+	var ce *contentnode.Error
+	if !errors.As(err, &ce) {
+		return "network"
+	}
+	if ce.Status != 0 {
+		return strconv.Itoa(ce.Status)
+	}
+	switch ce.Reason {
+	case contentnode.Timeout:
+		return "timeout"
+	case contentnode.Refused:
+		return "refused"
+	}
+	return "network"
+}
+
+func validEndpoint(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func itemName(item *netmonv1.WorkItem) string {
+	return fmt.Sprintf("run %d sp %d batch %d", item.GetRunId(), item.GetSpId(), item.GetBatch())
+}

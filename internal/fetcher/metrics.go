@@ -1,0 +1,48 @@
+package fetcher
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// metrics are the fetcher's per-node fetch health series. Labels are bounded: sp_id and endpoint
+// by the number of content nodes, outcome by the Outcome enum, code by HTTP statuses and the three
+// transport failure reasons.
+type metrics struct {
+	items    *prometheus.CounterVec
+	wallets  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	requests *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		items: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "netmon_fetcher_items_total",
+			Help: "Work items answered by this fetcher, by content node and outcome.",
+		}, []string{"sp_id", "endpoint", "outcome"}),
+		wallets: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "netmon_fetcher_wallets_total",
+			Help: "Wallets in answered work items, by content node and item outcome; wallets an OK answer left out count as outcome \"missing\".",
+		}, []string{"sp_id", "endpoint", "outcome"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "netmon_fetcher_request_duration_seconds",
+			Help:    "Duration of single content-node requests (one attempt), failures included.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"sp_id", "endpoint"}),
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "netmon_fetcher_requests_total",
+			Help: "Content-node requests (attempts), by HTTP status code, or timeout, refused or network when there was no answer.",
+		}, []string{"sp_id", "endpoint", "code"}),
+	}
+}
+
+// outcomeLabel is the outcome's enum name without its prefix, lower-cased: "ok", "timeout", ….
+func outcomeLabel(o netmonv1.Outcome) string {
+	return strings.ToLower(strings.TrimPrefix(o.String(), "OUTCOME_"))
+}
