@@ -61,10 +61,10 @@ const (
 )
 
 const (
-	flagExplicit   uint8 = 1 << iota // an explicit user (Scenario.Users)
-	flagMixedCase                    // discovery stores the wallet in mixed case
-	flagNoPrimary                    // primary_id NULL (generated users)
-	flagArtist                       // owns tracks
+	flagExplicit  uint8 = 1 << iota // an explicit user (Scenario.Users)
+	flagMixedCase                   // discovery stores the wallet in mixed case
+	flagNoPrimary                   // primary_id NULL (generated users)
+	flagArtist                      // owns tracks
 )
 
 // Build validates a scenario and generates its network. It is deterministic in s.

@@ -51,7 +51,7 @@ type Stats struct {
 
 type nodeStats struct {
 	requests, clockRequests, cidRequests, served, badRequests, failed, rateLimited atomic.Int64
-	unsigned, verified, badSignature                                              atomic.Int64
+	unsigned, verified, badSignature                                               atomic.Int64
 }
 
 func (s *nodeStats) snapshot() Stats {

@@ -29,9 +29,9 @@ type Options struct {
 // Nodes are the running fake content nodes of a network: one loopback listener per node with an
 // endpoint.
 type Nodes struct {
-	net   *Network
-	nodes []*fakeNode // per node index; nil for SPs without endpoint
-	eps   []string
+	net    *Network
+	nodes  []*fakeNode // per node index; nil for SPs without endpoint
+	eps    []string
 	wg     sync.WaitGroup
 	once   sync.Once
 	closed chan struct{}

@@ -38,10 +38,10 @@ func TestReferenceTruthMatchesSpec14(t *testing.T) {
 				FullyByPrimary: 1, PartiallyByPrimary: 2, UnsyncedByPrimary: 0, // users 1 | 2, 6
 				FullyByReplica: 2, PartiallyByReplica: 2, UnsyncedByReplica: 1}, // 1, 5 | 2, 6 | 3
 			{SPID: 2, Endpoint: "http://cn2", PrimaryUsers: 1, AllUsers: 5,
-				UnsyncedByPrimary: 1, // user 3
+				UnsyncedByPrimary: 1,                                               // user 3
 				FullyByReplica:    2, PartiallyByReplica: 2, UnsyncedByReplica: 1}, // 1, 5 | 2, 6 | 3
 			{SPID: 3, Endpoint: "http://cn3", PrimaryUsers: 1, AllUsers: 4,
-				FullyByPrimary: 1, // user 5
+				FullyByPrimary: 1,                                               // user 5
 				FullyByReplica: 2, PartiallyByReplica: 1, UnsyncedByReplica: 1}, // 1, 5 | 2 | 3
 			{SPID: 4, Endpoint: "", AllUsers: 1, PartiallyByReplica: 1, MissedUsers: 1}, // user 6
 		},

@@ -229,7 +229,7 @@ func LoadScenario(path string) (Scenario, error) {
 }
 
 // Reference is the worked example of spec §14: content nodes 1..3 at http://cn1..3 and node 4
-// with endpoint '', foundation {1,2,3}, and six users whose nodes return exactly the clocks of the
+// with endpoint ”, foundation {1,2,3}, and six users whose nodes return exactly the clocks of the
 // table (user 5 is unknown on every node; user 6's third slot is node 4, so it is -2).
 func Reference() Scenario {
 	str := func(s string) *string { return &s }

@@ -9,7 +9,7 @@ import (
 // Truth is the exact set of metric values netmon must publish for a run over the network, with
 // the configuration the run must use (FOUNDATION_NODES_SPIDS, DEREGISTERED_CONTENT_NODES). It is
 // computed in plain Go from the generated data, never by SQL or netmon code. The definitions are
-// netmon's (see docs/simnet.md): every slot's clock is NULL (no SP, or the wallet is NULL or ''),
+// netmon's (see docs/simnet.md): every slot's clock is NULL (no SP, or the wallet is NULL or ”),
 // -2 (the SP has no endpoint, is deregistered, or fails persistently) or what the node stores for
 // the lower-cased wallet (-1 if nothing).
 type Truth struct {
