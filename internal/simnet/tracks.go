@@ -1,14 +1,127 @@
 package simnet
 
+import "strconv"
+
 var trackColumns = []string{
 	"track_id", "is_current", "txhash", "owner_id", "cover_art", "cover_art_sizes",
 	"metadata_multihash", "download", "track_segments", "is_delete",
 }
 
-type trackSource struct{ n *Network }
+// tracksOf is how many tracks generated user i owns.
+func (n *Network) tracksOf(i int) int {
+	u := &n.users[i]
+	if u.flags&flagArtist == 0 || n.shares.TracksPerArtist == 0 {
+		return 0
+	}
+	return 1 + int(hash(n.seed, tagTrack, uint64(i))%uint64(n.shares.TracksPerArtist))
+}
 
-func (n *Network) newTrackSource() *trackSource { return &trackSource{n: n} }
+// trackSource streams the tracks rows of every artist, in user order, with track ids 1, 2, ...
+// Some tracks also get an is_current = false row (an older version, whose CIDs no node holds).
+type trackSource struct {
+	n       *Network
+	i       int // owner's user index
+	t       int // track index within the owner's tracks
+	nt      int
+	id      int32
+	history bool // the next row is the history version of the current track
+	vals    []any
+	seg     []byte
+	dl      []byte
+	cids    [3][]byte
+}
 
-func (s *trackSource) Next() bool             { return false }
-func (s *trackSource) Values() ([]any, error) { return nil, nil }
+func (n *Network) newTrackSource() *trackSource {
+	return &trackSource{n: n, i: n.explicitN - 1, vals: make([]any, len(trackColumns))}
+}
+
+func (s *trackSource) Next() bool {
+	n := s.n
+	if s.history {
+		s.history = false
+		s.row(true)
+		return true
+	}
+	s.t++
+	for s.t >= s.nt {
+		s.i++
+		if s.i >= len(n.users) {
+			return false
+		}
+		s.t = 0
+		s.nt = n.tracksOf(s.i)
+	}
+	s.id++
+	s.row(false)
+	s.history = chance(hash(n.seed, tagTrack, uint64(s.i), uint64(s.t), 1), n.shares.History)
+	return true
+}
+
+func (s *trackSource) Values() ([]any, error) { return s.vals, nil }
 func (s *trackSource) Err() error             { return nil }
+
+func (s *trackSource) row(history bool) {
+	n := s.n
+	v := s.vals
+	i, t := s.i, s.t
+	h := hash(n.seed, tagTrack, uint64(i), uint64(t))
+	ref := cidRef{owner: uint32(i), track: uint32(t)}
+	cid := func(k int, kind uint8) []byte {
+		ref.kind, ref.seg = kind, 0
+		s.cids[k] = n.appendCID(s.cids[k][:0], ref, history)
+		return s.cids[k]
+	}
+	v[0] = s.id
+	v[1] = !history
+	if history {
+		v[2] = txHash(n.seed, tagTrack, uint64(i), uint64(t), 1)
+	} else {
+		v[2] = txHash(n.seed, tagTrack, uint64(i), uint64(t))
+	}
+	v[3] = n.users[i].id
+	v[4], v[5] = nil, nil
+	switch p := unit(mix64(h)); {
+	case p < 0.1:
+		v[4] = cid(0, kindCoverArt)
+	case p < 0.9:
+		v[5] = cid(1, kindCoverArtSizes)
+	}
+	v[6] = cid(2, kindTrackMetadata)
+	// download: SQL NULL, a JSON null cid, or a cid (stored by netmon with its JSON quotes).
+	switch mix64(h+1) % 3 {
+	case 0:
+		v[7] = nil
+	case 1:
+		s.dl = append(s.dl[:0], `{"cid": null, "is_downloadable": false, "requires_follow": false}`...)
+		v[7] = s.dl
+	default:
+		s.dl = append(s.dl[:0], `{"cid": "`...)
+		ref.kind, ref.seg = kindDownload, 0
+		s.dl = n.appendCID(s.dl, ref, history)
+		s.dl = append(s.dl, `", "is_downloadable": true, "requires_follow": false}`...)
+		v[7] = s.dl
+	}
+	segs := 0
+	if n.shares.SegmentsPerTrack > 0 {
+		segs = 1 + int(mix64(h+2)%uint64(n.shares.SegmentsPerTrack))
+	}
+	s.seg = append(s.seg[:0], '[')
+	for k := 0; k < segs; k++ {
+		if k > 0 {
+			s.seg = append(s.seg, ", "...)
+		}
+		s.seg = append(s.seg, `{"duration": `...)
+		d := 6.016
+		if k == segs-1 {
+			d = 1 + float64(mix64(h+3)%5000)/1000
+		}
+		s.seg = strconv.AppendFloat(s.seg, d, 'f', 3, 64)
+		s.seg = append(s.seg, `, "multihash": "`...)
+		ref.kind, ref.seg = kindSegment, uint16(k)
+		s.seg = n.appendCID(s.seg, ref, history)
+		s.seg = append(s.seg, `"}`...)
+	}
+	s.seg = append(s.seg, ']')
+	v[8] = s.seg
+	v[9] = chance(mix64(h+4), 0.03)
+}
