@@ -112,7 +112,7 @@ func New(client *contentnode.Client, opts Options, reg prometheus.Registerer, lo
 		deregistered: dereg,
 		breaker:      newBreaker(opts.BreakerFailures),
 		metrics:      newMetrics(reg),
-		log:          log.With().Str("stage", "fetcher").Logger(),
+		log:          log,
 		sems:         make(map[string]chan struct{}),
 	}
 }

@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/audius-netmon/netmon/internal/config"
+	"github.com/audius-netmon/netmon/internal/pipeline"
+	"github.com/audius-netmon/netmon/internal/simnet"
+	"github.com/audius-netmon/netmon/internal/stage"
+	"github.com/audius-netmon/netmon/internal/store"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// demoScenario is a small network with a few misbehaving nodes, so the demo shows missed users,
+// partial sync and retries: one node down, one in read-only mode (500s), one that fails each first
+// request and one slow node.
+func demoScenario(users, nodes int, seed int64) simnet.Scenario {
+	sc := simnet.Scenario{Seed: seed, UserCount: users, NodeCount: nodes}
+	if nodes >= 8 {
+		sc.Nodes = []simnet.NodeSpec{
+			{SPID: int64(nodes), Faults: simnet.Faults{Down: true}},
+			{SPID: int64(nodes - 1), Faults: simnet.Faults{ReadOnly: true}},
+			{SPID: int64(nodes - 2), Faults: simnet.Faults{FailFirst: 1}},
+			{SPID: int64(nodes - 3), Faults: simnet.Faults{Latency: &simnet.Latency{Median: simnet.Duration(20 * time.Millisecond), P99: simnet.Duration(80 * time.Millisecond)}}},
+		}
+	}
+	return sc
+}
+
+func demoCmd(ctx context.Context, args []string, io IO) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Stderr)
+	users := fs.Int("users", 10000, "simulated users")
+	nodes := fs.Int("nodes", 12, "simulated content nodes")
+	seed := fs.Int64("seed", 1, "scenario seed")
+	admin := fs.String("postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+		"a database URL on the local Postgres server; the demo creates netmon_demo and netmon_demo_discovery there")
+	if fs.Parse(args) != nil {
+		return ExitUsage
+	}
+	cfg, err := config.Load(io.Env, os.ReadFile)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "configuration is invalid:\n%v\n", err)
+		return ExitUsage
+	}
+	log := stage.Logger(cfg, "demo", io.Stderr)
+	if err := demo(ctx, cfg, demoScenario(*users, *nodes, *seed), *admin, io, log); err != nil {
+		fmt.Fprintf(io.Stderr, "netmon demo: %v\n", err)
+		return ExitRunFailed
+	}
+	return ExitOK
+}
+
+func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, admin string, io IO, log zerolog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	net, err := simnet.Build(sc)
+	if err != nil {
+		return err
+	}
+	nodes, err := net.Start(ctx)
+	if err != nil {
+		return err
+	}
+	defer nodes.Close()
+	discovery, err := store.CreateDatabase(ctx, admin, "netmon_demo_discovery", true)
+	if err != nil {
+		return err
+	}
+	if err := net.SeedDiscovery(ctx, discovery); err != nil {
+		return err
+	}
+	// The demo's NM DB starts empty each time: its embedded NATS (and so its run ids) is new too.
+	nm, err := store.CreateDatabase(ctx, admin, "netmon_demo", true)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(io.Stdout, "simulated network: %d users, %d content nodes; discovery DB %s\n",
+		net.Users(), len(net.SPIDs()), redactURL(discovery))
+
+	cfg.DiscoveryDB = config.Postgres{URL: config.Secret(discovery)}
+	cfg.NMDB = config.Postgres{URL: config.Secret(nm)}
+	cfg.ContentNodeSource = "discovery"
+	cfg.Deregistered = nodes.Deregistered()
+	cfg.FoundationSPIDs = net.Foundation()
+	cfg.Schedule = "off"
+	if _, set := io.Env("PUSH_GATEWAY_URL"); !set {
+		cfg.PushGatewayURL = "http://127.0.0.1:9091"
+	}
+	cfg.FetchTimeout = 2 * time.Second
+
+	e, err := pipeline.Start(ctx, cfg, log.Level(zerolog.WarnLevel))
+	if err != nil {
+		return err
+	}
+	defer e.Stop() //nolint:errcheck
+	cfg.NATSURL = e.URL
+	start := time.Now()
+	ev, err := startAndWatch(ctx, cfg, true, io.Stdout, log)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	if err := printSummary(ctx, cfg, ev.GetRunId(), io.Stdout); err != nil {
+		return err
+	}
+	if ev.GetStatus() != netmonv1.RunStatus_RUN_STATUS_COMPLETE {
+		return fmt.Errorf("run %d ended %s%s", ev.GetRunId(), statusName(ev.GetStatus()), reasonSuffix(ev.GetReason()))
+	}
+	fmt.Fprintf(io.Stdout, "\nrun %d complete in %s; metrics pushed to %s/metrics (job network-monitoring)\n",
+		ev.GetRunId(), took.Round(time.Millisecond), cfg.PushGatewayURL)
+	return compareTruth(ctx, cfg, ev.GetRunId(), net.Truth(nodes), io)
+}
+
+// compareTruth checks the run's stored metrics against the simulator's ground truth.
+func compareTruth(ctx context.Context, cfg config.Config, run int64, truth simnet.Truth, io IO) error {
+	st, err := store.Open(ctx, cfg.NMDB.ConnString(), 2)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	samples, err := st.Samples(ctx, run)
+	if err != nil {
+		return err
+	}
+	got := map[string]float64{}
+	for _, s := range samples {
+		got[s.Key()] = s.Value
+	}
+	var diffs []string
+	want := truth.Samples()
+	for _, w := range want {
+		k := store.Sample{Name: w.Name, Labels: w.Labels}.Key()
+		if g, ok := got[k]; !ok || g != w.Value {
+			diffs = append(diffs, fmt.Sprintf("%s = %v, ground truth %v", k, g, w.Value))
+		}
+	}
+	if len(diffs) > 0 {
+		sort.Strings(diffs)
+		for _, d := range diffs {
+			fmt.Fprintln(io.Stderr, d)
+		}
+		return fmt.Errorf("%d of %d series differ from the simulator's ground truth", len(diffs), len(want))
+	}
+	fmt.Fprintf(io.Stdout, "all %d series equal the simulator's ground truth\n", len(want))
+	return nil
+}
+
+func redactURL(u string) string { return config.Postgres{URL: config.Secret(u)}.String() }

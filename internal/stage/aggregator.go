@@ -1,0 +1,62 @@
+package stage
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/audius-netmon/netmon/internal/aggregator"
+	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/message"
+)
+
+// AggregatorConsumer is the aggregator's durable consumer of "loaded" run events.
+var AggregatorConsumer = bus.ConsumerSpec{
+	Stream:        message.StreamRuns,
+	Durable:       "aggregator",
+	Filters:       []string{"netmon.run.*.loaded"},
+	AckWait:       5 * time.Minute,
+	MaxDeliver:    10,
+	MaxAckPending: 1,
+	Workers:       1,
+}
+
+// RunAggregator runs the aggregator until ctx ends.
+func RunAggregator(ctx context.Context, d Deps) error {
+	reg := d.registry()
+	st, err := openStore(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	conn, err := connect(ctx, d, "netmon-aggregator")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	state, err := conn.OpenState(ctx, d.Config.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	a := aggregator.New(st,
+		aggregator.NewPusher(d.Config.PushGatewayURL, d.Config.PushJob, d.Config.RunIDLabel, nil),
+		state,
+		aggregator.Options{
+			Foundation:    d.Config.FoundationSPIDs,
+			RetentionRuns: d.Config.RetentionRuns,
+			RetentionAge:  d.Config.RetentionAge,
+		}, d.Log)
+	h := &health{}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("aggregator"), reg, h, d.Log) })
+	g.Go(func() error {
+		h.ready.Store(true)
+		return conn.Consume(ctx, AggregatorConsumer, bus.Handler{
+			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
+				return a.Handle(ctx, m.Data)
+			},
+		}, bus.NewRouterMetrics(reg), d.Log)
+	})
+	return g.Wait()
+}

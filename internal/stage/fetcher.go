@@ -1,0 +1,98 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/contentnode"
+	"github.com/audius-netmon/netmon/internal/fetcher"
+	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/signing"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// fetcherConsumer is the fetchers' shared durable consumer of the work queue. AckWait is short
+// because handlers send in-progress acks while a content node is slow.
+func fetcherConsumer(concurrency int) bus.ConsumerSpec {
+	return bus.ConsumerSpec{
+		Stream:        message.StreamWork,
+		Durable:       "fetcher",
+		AckWait:       30 * time.Second,
+		MaxDeliver:    5,
+		MaxAckPending: 1024,
+		Workers:       concurrency,
+	}
+}
+
+// RunFetcher runs a fetcher until ctx ends. Any number of fetchers may run against one NATS.
+func RunFetcher(ctx context.Context, d Deps) error {
+	reg := d.registry()
+	conn, err := connect(ctx, d, "netmon-fetcher")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var signer *signing.Signer
+	if d.Config.SignatureKey != "" {
+		if signer, err = signing.NewSigner(d.Config.SignatureSPID, d.Config.SignatureKey.Reveal()); err != nil {
+			return fmt.Errorf("signing key: %w", err)
+		}
+	}
+	client := &contentnode.Client{HTTP: &http.Client{}, Signer: signer}
+	f := fetcher.New(client, fetcher.Options{
+		Timeout:         d.Config.FetchTimeout,
+		Attempts:        d.Config.FetchAttempts,
+		NodeConcurrency: d.Config.NodeConcurrency,
+		BreakerFailures: d.Config.BreakerFailures,
+		Deregistered:    d.Config.Deregistered,
+	}, reg, d.Log)
+	h := &health{}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("fetcher"), reg, h, d.Log) })
+	g.Go(func() error {
+		h.ready.Store(true)
+		return conn.Consume(ctx, fetcherConsumer(d.Config.FetchConcurrency), bus.Handler{
+			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
+				item, err := decodeWorkItem(m.Data)
+				if err != nil {
+					return nil, err
+				}
+				res, err := f.Handle(ctx, item)
+				if err != nil {
+					return nil, err
+				}
+				return []message.Out{resultOut(res)}, nil
+			},
+			Poison: func(m bus.Delivery, cause error) []message.Out {
+				item, err := decodeWorkItem(m.Data)
+				if err != nil {
+					return nil
+				}
+				return []message.Out{resultOut(fetcher.Poison(item, cause.Error()))}
+			},
+		}, bus.NewRouterMetrics(reg), d.Log)
+	})
+	return g.Wait()
+}
+
+func decodeWorkItem(data []byte) (*netmonv1.WorkItem, error) {
+	var item netmonv1.WorkItem
+	if err := proto.Unmarshal(data, &item); err != nil {
+		return nil, message.Permanent(fmt.Errorf("decode work item: %w", err))
+	}
+	return &item, nil
+}
+
+func resultOut(r *netmonv1.FetchResult) message.Out {
+	return message.Out{
+		Subject: message.ResultSubject(r.GetRunId(), r.GetSpId()),
+		ID:      message.ResultID(r.GetRunId(), r.GetSpId(), r.GetBatch()),
+		Msg:     r,
+	}
+}

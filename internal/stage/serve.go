@@ -1,0 +1,33 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/audius-netmon/netmon/internal/config"
+)
+
+// Serve is a stage binary's whole life: load and check the configuration (every problem at
+// once), build the logger, and run the stage until ctx ends.
+func Serve(ctx context.Context, stage config.Stage, env func(string) (string, bool), stderr io.Writer,
+	run func(context.Context, Deps) error) error {
+	cfg, err := config.Load(env, os.ReadFile)
+	if err == nil {
+		err = cfg.Require(stage)
+	}
+	if err != nil {
+		return fmt.Errorf("configuration is invalid:\n%w", err)
+	}
+	log := Logger(cfg, string(stage), stderr)
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg(w)
+	}
+	log.Info().Msg("starting")
+	if err := run(ctx, Deps{Config: cfg, Log: log}); err != nil {
+		return err
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
