@@ -145,7 +145,7 @@ func runCmd(ctx context.Context, args []string, io IO) int {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	if *embedded {
-		e, err := pipeline.Start(ctx, cfg, log.Level(zerolog.WarnLevel))
+		e, err := pipeline.Start(ctx, cfg, stage.BaseLogger(cfg, io.Stderr).Level(zerolog.WarnLevel))
 		if err != nil {
 			fmt.Fprintf(io.Stderr, "netmon: %v\n", err)
 			return ExitRunFailed

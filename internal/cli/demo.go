@@ -96,7 +96,7 @@ func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, admin stri
 	}
 	cfg.FetchTimeout = 2 * time.Second
 
-	e, err := pipeline.Start(ctx, cfg, log.Level(zerolog.WarnLevel))
+	e, err := pipeline.Start(ctx, cfg, stage.BaseLogger(cfg, io.Stderr).Level(zerolog.WarnLevel))
 	if err != nil {
 		return err
 	}

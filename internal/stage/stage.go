@@ -35,6 +35,11 @@ var DefaultHTTPAddr = map[config.Stage]string{
 
 // Logger builds the stage's logger: JSON lines, or a console format on a terminal (or when asked).
 func Logger(cfg config.Config, stage string, w io.Writer) zerolog.Logger {
+	return BaseLogger(cfg, w).With().Str("stage", stage).Logger()
+}
+
+// BaseLogger is Logger without the stage field, for a process that hosts several stages.
+func BaseLogger(cfg config.Config, w io.Writer) zerolog.Logger {
 	level, err := zerolog.ParseLevel(cfg.LogLevel)
 	if err != nil || cfg.LogLevel == "" {
 		level = zerolog.InfoLevel
@@ -48,7 +53,7 @@ func Logger(cfg config.Config, stage string, w io.Writer) zerolog.Logger {
 	if console {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Str("stage", stage).Logger()
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
 // Deps are what every stage needs from its process.

@@ -131,6 +131,9 @@ func (s Sample) Key() string {
 // Compute runs every catalogue query for the run. An error in any query is an error of the
 // whole computation: a broken query never shows up as a zero.
 func (s *Store) Compute(ctx context.Context, run int64, foundation []int64) ([]Sample, error) {
+	if _, err := s.GetRun(ctx, run); err != nil {
+		return nil, err
+	}
 	if foundation == nil {
 		foundation = []int64{}
 	}

@@ -1,0 +1,143 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/audius-netmon/netmon/internal/store"
+	"github.com/audius-netmon/netmon/internal/testenv"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+func openStore(t *testing.T) (*store.Store, string) {
+	t.Helper()
+	ctx := context.Background()
+	url := testenv.Database(t)
+	st, err := store.Open(ctx, url, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Migrating again is a no-op.
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	return st, url
+}
+
+// loadRun writes a complete one-node, one-user run and finishes its load.
+func loadRun(t *testing.T, st *store.Store, run int64) {
+	t.Helper()
+	ctx := context.Background()
+	sp := int64(1)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.EnsureRun(ctx, run))
+	must(st.SaveRun(ctx, &netmonv1.Run{RunId: run, BlockNumber: 10, CreatedAt: timestamppb.Now(), Deadline: timestamppb.New(time.Now().Add(time.Hour))}))
+	must(st.SaveContentNodes(ctx, &netmonv1.ContentNodeBatch{RunId: run, Nodes: []*netmonv1.ContentNode{{SpId: sp, Endpoint: "http://cn1"}}}))
+	if _, err := st.SaveUserBatch(ctx, &netmonv1.UserBatch{RunId: run, Users: []*netmonv1.User{{UserId: 1, Wallet: "0xAB", PrimarySpId: &sp, Secondary1SpId: &sp, Secondary2SpId: &sp}}}); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := st.TryFinishLoad(ctx, run)
+	must(err)
+	if loaded {
+		t.Fatal("run loaded before its manifest and results arrived")
+	}
+	must(st.SaveManifest(ctx, &netmonv1.Manifest{RunId: run, UserBatches: 1, Users: 1, ContentNodes: 1, WorkItems: 1, WalletChecks: 1}))
+	if loaded, _ := st.TryFinishLoad(ctx, run); loaded {
+		t.Fatal("run loaded before its result arrived")
+	}
+	if _, err := st.SaveResult(ctx, &netmonv1.FetchResult{RunId: run, SpId: sp, Outcome: netmonv1.Outcome_OUTCOME_OK, Wallets: []string{"0xab"}, Clocks: []int64{7}}); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err = st.TryFinishLoad(ctx, run)
+	must(err)
+	if !loaded {
+		t.Fatal("run not loaded after everything arrived")
+	}
+}
+
+func TestLoadIsIdempotentAndComputes(t *testing.T) {
+	st, _ := openStore(t)
+	ctx := context.Background()
+	loadRun(t, st, 1)
+	// The same result again writes nothing.
+	wrote, err := st.SaveResult(ctx, &netmonv1.FetchResult{RunId: 1, SpId: 1, Outcome: netmonv1.Outcome_OUTCOME_OK, Wallets: []string{"0xab"}, Clocks: []int64{99}})
+	if err != nil || wrote {
+		t.Fatalf("second SaveResult: wrote=%v err=%v, want no write", wrote, err)
+	}
+	samples, err := st.Compute(ctx, 1, []int64{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, s := range samples {
+		got[s.Key()] = s.Value
+	}
+	// One user, all three slots on node 1 with clock 7 (the mixed-case wallet matched): fully synced.
+	for k, v := range map[string]float64{
+		`audius_nm_user_count{}`:                                                        1,
+		`audius_nm_fully_synced_user_count{}`:                                           1,
+		`audius_nm_users_with_all_foundation_node_replica_set{}`:                        1,
+		`audius_nm_all_user_count{endpoint="http://cn1",sp_id="1"}`:                     1,
+		`audius_nm_missed_users_count{endpoint="http://cn1",sp_id="1"}`:                 0,
+		`audius_nm_fully_synced_user_by_replica_count{endpoint="http://cn1",sp_id="1"}`: 1,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+func TestPruneKeepsNewestRuns(t *testing.T) {
+	st, url := openStore(t)
+	ctx := context.Background()
+	for run := int64(1); run <= 5; run++ {
+		loadRun(t, st, run)
+	}
+	pruned, err := st.Prune(ctx, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pruned) != 3 || pruned[0] != 1 || pruned[2] != 3 {
+		t.Fatalf("pruned %v, want [1 2 3]", pruned)
+	}
+	runs, err := st.ListRuns(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[0].ID != 5 || runs[1].ID != 4 {
+		t.Fatalf("kept %+v, want runs 5 and 4", runs)
+	}
+	// The kept runs still compute; the pruned ones have no rows left.
+	if s, err := st.Compute(ctx, 4, nil); err != nil || len(s) == 0 {
+		t.Fatalf("compute kept run: %v (%d samples)", err, len(s))
+	}
+	if _, err := st.Compute(ctx, 1, nil); !errors.Is(err, store.ErrNoRun) {
+		t.Fatalf("compute pruned run 1: %v, want ErrNoRun", err)
+	}
+	var rows int
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM clocks) + (SELECT count(*) FROM user_status) + (SELECT count(*) FROM fetch_results)").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2*4 { // runs 4 and 5: one user, one clock, one status row, one result each
+		t.Fatalf("%d rows left in the run tables, want 8", rows)
+	}
+}
