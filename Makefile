@@ -10,7 +10,7 @@ BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build services test demo bench proto lint tidy clean
+.PHONY: help build services test demo bench proto proto-baseline lint tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -43,10 +43,13 @@ $(GOBIN_DIR)/protoc-gen-go:
 proto: $(BUF) $(GOBIN_DIR)/protoc-gen-go ## regenerate the protobuf Go code
 	cd proto && PATH=$(GOBIN_DIR):$$PATH $(BUF) lint && PATH=$(GOBIN_DIR):$$PATH $(BUF) generate
 
-lint: $(BUF) ## gofmt, go vet and buf lint
+lint: $(BUF) ## gofmt, go vet, buf lint, and buf breaking against the released messages
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(addsuffix /...,$(MODULES))
-	cd proto && $(BUF) lint
+	cd proto && $(BUF) lint && $(BUF) breaking --against baseline.binpb
+
+proto-baseline: $(BUF) ## record the current messages as released (buf breaking compares against them)
+	cd proto && $(BUF) build -o baseline.binpb
 
 tidy: ## go mod tidy every module and sync the workspace
 	@for m in $(MODULES); do (cd $$m && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy) || exit 1; done
