@@ -32,11 +32,21 @@ const (
 	ExitUsage     = 2 // bad command line or configuration
 )
 
-// IO is where the command reads its environment and writes its output.
+// IO is where the command reads its environment (os.Environ's form) and writes its output.
 type IO struct {
-	Env    func(string) (string, bool)
-	Stdout io.Writer
-	Stderr io.Writer
+	Environ []string
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// isSet reports whether the environment sets name.
+func (io IO) isSet(name string) bool {
+	for _, kv := range io.Environ {
+		if strings.HasPrefix(kv, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 const usage = `netmon: network monitoring for the Audius network
@@ -78,7 +88,7 @@ func Main(ctx context.Context, args []string, io IO) int {
 }
 
 func loadConfig(io IO, stages ...config.Stage) (config.Config, error) {
-	cfg, err := config.Load(io.Env, os.ReadFile)
+	cfg, err := config.LoadEnviron(io.Environ, os.ReadFile)
 	if err != nil {
 		return cfg, err
 	}
@@ -97,7 +107,7 @@ func checkCmd(args []string, io IO) int {
 	if fs.Parse(args) != nil {
 		return ExitUsage
 	}
-	cfg, err := config.Load(io.Env, os.ReadFile)
+	cfg, err := config.LoadEnviron(io.Environ, os.ReadFile)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "configuration is invalid:\n%v\n", err)
 		return ExitUsage

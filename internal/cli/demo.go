@@ -45,7 +45,7 @@ func demoCmd(ctx context.Context, args []string, io IO) int {
 	if fs.Parse(args) != nil {
 		return ExitUsage
 	}
-	cfg, err := config.Load(io.Env, os.ReadFile)
+	cfg, err := config.LoadEnviron(io.Environ, os.ReadFile)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "configuration is invalid:\n%v\n", err)
 		return ExitUsage
@@ -91,7 +91,7 @@ func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, admin stri
 	cfg.Deregistered = nodes.Deregistered()
 	cfg.FoundationSPIDs = net.Foundation()
 	cfg.Schedule = "off"
-	if _, set := io.Env("PUSH_GATEWAY_URL"); !set {
+	if !io.isSet("PUSH_GATEWAY_URL") {
 		cfg.PushGatewayURL = "http://127.0.0.1:9091"
 	}
 	cfg.FetchTimeout = 2 * time.Second

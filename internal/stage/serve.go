@@ -11,9 +11,9 @@ import (
 
 // Serve is a stage binary's whole life: load and check the configuration (every problem at
 // once), build the logger, and run the stage until ctx ends.
-func Serve(ctx context.Context, stage config.Stage, env func(string) (string, bool), stderr io.Writer,
+func Serve(ctx context.Context, stage config.Stage, environ []string, stderr io.Writer,
 	run func(context.Context, Deps) error) error {
-	cfg, err := config.Load(env, os.ReadFile)
+	cfg, err := config.LoadEnviron(environ, os.ReadFile)
 	if err == nil {
 		err = cfg.Require(stage)
 	}

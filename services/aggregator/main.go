@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := stage.Serve(ctx, "aggregator", os.LookupEnv, os.Stderr, stage.RunAggregator)
+	err := stage.Serve(ctx, "aggregator", os.Environ(), os.Stderr, stage.RunAggregator)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netmon-aggregator:", err)

@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := stage.Serve(ctx, "fetcher", os.LookupEnv, os.Stderr, stage.RunFetcher)
+	err := stage.Serve(ctx, "fetcher", os.Environ(), os.Stderr, stage.RunFetcher)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netmon-fetcher:", err)

@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := stage.Serve(ctx, "loader", os.LookupEnv, os.Stderr, stage.RunLoader)
+	err := stage.Serve(ctx, "loader", os.Environ(), os.Stderr, stage.RunLoader)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netmon-loader:", err)

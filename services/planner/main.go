@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := stage.Serve(ctx, "planner", os.LookupEnv, os.Stderr, stage.RunPlanner)
+	err := stage.Serve(ctx, "planner", os.Environ(), os.Stderr, stage.RunPlanner)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netmon-planner:", err)
