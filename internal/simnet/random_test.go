@@ -81,6 +81,10 @@ func checkScenario(t *testing.T, s Scenario) {
 	}
 	d := readDiscovery(t, ctx, url)
 	d.checkOddities(t)
+	rc := n.Rows()
+	if rc.Users-rc.CurrentUsers != d.history || rc.CurrentUsers != int64(len(d.users)) || rc.CurrentTracks != d.tracks || rc.Segments != d.segments {
+		t.Errorf("Rows() = %+v; the database has %d current users, %d history rows, %d tracks, %d segments", rc, len(d.users), d.history, d.tracks, d.segments)
+	}
 
 	deregistered := map[string]bool{}
 	for _, ep := range nodes.Deregistered() {

@@ -53,8 +53,54 @@ func (s *trackSource) Next() bool {
 	}
 	s.id++
 	s.row(false)
-	s.history = chance(hash(n.seed, tagTrack, uint64(s.i), uint64(s.t), 1), n.shares.History)
+	s.history = n.trackHistory(s.i, s.t)
 	return true
+}
+
+// segmentsOf is the number of track_segments of track t of user i.
+func (n *Network) segmentsOf(i, t int) int {
+	if n.shares.SegmentsPerTrack == 0 {
+		return 0
+	}
+	return 1 + int(mix64(hash(n.seed, tagTrack, uint64(i), uint64(t))+2)%uint64(n.shares.SegmentsPerTrack))
+}
+
+// trackHistory reports whether track t of user i also has an is_current = false row.
+func (n *Network) trackHistory(i, t int) bool {
+	return chance(hash(n.seed, tagTrack, uint64(i), uint64(t), 1), n.shares.History)
+}
+
+// RowCounts are the numbers of discovery rows SeedDiscovery writes.
+type RowCounts struct {
+	Users         int64 `json:"users"`
+	CurrentUsers  int64 `json:"current_users"`
+	Tracks        int64 `json:"tracks"`
+	CurrentTracks int64 `json:"current_tracks"`
+	Segments      int64 `json:"segments"` // elements of the current tracks' track_segments
+	ContentNodes  int64 `json:"ursm_content_nodes"`
+}
+
+// Rows counts the rows SeedDiscovery writes, without writing them.
+func (n *Network) Rows() RowCounts {
+	var c RowCounts
+	c.CurrentUsers = int64(len(n.users))
+	c.Users = c.CurrentUsers
+	for i := n.explicitN; i < len(n.users); i++ {
+		c.Users += int64(n.historyRows(i))
+		for t := range n.tracksOf(i) {
+			c.CurrentTracks++
+			c.Segments += int64(n.segmentsOf(i, t))
+			if n.trackHistory(i, t) {
+				c.Tracks++
+			}
+		}
+	}
+	c.Tracks += c.CurrentTracks
+	c.ContentNodes = int64(len(n.nodes))
+	if n.nodeHistory() {
+		c.ContentNodes += int64(len(n.nodes)) + 1
+	}
+	return c
 }
 
 func (s *trackSource) Values() ([]any, error) { return s.vals, nil }
@@ -101,10 +147,7 @@ func (s *trackSource) row(history bool) {
 		s.dl = append(s.dl, `", "is_downloadable": true, "requires_follow": false}`...)
 		v[7] = s.dl
 	}
-	segs := 0
-	if n.shares.SegmentsPerTrack > 0 {
-		segs = 1 + int(mix64(h+2)%uint64(n.shares.SegmentsPerTrack))
-	}
+	segs := n.segmentsOf(i, t)
 	s.seg = append(s.seg[:0], '[')
 	for k := 0; k < segs; k++ {
 		if k > 0 {
