@@ -1,7 +1,10 @@
 // Package aggregator finishes a loaded run: it consumes the run's "loaded" event, computes every
 // metric of the catalogue with set-based SQL, pushes them to the Pushgateway (one job group, PUT,
 // so series of a previous run never linger), stores them for later comparison, marks the run
-// complete, prunes old runs, releases the run lease, and produces the run's "complete" event.
+// complete, prunes old runs, releases the run lease, and produces the run's record and its
+// "complete" event. A run still loading at its deadline is cut off and finished the same way as
+// "incomplete" (deadline.go); a run whose planning failed (the planner's "failed" event) is
+// marked failed.
 package aggregator
 
 import (
@@ -54,11 +57,18 @@ func (a *Aggregator) Handle(ctx context.Context, data []byte) ([]message.Out, er
 		return nil, message.Permanent(fmt.Errorf("decode run event: %w", err))
 	}
 	run, err := a.store.GetRun(ctx, ev.GetRunId())
+	if errors.Is(err, store.ErrNoRun) && ev.GetStatus() == netmonv1.RunStatus_RUN_STATUS_FAILED {
+		// Planning failed before the loader saw any message of the run.
+		return a.failed(ctx, store.Run{ID: ev.GetRunId()}, ev.GetReason())
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNoRun) {
 			return nil, message.Permanent(err)
 		}
 		return nil, err
+	}
+	if ev.GetStatus() == netmonv1.RunStatus_RUN_STATUS_FAILED {
+		return a.failed(ctx, run, ev.GetReason())
 	}
 	switch run.Status {
 	case "complete", "incomplete", "failed":
@@ -67,6 +77,10 @@ func (a *Aggregator) Handle(ctx context.Context, data []byte) ([]message.Out, er
 	case "loaded":
 	default:
 		return nil, fmt.Errorf("run %d is %s, not loaded", run.ID, run.Status)
+	}
+	if run.Error != "" {
+		// Cut off at its deadline (ExpireRun): metrics of what arrived, flagged incomplete.
+		return a.finish(ctx, run, "incomplete", run.Error)
 	}
 	return a.finish(ctx, run, "complete", "")
 }
@@ -79,11 +93,8 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason s
 		return nil, err
 	}
 	end := a.now()
-	samples = append(samples,
-		store.Sample{Name: "audius_nm_generating_metrics_duration", Value: end.Sub(start).Seconds()},
-		store.Sample{Name: "audius_nm_total_job_duration", Value: end.Sub(run.CreatedAt).Seconds()},
-		store.Sample{Name: "audius_nm_last_run_id", Value: float64(run.ID)},
-	)
+	generating, total := end.Sub(start).Seconds(), end.Sub(run.CreatedAt).Seconds()
+	samples = append(samples, runSamples(run.ID, status, generating, total)...)
 	if err := a.store.SaveSamples(ctx, run.ID, samples); err != nil {
 		return nil, err
 	}
@@ -91,6 +102,10 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason s
 		return nil, err
 	}
 	if err := a.store.FinishRun(ctx, run.ID, status, reason); err != nil {
+		return nil, err
+	}
+	record, err := a.record(ctx, run.ID, generating, total)
+	if err != nil {
 		return nil, err
 	}
 	log := a.log.With().Int64("run_id", run.ID).Logger()
@@ -103,7 +118,7 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason s
 	if err := a.lease.Release(ctx, run.ID); err != nil {
 		return nil, err
 	}
-	return []message.Out{finishedEvent(run.ID, status, reason, a.now())}, nil
+	return []message.Out{record, finishedEvent(run.ID, status, reason, a.now())}, nil
 }
 
 func finishedEvent(run int64, status, reason string, at time.Time) message.Out {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,6 +55,10 @@ func watchRun(ctx context.Context, conn *bus.Conn, run int64, out io.Writer) (*n
 	}
 	events := make(chan *netmonv1.RunEvent, 8)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		// Only status events: the run's subject space also holds its record (another message).
+		if !statusToken(m.Subject()) {
+			return
+		}
 		var ev netmonv1.RunEvent
 		if proto.Unmarshal(m.Data(), &ev) == nil {
 			events <- &ev
@@ -121,6 +126,15 @@ func countSubjects(ctx context.Context, s jetstream.Stream, filter string) int64
 		n += c
 	}
 	return int64(n)
+}
+
+// statusToken reports whether a netmon.run.<run>.<token> subject carries a RunEvent.
+func statusToken(subject string) bool {
+	switch subject[strings.LastIndexByte(subject, '.')+1:] {
+	case "planned", "fetching", "loaded", "complete", "incomplete", "failed":
+		return true
+	}
+	return false
 }
 
 func statusName(s netmonv1.RunStatus) string {

@@ -11,11 +11,14 @@ import (
 	"github.com/audius-netmon/netmon/internal/message"
 )
 
-// AggregatorConsumer is the aggregator's durable consumer of "loaded" run events.
+// deadlineCheck is how often the aggregator looks for runs past their deadline.
+const deadlineCheck = time.Second
+
+// AggregatorConsumer is the aggregator's durable consumer of "loaded" and "failed" run events.
 var AggregatorConsumer = bus.ConsumerSpec{
 	Stream:        message.StreamRuns,
 	Durable:       "aggregator",
-	Filters:       []string{"netmon.run.*.loaded"},
+	Filters:       []string{"netmon.run.*.loaded", "netmon.run.*.failed"},
 	AckWait:       5 * time.Minute,
 	MaxDeliver:    10,
 	MaxAckPending: 1,
@@ -50,6 +53,7 @@ func RunAggregator(ctx context.Context, d Deps) error {
 	h := &health{}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("aggregator"), reg, h, d.Log) })
+	g.Go(func() error { return a.Deadlines(ctx, deadlineCheck, d.Config.RunDeadline, conn.Publish) })
 	g.Go(func() error {
 		h.ready.Store(true)
 		return conn.Consume(ctx, AggregatorConsumer, bus.Handler{

@@ -61,6 +61,103 @@ func (s *Store) ListRuns(ctx context.Context, limit int) ([]Run, error) {
 	return runs, nil
 }
 
+// OverdueRuns lists the runs still loading (planned, fetching) or loaded but not finished whose
+// deadline is at or before now, oldest first. A run whose opening message has not been loaded yet
+// has no deadline; fallback after its creation counts instead.
+func (s *Store) OverdueRuns(ctx context.Context, now time.Time, fallback time.Duration) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT run_id FROM runs
+		WHERE status IN ('planned', 'fetching', 'loaded')
+		  AND coalesce(deadline, created_at + make_interval(secs => $2)) <= $1
+		ORDER BY run_id`, now, fallback.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("overdue runs: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("overdue runs: %w", err)
+	}
+	return runs, nil
+}
+
+// ExpireRun ends the loading of a run whose deadline has passed: it builds the per-user clock
+// table from what has arrived (a slot whose answer is missing counts as -2, not answered) and
+// marks the run loaded, with the reason it is incomplete in its error column (empty if, after
+// all, everything had arrived). It reports whether the run is now loaded or further along; a
+// failed run stays failed. It is serialised with the loader's TryFinishLoad on the run's row.
+func (s *Store) ExpireRun(ctx context.Context, run int64) (bool, error) {
+	var loaded bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		p, err := progress(ctx, tx, run, true)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNoRun
+		}
+		if err != nil {
+			return err
+		}
+		switch p.Status {
+		case "loaded", "complete", "incomplete":
+			loaded = true
+			return nil
+		case "failed":
+			return nil
+		}
+		if err := buildUserStatus(ctx, tx, run); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE runs SET status = 'loaded', loaded_at = now(), error = $2 WHERE run_id = $1",
+			run, shortfall(p))
+		loaded = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("expire run %d: %w", run, err)
+	}
+	return loaded, nil
+}
+
+// shortfall says what a run's data lacks; empty when everything the manifest promised is there.
+func shortfall(p Progress) string {
+	switch {
+	case p.Complete():
+		return ""
+	case !p.ManifestSeen:
+		return fmt.Sprintf("deadline passed before the planner finished (%d user batches and %d results loaded, no manifest)",
+			p.UserBatches, p.Results)
+	}
+	return fmt.Sprintf("deadline passed with %d of %d work items and %d of %d user batches loaded",
+		p.Results, p.ExpectedWorkItems, p.UserBatches, p.ExpectedUserBatches)
+}
+
+// FailRun marks a run failed with the reason, creating its row if no message of the run has
+// been loaded yet. A run that already ended keeps its status.
+func (s *Store) FailRun(ctx context.Context, run int64, reason string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO runs (run_id, status, error, completed_at) VALUES ($1, 'failed', $2, now())
+		ON CONFLICT (run_id) DO UPDATE SET status = 'failed', error = $2, completed_at = now()
+		WHERE runs.status NOT IN ('complete', 'incomplete', 'failed')`, run, reason)
+	if err != nil {
+		return fmt.Errorf("fail run %d: %w", run, err)
+	}
+	return nil
+}
+
+// RunTimes are the moments a live run recorded, which a replay restores.
+type RunTimes struct {
+	ManifestAt, LoadedAt, CompletedAt *time.Time
+}
+
+// RestoreRun gives a replayed run the final status, reason and times its live run recorded.
+func (s *Store) RestoreRun(ctx context.Context, run int64, status, reason string, t RunTimes) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $2, error = $3, manifest_at = $4, loaded_at = $5,
+		completed_at = $6 WHERE run_id = $1`, run, status, reason, t.ManifestAt, t.LoadedAt, t.CompletedAt)
+	if err != nil {
+		return fmt.Errorf("restore run %d: %w", run, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("restore run %d: %w", run, ErrNoRun)
+	}
+	return nil
+}
+
 // FinishRun sets a run's final status (complete, incomplete or failed) with a reason.
 func (s *Store) FinishRun(ctx context.Context, run int64, status, reason string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE runs SET status = $2, error = $3, completed_at = coalesce(completed_at, now())

@@ -1,0 +1,119 @@
+package aggregator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/store"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// IncompleteMetric is 1 when the run's metrics come from a run cut off at its deadline, else 0.
+const IncompleteMetric = "audius_nm_run_incomplete"
+
+// KindRecord is the last token of the run record's subject, netmon.run.<run>.record.
+const KindRecord = "record"
+
+func init() {
+	extraHelp[IncompleteMetric] = "1 when the run was cut off at its deadline and its metrics count only what arrived (missing answers as not answered), 0 when it completed."
+}
+
+// runSamples are the series that do not come from the catalogue's SQL: the run's timings, its id
+// and whether it is incomplete.
+func runSamples(run int64, status string, generating, total float64) []store.Sample {
+	incomplete := 0.0
+	if status == "incomplete" {
+		incomplete = 1
+	}
+	return []store.Sample{
+		{Name: "audius_nm_generating_metrics_duration", Value: generating},
+		{Name: "audius_nm_total_job_duration", Value: total},
+		{Name: "audius_nm_last_run_id", Value: float64(run)},
+		{Name: IncompleteMetric, Value: incomplete},
+	}
+}
+
+var recordStatus = map[string]netmonv1.RunStatus{
+	"complete":   netmonv1.RunStatus_RUN_STATUS_COMPLETE,
+	"incomplete": netmonv1.RunStatus_RUN_STATUS_INCOMPLETE,
+}
+
+// record is the run's RunRecord, read back from the NM DB after FinishRun so its times are
+// exactly the stored ones.
+func (a *Aggregator) record(ctx context.Context, run int64, generating, total float64) (message.Out, error) {
+	r, err := a.store.GetRun(ctx, run)
+	if err != nil {
+		return message.Out{}, err
+	}
+	return message.Out{
+		Subject: message.RunEventSubject(run, KindRecord),
+		ID:      message.RunEventID(run, KindRecord),
+		Msg: &netmonv1.RunRecord{
+			RunId:                    run,
+			Status:                   recordStatus[r.Status],
+			Reason:                   r.Error,
+			ManifestAt:               stamp(r.ManifestAt),
+			LoadedAt:                 stamp(r.LoadedAt),
+			CompletedAt:              stamp(r.CompletedAt),
+			GeneratingMetricsSeconds: generating,
+			TotalJobSeconds:          total,
+		},
+	}, nil
+}
+
+func stamp(t *time.Time) *timestamppb.Timestamp {
+	if t == nil {
+		return nil
+	}
+	return timestamppb.New(*t)
+}
+
+func unstamp(t *timestamppb.Timestamp) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.AsTime()
+	return &v
+}
+
+// Replay finishes a run whose rows were rebuilt from stream history, as its live run ended: it
+// restores the status, reason and times of rec, computes the catalogue over the rebuilt rows,
+// adds the recorded timings and stores the series, which it returns. It pushes nothing, touches
+// no lease and publishes no event.
+func (a *Aggregator) Replay(ctx context.Context, rec *netmonv1.RunRecord) ([]store.Sample, error) {
+	var status string
+	for name, st := range recordStatus {
+		if st == rec.GetStatus() {
+			status = name
+		}
+	}
+	if status == "" {
+		return nil, fmt.Errorf("replay run %d: record has status %s", rec.GetRunId(), rec.GetStatus())
+	}
+	err := a.store.RestoreRun(ctx, rec.GetRunId(), status, rec.GetReason(), store.RunTimes{
+		ManifestAt:  unstamp(rec.GetManifestAt()),
+		LoadedAt:    unstamp(rec.GetLoadedAt()),
+		CompletedAt: unstamp(rec.GetCompletedAt()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	samples, err := a.store.Compute(ctx, rec.GetRunId(), a.opts.Foundation)
+	if err != nil {
+		return nil, err
+	}
+	samples = append(samples, runSamples(rec.GetRunId(), status, rec.GetGeneratingMetricsSeconds(), rec.GetTotalJobSeconds())...)
+	if err := a.store.SaveSamples(ctx, rec.GetRunId(), samples); err != nil {
+		return nil, err
+	}
+	return samples, nil
+}
+
+// Push pushes samples of run to the Pushgateway job group, replacing what is there.
+func (a *Aggregator) Push(ctx context.Context, run int64, samples []store.Sample) error {
+	return a.pusher.Push(ctx, run, samples)
+}
