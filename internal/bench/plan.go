@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// PlanOptions choose the measurements of DefaultPlan.
+type PlanOptions struct {
+	Groups     []string // of "sizes", "profile", "scaleout", "knobs"; nil means all
+	Sizes      []int    // users per size run (10k, 100k, 1M)
+	Nodes      int      // content nodes (50)
+	ScaleUsers int      // users of the scale-out runs
+	KnobUsers  int      // users of the knob runs
+	Latency    time.Duration
+}
+
+// Groups of DefaultPlan.
+var Groups = []string{"sizes", "profile", "scaleout", "knobs"}
+
+// DefaultPlan is issue 7's measurement plan:
+//
+//   - sizes: each size with the default settings, with ceilings;
+//   - profile: the largest size once more with every stage profiled;
+//   - scaleout: content nodes answering after Latency, one request per node per fetcher
+//     (NETMON_NODE_CONCURRENCY=1) and two work items in flight per fetcher, with 1, 2 and 4
+//     fetcher processes; then one fetcher with more items in flight (NETMON_FETCH_CONCURRENCY)
+//     and a looser per-node limit;
+//   - knobs: the knob size with one setting changed at a time (the sizes run is the baseline).
+func DefaultPlan(o PlanOptions) []Spec {
+	want := func(g string) bool { return o.Groups == nil || slices.Contains(o.Groups, g) }
+	var plan []Spec
+	if want("sizes") {
+		for _, u := range o.Sizes {
+			plan = append(plan, Spec{Name: "size/" + count(u), Users: u, Nodes: o.Nodes, Ceilings: true})
+		}
+	}
+	if want("profile") && len(o.Sizes) > 0 {
+		u := slices.Max(o.Sizes)
+		plan = append(plan, Spec{Name: "profile/" + count(u), Users: u, Nodes: o.Nodes, Profile: true})
+	}
+	if want("scaleout") {
+		slow := func(name string, fetchers, fetchConc, nodeConc int) Spec {
+			return Spec{Name: name, Users: o.ScaleUsers, Nodes: o.Nodes, Latency: o.Latency, Fetchers: fetchers,
+				Env: []string{"NETMON_WORK_BATCH_SIZE=500",
+					fmt.Sprintf("NETMON_FETCH_CONCURRENCY=%d", fetchConc), fmt.Sprintf("NETMON_NODE_CONCURRENCY=%d", nodeConc)}}
+		}
+		for _, f := range []int{1, 2, 4} {
+			plan = append(plan, slow(fmt.Sprintf("scaleout/fetchers=%d", f), f, 2, 1))
+		}
+		for _, c := range [][2]int{{8, 1}, {32, 1}, {32, 4}} {
+			plan = append(plan, slow(fmt.Sprintf("scaleout/1 fetcher, fetch=%d node=%d", c[0], c[1]), 1, c[0], c[1]))
+		}
+	}
+	if want("knobs") {
+		knob := func(name string, env ...string) Spec {
+			return Spec{Name: "knob/" + name, Users: o.KnobUsers, Nodes: o.Nodes, Env: env}
+		}
+		plan = append(plan,
+			knob("NETMON_WORK_BATCH_SIZE=1000", "NETMON_WORK_BATCH_SIZE=1000"),
+			knob("NETMON_USER_BATCH_SIZE=1000", "NETMON_USER_BATCH_SIZE=1000"),
+			knob("NETMON_USER_BATCH_SIZE=20000", "NETMON_USER_BATCH_SIZE=20000"),
+			knob("NETMON_FETCH_CONCURRENCY=4", "NETMON_FETCH_CONCURRENCY=4"),
+			knob("NETMON_FETCH_CONCURRENCY=64", "NETMON_FETCH_CONCURRENCY=64"),
+		)
+		s := knob("loader synchronous_commit=off")
+		s.LoaderDBParams = "synchronous_commit=off"
+		plan = append(plan, s)
+	}
+	return plan
+}
+
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
+}

@@ -1,0 +1,300 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Report is everything a bench invocation measured.
+type Report struct {
+	Machine  string    `json:"machine"`
+	NATS     string    `json:"nats_server"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Results  []*Result `json:"results"`
+	// Tops are `go tool pprof -top` of each profiled stage: CPU, then allocated bytes.
+	Tops map[string]string `json:"profile_tops,omitempty"`
+}
+
+func machine() string {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	mem := int64(0)
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		mem = statusKiB(b, "MemTotal:") >> 20
+	}
+	load := ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return fmt.Sprintf("%d CPUs (%s), %d GiB, %s; load average at start %s", runtime.NumCPU(), model, mem, runtime.Version(), load)
+}
+
+// Write stores the report as results.json and results.md in dir.
+func (rep *Report) Write(dir string) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "results.md"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return rep.Markdown(f)
+}
+
+// Profiles summarises every stage profile with `go tool pprof -top` (text next to the profile).
+func (rep *Report) Profiles(dir string) error {
+	for _, res := range rep.Results {
+		for _, s := range res.Stages {
+			if s.Profile == "" {
+				continue
+			}
+			cpu, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", s.Profile).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("pprof %s: %v: %s", s.Profile, err, cpu)
+			}
+			heap := strings.TrimSuffix(s.Profile, ".cpu.pprof") + ".heap.pprof"
+			alloc, _ := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", "-sample_index=alloc_space", heap).CombinedOutput()
+			text := string(cpu) + "\n--- allocated bytes ---\n" + string(alloc)
+			if err := os.WriteFile(strings.TrimSuffix(s.Profile, ".cpu.pprof")+".top.txt", []byte(text), 0o644); err != nil {
+				return err
+			}
+			if rep.Tops == nil {
+				rep.Tops = map[string]string{}
+			}
+			rep.Tops[res.Spec.Name+"/"+s.Name] = text
+		}
+	}
+	return nil
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
+
+func per(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func human(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f", float64(b)/(1<<20)) }
+
+// Stage windows, each from when its first input can exist to its last output (see
+// docs/benchmarks.md): planner [request, manifest stored]; fetchers [first snapshot message,
+// last result stored]; loader [first snapshot message, "loaded"]; aggregator ["loaded",
+// "complete"].
+func (r *Result) planWin() time.Duration  { return r.PlanDone }
+func (r *Result) fetchWin() time.Duration { return r.LastResult - r.FirstData }
+func (r *Result) loadWin() time.Duration  { return r.Loaded - r.FirstData }
+func (r *Result) aggWin() time.Duration   { return r.Complete - r.Loaded }
+
+// loadRows are the rows the loader COPYs: users and clocks.
+func (r *Result) loadRows() int64 { return r.Users + r.ClockRows }
+func (r *Result) planMsgs() int64 { return r.UserBatches + r.WorkItems + 3 }
+func (r *Result) loadMsgs() int64 { return r.UserBatches + r.WorkItems + 3 }
+
+// Line is a one-line summary of a run.
+func (r *Result) Line() string {
+	var rss []string
+	for _, s := range r.Stages {
+		rss = append(rss, fmt.Sprintf("%s %s MiB/%.1fs", s.Name, mib(s.PeakRSS), s.CPU.Seconds()))
+	}
+	return fmt.Sprintf("e2e %ss (plan %s, last result %s, loaded %s, complete %s); seed %ss; %s; truth %d/%d ok",
+		secs(r.EndToEnd), secs(r.PlanDone), secs(r.LastResult), secs(r.Loaded), secs(r.Complete), secs(r.Seed),
+		strings.Join(rss, ", "), r.TruthSeries-r.TruthMismatch, r.TruthSeries)
+}
+
+// groups are the results by spec name, in plan order, each with its best (lowest end-to-end)
+// result first.
+func (rep *Report) groups() [][]*Result {
+	var order []string
+	by := map[string][]*Result{}
+	for _, r := range rep.Results {
+		if _, ok := by[r.Spec.Name]; !ok {
+			order = append(order, r.Spec.Name)
+		}
+		by[r.Spec.Name] = append(by[r.Spec.Name], r)
+	}
+	out := make([][]*Result, 0, len(order))
+	for _, n := range order {
+		g := by[n]
+		sort.SliceStable(g, func(i, j int) bool { return g[i].EndToEnd < g[j].EndToEnd })
+		out = append(out, g)
+	}
+	return out
+}
+
+func spread(g []*Result, f func(*Result) time.Duration) string {
+	if len(g) < 2 {
+		return secs(f(g[0]))
+	}
+	lo, hi := f(g[0]), f(g[0])
+	for _, r := range g[1:] {
+		lo, hi = min(lo, f(r)), max(hi, f(r))
+	}
+	return fmt.Sprintf("%s (%s–%s)", secs(f(g[0])), secs(lo), secs(hi))
+}
+
+// Markdown writes the report's tables.
+func (rep *Report) Markdown(w io.Writer) error {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("Machine: %s. nats-server: %s. Started %s, finished %s.\n\n", rep.Machine, rep.NATS,
+		rep.Started.Format(time.RFC3339), rep.Finished.Format(time.RFC3339))
+	groups := rep.groups()
+
+	p("### Runs (best of n by end-to-end; range over the n runs)\n\n")
+	p("| run | n | users | wallet checks | end to end s | planner done s · users/s · msgs/s | fetchers done s · checks/s · items/s | loader done s · rows/s · msgs/s | aggregator s · users/s | truth |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, g := range groups {
+		r := g[0]
+		p("| %s | %d | %d | %d | %s | %s · %s · %s | %s · %s · %s | %s · %s · %s | %s · %s | %d/%d |\n",
+			r.Spec.Name, len(g), r.Users, r.WalletChecks, spread(g, func(r *Result) time.Duration { return r.EndToEnd }),
+			secs(r.PlanDone), human(per(r.Users, r.planWin())), human(per(r.planMsgs(), r.planWin())),
+			secs(r.LastResult), human(per(r.WalletChecks, r.fetchWin())), human(per(r.WorkItems, r.fetchWin())),
+			secs(r.Loaded), human(per(r.loadRows(), r.loadWin())), human(per(r.loadMsgs(), r.loadWin())),
+			secs(r.aggWin()), human(per(r.Users, r.aggWin())),
+			r.TruthSeries-r.TruthMismatch, r.TruthSeries)
+	}
+
+	p("\n### Resources of the best run\n\n")
+	p("| run | peak RSS MiB (planner / fetchers / loader / aggregator) | CPU s (planner / fetchers / loader / aggregator / simnet+driver) | NM DB MiB | run's tables MiB | seed s (not in the run) |\n")
+	p("|---|---|---|---|---|---|\n")
+	for _, g := range groups {
+		r := g[0]
+		var rss, cpu [4][]string
+		for _, s := range r.Stages {
+			i := map[string]int{"planner": 0, "fetcher": 1, "loader": 2, "aggregator": 3}[strings.TrimRight(s.Name, "0123456789")]
+			rss[i] = append(rss[i], mib(s.PeakRSS))
+			cpu[i] = append(cpu[i], fmt.Sprintf("%.1f", s.CPU.Seconds()))
+		}
+		j := func(a [4][]string) string {
+			parts := make([]string, 4)
+			for i, v := range a {
+				parts[i] = strings.Join(v, "+")
+			}
+			return strings.Join(parts, " / ")
+		}
+		p("| %s | %s | %s / %.1f | %s | %s | %s |\n", r.Spec.Name, j(rss), j(cpu), r.SimnetCPU.Seconds(),
+			mib(r.NMDBSize), mib(r.RunSize), secs(r.Seed))
+	}
+
+	var withCeil [][]*Result
+	for _, g := range groups {
+		if g[0].Ceilings != nil {
+			withCeil = append(withCeil, g)
+		}
+	}
+	if len(withCeil) > 0 {
+		p("\n### Ceilings, measured right after each run on the same servers (best of n)\n\n")
+		p("| run | discovery read rows/s | JetStream pub/cons msgs/s (MB/s), result-size msgs | same, user-batch-size msgs | fake CN req/s (wallets/s), 16 in flight | COPY users rows/s | COPY clocks rows/s: 4 conns / 1 conn / 4 unlogged / 4 sync off | scan user_status rows/s |\n")
+		p("|---|---|---|---|---|---|---|---|\n")
+		for _, g := range withCeil {
+			c := bestCeilings(g)
+			p("| %s | %s | %s / %s (%.0f / %.0f), %d B | %s / %s (%.0f / %.0f), %d B | %s (%s) | %s | %s / %s / %s / %s | %s |\n",
+				g[0].Spec.Name, human(c.DiscoveryRead.PerSec()),
+				human(c.PubData.PerSec()), human(c.ConsData.PerSec()), c.PubData.MBPerSec(), c.ConsData.MBPerSec(), c.PubData.Bytes/max(c.PubData.N, 1),
+				human(c.PubUsers.PerSec()), human(c.ConsUsers.PerSec()), c.PubUsers.MBPerSec(), c.ConsUsers.MBPerSec(), c.PubUsers.Bytes/max(c.PubUsers.N, 1),
+				human(c.CNRequests.PerSec()), human(per(c.CNRequests.Bytes, c.CNRequests.Took)),
+				human(c.CopyUsers.PerSec()), human(c.CopyClocks.PerSec()), human(c.CopyClocks1.PerSec()),
+				human(c.CopyClocksUnl.PerSec()), human(c.CopyClocksAsy.PerSec()), human(c.ScanStatus.PerSec()))
+		}
+		p("\n### Each stage against its ceiling (stage time ÷ time the ceiling needs for the same work; ≤ 3 is the target)\n\n")
+		p("| run | planner vs discovery read + JetStream publish | fetchers vs fake-CN requests | loader vs COPY (users + clocks, 4 conns) | aggregator vs one user_status scan |\n")
+		p("|---|---|---|---|---|\n")
+		for _, g := range withCeil {
+			r, c := g[0], bestCeilings(g)
+			planCeil := c.DiscoveryRead.Took + time.Duration(float64(r.UserBatches)/c.PubUsers.PerSec()*float64(time.Second)) +
+				time.Duration(float64(r.WorkItems)/c.PubData.PerSec()*float64(time.Second))
+			fetchCeil := time.Duration(float64(r.WorkItems) / c.CNRequests.PerSec() * float64(time.Second))
+			loadCeil := time.Duration((float64(r.Users)/c.CopyUsers.PerSec() + float64(r.ClockRows)/c.CopyClocks.PerSec()) * float64(time.Second))
+			ratio := func(a, b time.Duration) string {
+				if b <= 0 {
+					return "–"
+				}
+				return fmt.Sprintf("%.1f× (%ss vs %ss)", a.Seconds()/b.Seconds(), secs(a), secs(b))
+			}
+			p("| %s | %s | %s | %s | %s |\n", r.Spec.Name, ratio(r.planWin(), planCeil), ratio(r.fetchWin(), fetchCeil),
+				ratio(r.loadWin(), loadCeil), ratio(r.aggWin(), c.ScanStatus.Took))
+		}
+	}
+	if len(rep.Tops) > 0 {
+		p("\n### Profiles (CPU top, flat)\n\n")
+		keys := make([]string, 0, len(rep.Tops))
+		for k := range rep.Tops {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			cpu, _, _ := strings.Cut(rep.Tops[k], "--- allocated bytes ---")
+			p("#### %s\n\n```\n%s\n```\n\n", k, strings.TrimSpace(firstLines(cpu, 22)))
+		}
+	}
+	return nil
+}
+
+// bestCeilings takes, for each ceiling, the fastest of the group's measurements.
+func bestCeilings(g []*Result) Ceilings {
+	var best Ceilings
+	pick := func(dst *Rate, r Rate) {
+		if dst.Took == 0 || (r.Took > 0 && r.PerSec() > dst.PerSec()) {
+			*dst = r
+		}
+	}
+	for _, r := range g {
+		c := r.Ceilings
+		if c == nil {
+			continue
+		}
+		pick(&best.DiscoveryRead, c.DiscoveryRead)
+		pick(&best.PubData, c.PubData)
+		pick(&best.ConsData, c.ConsData)
+		pick(&best.PubUsers, c.PubUsers)
+		pick(&best.ConsUsers, c.ConsUsers)
+		pick(&best.CNRequests, c.CNRequests)
+		pick(&best.CopyUsers, c.CopyUsers)
+		pick(&best.CopyClocks, c.CopyClocks)
+		pick(&best.CopyClocks1, c.CopyClocks1)
+		pick(&best.CopyClocksUnl, c.CopyClocksUnl)
+		pick(&best.CopyClocksAsy, c.CopyClocksAsy)
+		pick(&best.ScanStatus, c.ScanStatus)
+	}
+	return best
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,535 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/simnet"
+	"github.com/audius-netmon/netmon/internal/store"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// Spec is one complete run to measure.
+type Spec struct {
+	Name     string        // label in the report
+	Users    int           // generated users
+	Nodes    int           // content nodes (SP ids 1..Nodes)
+	Latency  time.Duration // every content node answers after this long (0: at once)
+	Fetchers int           // fetcher processes (default 1)
+	// Env is added to every stage's environment (NETMON_WORK_BATCH_SIZE=1000, ...).
+	Env []string
+	// LoaderDBParams are appended to the loader's NETMON_DB_URL query, for session settings such
+	// as synchronous_commit=off (pgx sends unknown URL parameters as run-time parameters).
+	LoaderDBParams string
+	// Profile runs each stage through the bench binary with CPU and heap profiles.
+	Profile bool
+	// Ceilings measures COPY, JetStream and content-node ceilings after the run, with the run's
+	// message sizes and row counts.
+	Ceilings bool
+}
+
+// Stage is what one stage process used over the run.
+type Stage struct {
+	Name    string
+	PeakRSS int64
+	CPU     time.Duration
+	Profile string // CPU profile path, when profiled
+}
+
+// Result is a measured run. Offsets are from the moment the run was requested.
+type Result struct {
+	Spec Spec
+	Seed time.Duration // simnet build + discovery seeding (not part of the run)
+
+	Users, UserBatches, WorkItems, WalletChecks int64
+	ClockRows                                   int64
+	UserBytes, ResultBytes                      int64 // payload bytes of user batches and results
+
+	EndToEnd      time.Duration // run requested → "complete" event (metrics pushed)
+	PlanDone      time.Duration // manifest stored in the stream (planner finished)
+	Discovery     time.Duration // the planner's own measure (manifest.discovery_duration)
+	FirstResult   time.Duration
+	LastResult    time.Duration
+	FirstData     time.Duration // first snapshot message stored
+	Loaded        time.Duration // "loaded" event
+	Complete      time.Duration // "complete" event
+	Status        string
+	Stages        []Stage
+	SimnetCPU     time.Duration // the bench process (fake content nodes, driver)
+	NMDBSize      int64         // pg_database_size after the run
+	RunSize       int64         // the run's partitions and ledger rows
+	TruthSeries   int
+	TruthMismatch int
+
+	Ceilings *Ceilings
+}
+
+// runner holds what every run shares.
+type runner struct {
+	opts Options
+	log  zerolog.Logger
+	// pushgateway is the base URL of the Pushgateway all runs push to.
+	pushgateway string
+	// net is the simulated network of the last run, reused by the next run of the same shape.
+	net          *seeded
+	discoveryURL string
+}
+
+// seeded is a started simulated network and its seeded discovery database.
+type seeded struct {
+	key       string
+	net       *simnet.Network
+	nodes     *simnet.Nodes
+	discovery string
+	took      time.Duration
+}
+
+// network returns the simulated network for spec, building, starting and seeding it unless the
+// previous run used the same one (seeding is not part of a run's time; its duration is reported
+// with the first run that needed it).
+func (r *runner) network(ctx context.Context, spec Spec, res *Result) (*seeded, error) {
+	key := fmt.Sprintf("%d/%d/%s", spec.Users, spec.Nodes, spec.Latency)
+	if r.net != nil && r.net.key == key {
+		res.Seed = r.net.took
+		return r.net, nil
+	}
+	r.closeNetwork()
+	start := time.Now()
+	sc := simnet.Scenario{Seed: 1, UserCount: spec.Users, NodeCount: spec.Nodes}
+	if spec.Latency > 0 {
+		for sp := 1; sp <= spec.Nodes; sp++ {
+			sc.Nodes = append(sc.Nodes, simnet.NodeSpec{SPID: int64(sp),
+				Faults: simnet.Faults{Latency: &simnet.Latency{Median: simnet.Duration(spec.Latency)}}})
+		}
+	}
+	network, err := simnet.Build(sc)
+	if err != nil {
+		return nil, err
+	}
+	// The nodes outlive this run's context: the next run may reuse them.
+	nodes, err := network.Start(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, err
+	}
+	discovery, err := store.CreateDatabase(ctx, r.opts.Postgres, "netmon_bench_discovery", true)
+	if err == nil {
+		err = network.SeedDiscovery(ctx, discovery)
+	}
+	if err != nil {
+		nodes.Close()
+		return nil, err
+	}
+	r.net = &seeded{key: key, net: network, nodes: nodes, discovery: discovery, took: time.Since(start)}
+	r.discoveryURL = discovery
+	res.Seed = r.net.took
+	return r.net, nil
+}
+
+func (r *runner) closeNetwork() {
+	if r.net != nil {
+		r.net.nodes.Close()
+		r.net = nil
+	}
+}
+
+func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
+	if spec.Fetchers < 1 {
+		spec.Fetchers = 1
+	}
+	res = &Result{Spec: spec}
+	ctx, cancel := context.WithTimeout(ctx, r.opts.RunTimeout)
+	defer cancel()
+
+	net, err := r.network(ctx, spec, res)
+	if err != nil {
+		return nil, err
+	}
+	network, nodes, discovery := net.net, net.nodes, net.discovery
+	nmDB, err := store.CreateDatabase(ctx, r.opts.Postgres, "netmon_bench_nm", true)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, nmDB, 4)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return nil, err
+	}
+
+	ns, err := startNATS(ctx, r.opts.NATSServer)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+
+	env := append(os.Environ(),
+		"NETMON_NATS_URL="+ns.URL,
+		"NETMON_DB_URL="+nmDB,
+		"NETMON_DISCOVERY_DB_URL="+discovery,
+		"PUSH_GATEWAY_URL="+r.pushgateway,
+		"FOUNDATION_NODES_SPIDS="+joinInts(network.Foundation()),
+		"DEREGISTERED_CONTENT_NODES="+strings.Join(nodes.Deregistered(), ","),
+		"NETMON_SCHEDULE=off",
+		"NETMON_LOG_FORMAT=json",
+		"NETMON_LOG_LEVEL=warn",
+		"NETMON_RUN_DEADLINE=30m",
+	)
+	env = append(env, spec.Env...)
+	var profDir string
+	if spec.Profile {
+		profDir = filepath.Join(r.opts.OutDir, "profiles", spec.Name)
+		if err := os.MkdirAll(profDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	names := []string{"planner", "loader", "aggregator"}
+	for i := range spec.Fetchers {
+		names = append(names, "fetcher"+strconv.Itoa(i+1))
+	}
+	procs := make([]*proc, 0, len(names))
+	defer func() {
+		for _, p := range procs {
+			p.Stop(20 * time.Second)
+		}
+		if err != nil {
+			for _, p := range procs {
+				r.log.Error().Str("process", p.name).Msg(lastLines(p.Output(), 20))
+			}
+		}
+	}()
+	for _, name := range names {
+		kind := strings.TrimRight(name, "0123456789")
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		penv := append(slices.Clone(env), "NETMON_HTTP_ADDR="+addr)
+		if kind == "loader" && spec.LoaderDBParams != "" {
+			penv = append(penv, "NETMON_DB_URL="+withParams(nmDB, spec.LoaderDBParams))
+		}
+		bin, args := filepath.Join(r.opts.BinDir, "netmon-"+kind), []string(nil)
+		if spec.Profile {
+			bin, args = r.opts.Self, []string{"stage", "-profile", filepath.Join(profDir, name), kind}
+		}
+		p, err := startProc(name, bin, penv, args...)
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, p)
+		if err := waitHTTP(ctx, "http://"+addr+"/readyz", p, time.Minute); err != nil {
+			return nil, err
+		}
+	}
+
+	conn, err := bus.Connect(ns.URL, "netmon-bench", r.log)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	err = conn.WaitConnected(wctx)
+	wcancel()
+	if err != nil {
+		return nil, err
+	}
+	events, stopEvents, err := runEvents(ctx, conn.JS)
+	if err != nil {
+		return nil, err
+	}
+	defer stopEvents()
+
+	cpu0 := selfUsage()
+	start := time.Now()
+	run, err := requestRun(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	var final *netmonv1.RunEvent
+	for final == nil {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("run %d of %s: %w", run, spec.Name, ctx.Err())
+		case ev := <-events:
+			if ev.GetRunId() != run {
+				continue
+			}
+			switch ev.GetStatus() {
+			case netmonv1.RunStatus_RUN_STATUS_COMPLETE, netmonv1.RunStatus_RUN_STATUS_INCOMPLETE, netmonv1.RunStatus_RUN_STATUS_FAILED:
+				final = ev
+			}
+		}
+	}
+	res.EndToEnd = time.Since(start)
+	res.SimnetCPU = selfUsage() - cpu0
+	res.Status = strings.ToLower(strings.TrimPrefix(final.GetStatus().String(), "RUN_STATUS_"))
+	for i, p := range procs {
+		u, uerr := readUsage(p.cmd.Process.Pid)
+		if uerr != nil {
+			return nil, fmt.Errorf("%s: %w (exited?)\n%s", names[i], uerr, lastLines(p.Output(), 20))
+		}
+		s := Stage{Name: names[i], PeakRSS: u.PeakRSS, CPU: u.CPU}
+		if spec.Profile {
+			s.Profile = filepath.Join(profDir, names[i]) + ".cpu.pprof"
+		}
+		res.Stages = append(res.Stages, s)
+	}
+	if final.GetStatus() != netmonv1.RunStatus_RUN_STATUS_COMPLETE {
+		return nil, fmt.Errorf("run %d of %s ended %s: %s", run, spec.Name, res.Status, final.GetReason())
+	}
+
+	if err := streamTimes(ctx, conn.JS, run, start, res); err != nil {
+		return nil, err
+	}
+	if err := r.dbFacts(ctx, st, nmDB, run, res); err != nil {
+		return nil, err
+	}
+	if err := compareTruth(ctx, st, run, network.Truth(nodes), res); err != nil {
+		return nil, err
+	}
+	if spec.Ceilings {
+		c, err := r.ceilings(ctx, ns, nmDB, run, res)
+		if err != nil {
+			return nil, fmt.Errorf("ceilings: %w", err)
+		}
+		res.Ceilings = c
+	}
+	return res, nil
+}
+
+// requestRun asks the planner for a run, as `netmon run` does.
+func requestRun(ctx context.Context, conn *bus.Conn) (int64, error) {
+	req, _ := proto.Marshal(&netmonv1.StartRunRequest{RequestedBy: "netmon-bench"})
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msg, err := conn.NC.RequestWithContext(rctx, message.StartSubject, req)
+	if err != nil {
+		return 0, fmt.Errorf("start run: %w", err)
+	}
+	var reply netmonv1.StartRunReply
+	if err := proto.Unmarshal(msg.Data, &reply); err != nil {
+		return 0, fmt.Errorf("start run: %w", err)
+	}
+	if reply.GetError() != "" {
+		return 0, fmt.Errorf("start run: %s", reply.GetError())
+	}
+	return reply.GetRunId(), nil
+}
+
+// runEvents delivers every run status event from now on (and the stream's history).
+func runEvents(ctx context.Context, js jetstream.JetStream) (<-chan *netmonv1.RunEvent, func(), error) {
+	cons, err := js.OrderedConsumer(ctx, message.StreamRuns, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"netmon.run.>"}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("run events: %w", err)
+	}
+	ch := make(chan *netmonv1.RunEvent, 64)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		switch m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:] {
+		case "planned", "fetching", "loaded", "complete", "incomplete", "failed":
+		default:
+			return
+		}
+		var ev netmonv1.RunEvent
+		if proto.Unmarshal(m.Data(), &ev) == nil {
+			select {
+			case ch <- &ev:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("run events: %w", err)
+	}
+	return ch, cc.Stop, nil
+}
+
+// streamTimes reads when the broker stored each of the run's messages (headers only) and fills
+// the stage offsets, counts and payload sizes.
+func streamTimes(ctx context.Context, js jetstream.JetStream, run int64, start time.Time, res *Result) error {
+	type span struct {
+		first, last time.Time
+		n, bytes    int64
+	}
+	spans := map[string]*span{}
+	note := func(kind string, t time.Time, size int64) {
+		s := spans[kind]
+		if s == nil {
+			s = &span{first: t, last: t}
+			spans[kind] = s
+		}
+		if t.Before(s.first) {
+			s.first = t
+		}
+		if t.After(s.last) {
+			s.last = t
+		}
+		s.n++
+		s.bytes += size
+	}
+	read := func(stream string, filters []string, kindOf func(string) string) error {
+		str, err := js.Stream(ctx, stream)
+		if err != nil {
+			return err
+		}
+		var want uint64
+		for _, f := range filters {
+			info, err := str.Info(ctx, jetstream.WithSubjectFilter(f))
+			if err != nil {
+				return err
+			}
+			for _, c := range info.State.Subjects {
+				want += c
+			}
+		}
+		if want == 0 {
+			return nil
+		}
+		cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: filters, HeadersOnly: true})
+		if err != nil {
+			return err
+		}
+		for got := uint64(0); got < want; {
+			batch, err := cons.Fetch(256, jetstream.FetchMaxWait(2*time.Second))
+			if err != nil {
+				return err
+			}
+			n := 0
+			for m := range batch.Messages() {
+				n++
+				md, err := m.Metadata()
+				if err != nil {
+					return err
+				}
+				size, _ := strconv.ParseInt(m.Headers().Get("Nats-Msg-Size"), 10, 64)
+				note(kindOf(m.Subject()), md.Timestamp, size)
+			}
+			if batch.Error() != nil && !errors.Is(batch.Error(), jetstream.ErrNoMessages) {
+				return batch.Error()
+			}
+			if n == 0 {
+				return fmt.Errorf("stream %s: %d of %d messages read", stream, got, want)
+			}
+			got += uint64(n)
+		}
+		return nil
+	}
+	last := func(s string) string { return s[strings.LastIndexByte(s, '.')+1:] }
+	if err := read(message.StreamData, message.RunDataFilters(run), func(s string) string {
+		if strings.HasPrefix(s, "netmon.result.") {
+			return "result"
+		}
+		return last(s)
+	}); err != nil {
+		return fmt.Errorf("data stream: %w", err)
+	}
+	if err := read(message.StreamRuns, []string{fmt.Sprintf("netmon.run.%d.>", run)}, last); err != nil {
+		return fmt.Errorf("runs stream: %w", err)
+	}
+	off := func(kind string, lastOne bool) time.Duration {
+		s := spans[kind]
+		if s == nil {
+			return 0
+		}
+		if lastOne {
+			return s.last.Sub(start)
+		}
+		return s.first.Sub(start)
+	}
+	res.PlanDone = off("manifest", true)
+	res.FirstResult, res.LastResult = off("result", false), off("result", true)
+	res.Loaded, res.Complete = off("loaded", true), off("complete", true)
+	res.FirstData = off("run", false)
+	if s := spans["users"]; s != nil {
+		res.UserBatches, res.UserBytes = s.n, s.bytes
+	}
+	if s := spans["result"]; s != nil {
+		res.ResultBytes = s.bytes
+	}
+	return nil
+}
+
+// dbFacts reads the run's counts and sizes from the NM DB.
+func (r *runner) dbFacts(ctx context.Context, st *store.Store, nmDB string, run int64, res *Result) error {
+	rr, err := st.GetRun(ctx, run)
+	if err != nil {
+		return err
+	}
+	deref := func(p *int64) int64 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	}
+	res.Users, res.WorkItems, res.WalletChecks = deref(rr.ExpectedUsers), deref(rr.ExpectedItems), deref(rr.ExpectedChecks)
+	if rr.DiscoverySeconds != nil {
+		res.Discovery = time.Duration(*rr.DiscoverySeconds * float64(time.Second))
+	}
+	conn, err := pgx.Connect(ctx, nmDB)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	q := fmt.Sprintf(`SELECT pg_database_size(current_database()),
+		pg_total_relation_size('users_r%[1]d') + pg_total_relation_size('clocks_r%[1]d') + pg_total_relation_size('user_status_r%[1]d'),
+		(SELECT count(*) FROM clocks_r%[1]d)`, run)
+	return conn.QueryRow(ctx, q).Scan(&res.NMDBSize, &res.RunSize, &res.ClockRows)
+}
+
+// compareTruth checks the stored metrics against the simulator's ground truth, so a fast run
+// is also a right one.
+func compareTruth(ctx context.Context, st *store.Store, run int64, truth simnet.Truth, res *Result) error {
+	samples, err := st.Samples(ctx, run)
+	if err != nil {
+		return err
+	}
+	got := map[string]float64{}
+	for _, s := range samples {
+		got[s.Key()] = s.Value
+	}
+	for _, w := range truth.Samples() {
+		res.TruthSeries++
+		k := store.Sample{Name: w.Name, Labels: w.Labels}.Key()
+		if g, ok := got[k]; !ok || g != w.Value {
+			res.TruthMismatch++
+		}
+	}
+	return nil
+}
+
+func joinInts(v []int64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatInt(x, 10)
+	}
+	return strings.Join(s, ",")
+}
+
+func withParams(url, params string) string {
+	if strings.Contains(url, "?") {
+		return url + "&" + params
+	}
+	return url + "?" + params
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
