@@ -82,6 +82,19 @@ func (s *State) NextRunID(ctx context.Context) (int64, error) {
 	}
 }
 
+// LastRunStart is when the last run id was handed out, that is when the newest run started; ok
+// is false before the first run.
+func (s *State) LastRunStart(ctx context.Context) (t time.Time, ok bool, err error) {
+	e, err := s.kv.Get(ctx, keyLastRun)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("last run start: %w", err)
+	}
+	return e.Created(), true, nil
+}
+
 // Acquire takes the lease for run until the given time. It fails with ErrRunActive while another
 // run's lease has not expired; an expired lease (its holder crashed or hung) is taken over.
 func (s *State) Acquire(ctx context.Context, l Lease) error {

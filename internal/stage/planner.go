@@ -61,8 +61,8 @@ func RunPlanner(ctx context.Context, d Deps) error {
 		}
 	}
 	s := &starter{conn: conn, state: state, disc: disc, planner: planner.New(opts, d.Log), deadline: d.Config.RunDeadline, log: d.Log}
-
-	h := &health{}
+	h := newHealth("planner")
+	s.status = h.status
 	g, ctx := errgroup.WithContext(ctx)
 	s.ctx = ctx
 	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("planner"), reg, h, d.Log) })
@@ -86,9 +86,18 @@ func RunPlanner(ctx context.Context, d Deps) error {
 	h.ready.Store(true)
 	if schedule != nil {
 		g.Go(func() error {
+			if at, ok, err := missedRun(ctx, schedule, state, time.Now()); err != nil {
+				d.Log.Warn().Err(err).Msg("missed schedule check")
+			} else if ok {
+				d.Log.Info().Time("missed", at).Msg("the planner was down at a scheduled time; starting that run now")
+				if _, err := s.start("schedule (missed " + at.UTC().Format(time.RFC3339) + ")"); err != nil {
+					d.Log.Warn().Err(err).Msg("missed scheduled run not started")
+				}
+			}
 			for {
 				next := schedule.Next(time.Now())
 				d.Log.Info().Time("next_run", next).Msg("scheduled")
+				h.status.Note("next_scheduled_run", next.UTC())
 				select {
 				case <-ctx.Done():
 					return nil
@@ -115,6 +124,7 @@ type starter struct {
 	planner  *planner.Planner
 	deadline time.Duration
 	log      zerolog.Logger
+	status   *Status
 	mu       sync.Mutex
 	wg       sync.WaitGroup
 }
@@ -142,6 +152,7 @@ func (s *starter) start(by string) (int64, error) {
 	}
 	log := s.log.With().Int64("run_id", run).Logger()
 	log.Info().Str("by", by).Msg("run started")
+	s.status.Begin(run, "planning")
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -154,8 +165,10 @@ func (s *starter) start(by string) (int64, error) {
 			return err
 		})
 		if err == nil {
+			s.status.End(run, "planned", nil)
 			return
 		}
+		s.status.End(run, "failed", err)
 		log.Error().Err(err).Msg("planning failed")
 		fctx := context.WithoutCancel(ctx)
 		if perr := s.conn.Publish(fctx, runEvent(run, "failed", netmonv1.RunStatus_RUN_STATUS_FAILED, "plan: "+err.Error())); perr != nil {
