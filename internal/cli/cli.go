@@ -1,35 +1,31 @@
-// Package cli is the operator's `netmon` command: start a run and follow it, run the whole
-// pipeline embedded, run the demo over a simulated network, and check the configuration. It
-// consumes the environment and flags and produces text on stdout and an exit code.
+// Package cli is the operator's `netmon` command: start a run and follow it, watch the active
+// run from any machine, list, show and compare runs, replay a run from stream history, prune,
+// migrate and check, run the whole pipeline embedded, and the demo over a simulated network. It
+// consumes the environment and the command line and produces text (or JSON with --json) on
+// stdout, diagnostics on stderr, and an exit code (see Exit*).
 package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
-	"github.com/audius-netmon/netmon/internal/pipeline"
-	"github.com/audius-netmon/netmon/internal/stage"
 	"github.com/audius-netmon/netmon/internal/store"
-	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
 // Exit codes.
 const (
 	ExitOK        = 0
-	ExitRunFailed = 1 // the run failed, ended incomplete, or an operation failed
+	ExitRunFailed = 1 // the run failed or ended incomplete, or the operation failed
 	ExitUsage     = 2 // bad command line or configuration
+	ExitActive    = 3 // refused: another run is active
 )
 
 // IO is where the command reads its environment (os.Environ's form) and writes its output.
@@ -51,19 +47,51 @@ func (io IO) isSet(name string) bool {
 
 const usage = `netmon: network monitoring for the Audius network
 
-Usage:
-  netmon run [--wait] [--embedded] [--timeout DURATION]
-                  start a monitoring run now (asks the planner over NATS; with --embedded,
-                  runs every stage in this process with an embedded NATS server)
-  netmon demo [--users N] [--nodes N] [--seed N]
-                  a full run over a simulated network on a local Postgres and Pushgateway
-  netmon check    validate the configuration and print it, secrets masked
-  netmon help     this text
+Usage: netmon COMMAND [flags] [arguments]
 
-Configuration comes from the environment (see docs/configuration.md).
-Exit codes: 0 success, 1 the run failed or was incomplete (or an operation failed), 2 usage or
-configuration error.
+Runs:
+  run [--wait] [--embedded]      start a run now; with --wait, follow it to its end
+  status [--watch]               the active run's progress, from any machine
+  runs list                      the latest runs
+  runs show RUN                  a run's metrics and per-node fetch health
+  runs diff RUN_A RUN_B          the metrics and nodes that changed between two runs
+  replay RUN [--push]            rebuild a run's rows and metrics from stream history
+
+Maintenance:
+  prune [--keep N] [--older-than AGE] [--dry-run]
+                                 delete old runs
+  migrate                        apply the NM DB schema migrations
+  check [--offline]              validate the configuration and reach every dependency
+
+Other:
+  demo                           a full run over a simulated network on a local Postgres
+  help [COMMAND]                 this text, or a command's
+
+Every command takes --help; status, runs, replay, prune, migrate and check take --json.
+Configuration comes from the environment (docs/configuration.md); operating netmon is
+described in docs/operations.md.
+
+Exit codes:
+  0  success
+  1  the run failed or ended incomplete, or the operation failed (a dependency not
+     reachable, no such run)
+  2  usage or configuration error
+  3  refused: another run is active (runs never overlap)
 `
+
+// commands maps a command line's first words to its handler.
+var commands = map[string]func(ctx context.Context, args []string, io IO) int{
+	"run":       runCmd,
+	"status":    statusCmd,
+	"runs list": runsListCmd,
+	"runs show": runsShowCmd,
+	"runs diff": runsDiffCmd,
+	"replay":    replayCmd,
+	"prune":     pruneCmd,
+	"migrate":   migrateCmd,
+	"check":     checkCmd,
+	"demo":      demoCmd,
+}
 
 // Main runs the command line args and returns the exit code.
 func Main(ctx context.Context, args []string, io IO) int {
@@ -71,210 +99,173 @@ func Main(ctx context.Context, args []string, io IO) int {
 		fmt.Fprint(io.Stderr, usage)
 		return ExitUsage
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "help", "-h", "--help":
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			return Main(ctx, append(args[1:], "--help"), io)
+		}
 		fmt.Fprint(io.Stdout, usage)
 		return ExitOK
-	case "run":
-		return runCmd(ctx, rest, io)
-	case "demo":
-		return demoCmd(ctx, rest, io)
-	case "check":
-		return checkCmd(rest, io)
+	case "runs":
+		if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+			if len(args) > 1 && isHelp(args[1]) {
+				fmt.Fprint(io.Stdout, runsUsage)
+				return ExitOK
+			}
+			fmt.Fprint(io.Stderr, runsUsage)
+			return ExitUsage
+		}
+		if cmd, ok := commands["runs "+args[1]]; ok {
+			return cmd(ctx, args[2:], io)
+		}
+		fmt.Fprintf(io.Stderr, "netmon: unknown command \"runs %s\"\n\n%s", args[1], runsUsage)
+		return ExitUsage
 	}
-	fmt.Fprintf(io.Stderr, "netmon: unknown command %q\n\n%s", cmd, usage)
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd(ctx, args[1:], io)
+	}
+	fmt.Fprintf(io.Stderr, "netmon: unknown command %q\n\n%s", args[0], usage)
 	return ExitUsage
 }
 
-func loadConfig(io IO, stages ...config.Stage) (config.Config, error) {
-	cfg, err := config.LoadEnviron(io.Environ, os.ReadFile)
-	if err != nil {
-		return cfg, err
-	}
-	var problems []error
-	for _, s := range stages {
-		if err := cfg.Require(s); err != nil {
-			problems = append(problems, err)
-		}
-	}
-	return cfg, errors.Join(problems...)
+const runsUsage = `Usage: netmon runs list|show|diff [flags] [arguments]
+
+  runs list [--limit N]          the latest runs, newest first
+  runs show RUN                  a run's metrics and per-node fetch health
+  runs diff RUN_A RUN_B          the metrics and nodes that changed between two runs
+
+Each takes --json and --help.
+`
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// flags is a command's flag set with its help text.
+type flags struct {
+	*flag.FlagSet
+	synopsis string // after "netmon "
+	help     string
+	nargs    int // positional arguments required; -1 for any number
 }
 
-func checkCmd(args []string, io IO) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(io.Stderr)
-	if fs.Parse(args) != nil {
-		return ExitUsage
+func newFlags(name, synopsis, help string, nargs int) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {}
+	return &flags{FlagSet: fs, synopsis: synopsis, help: help, nargs: nargs}
+}
+
+// parse parses args, flags and positional arguments in any order. When it returns ok false, the
+// command is over with the returned code: help was printed (0) or the command line is wrong (2).
+func (f *flags) parse(args []string, io IO) (pos []string, code int, ok bool) {
+	f.SetOutput(io.Stderr)
+	for {
+		err := f.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(io.Stdout, "Usage: netmon %s\n\n%s", f.synopsis, f.help)
+			if hasFlags(f.FlagSet) {
+				fmt.Fprint(io.Stdout, "\nFlags:\n")
+				f.SetOutput(io.Stdout)
+				f.PrintDefaults()
+			}
+			return nil, ExitOK, false
+		}
+		if err != nil {
+			return nil, f.usageError(io, ""), false
+		}
+		if f.NArg() == 0 {
+			break
+		}
+		pos = append(pos, f.Arg(0))
+		args = f.Args()[1:]
 	}
+	if f.nargs >= 0 && len(pos) != f.nargs {
+		msg := fmt.Sprintf("want %d arguments, got %d", f.nargs, len(pos))
+		if f.nargs == 1 {
+			msg = fmt.Sprintf("want 1 argument, got %d", len(pos))
+		}
+		if f.nargs == 0 {
+			msg = fmt.Sprintf("unexpected argument %q", pos[0])
+		}
+		return nil, f.usageError(io, msg), false
+	}
+	return pos, ExitOK, true
+}
+
+func (f *flags) usageError(io IO, msg string) int {
+	if msg != "" {
+		fmt.Fprintf(io.Stderr, "netmon %s: %s\n", f.Name(), msg)
+	}
+	fmt.Fprintf(io.Stderr, "Usage: netmon %s\nRun 'netmon %s --help' for details.\n", f.synopsis, f.Name())
+	return ExitUsage
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// needs says which settings a command cannot do without.
+type needs struct {
+	nmDB, discovery bool
+}
+
+// loadConfig reads the configuration; on error it prints every problem and the command exits 2.
+func loadConfig(io IO, n needs) (config.Config, bool) {
 	cfg, err := config.LoadEnviron(io.Environ, os.ReadFile)
+	var problems []string
 	if err != nil {
-		fmt.Fprintf(io.Stderr, "configuration is invalid:\n%v\n", err)
-		return ExitUsage
+		problems = append(problems, err.Error())
 	}
-	red := cfg.Redacted()
-	keys := make([]string, 0, len(red))
-	for k := range red {
-		keys = append(keys, k)
+	if n.nmDB && !cfg.NMDB.IsSet() {
+		problems = append(problems, "  the netmon database is not configured: set DB_HOST and DB_NAME (and DB_USERNAME, DB_PASSWORD), or NETMON_DB_URL")
 	}
-	sort.Strings(keys)
-	tw := tabwriter.NewWriter(io.Stdout, 0, 4, 2, ' ', 0)
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\n", k, red[k])
+	if n.discovery && !cfg.DiscoveryDB.IsSet() {
+		problems = append(problems, "  the discovery database is not configured: set FDB_HOST and FDB_NAME, or NETMON_DISCOVERY_DB_URL")
 	}
-	tw.Flush()
+	if len(problems) > 0 {
+		fmt.Fprintf(io.Stderr, "configuration is invalid:\n%s\n", strings.Join(problems, "\n"))
+		return cfg, false
+	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(io.Stderr, "warning: %s\n", w)
 	}
-	return ExitOK
+	return cfg, true
 }
 
-func runCmd(ctx context.Context, args []string, io IO) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(io.Stderr)
-	wait := fs.Bool("wait", false, "wait for the run to end, showing progress")
-	embedded := fs.Bool("embedded", false, "run all stages in this process with an embedded NATS server (implies --wait)")
-	timeout := fs.Duration("timeout", 0, "give up waiting after this long (default: the run deadline)")
-	if fs.Parse(args) != nil {
-		return ExitUsage
-	}
-	stages := []config.Stage{"netmon"}
-	if *embedded {
-		stages = []config.Stage{"planner", "fetcher", "loader", "aggregator"}
-		*wait = true
-	}
-	cfg, err := loadConfig(io, stages...)
+// openStore opens the NM DB; migrate also applies pending migrations.
+func openStore(ctx context.Context, cfg config.Config, migrate bool) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.NMDB.ConnString(), 4)
 	if err != nil {
-		fmt.Fprintf(io.Stderr, "configuration is invalid:\n%v\n", err)
-		return ExitUsage
+		return nil, err
 	}
-	log := stage.Logger(cfg, "netmon", io.Stderr)
-	if *timeout == 0 {
-		*timeout = cfg.RunDeadline + 10*time.Minute
+	if err := st.Ping(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("nm db %s: %w", cfg.NMDB, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	if *embedded {
-		e, err := pipeline.Start(ctx, cfg, stage.BaseLogger(cfg, io.Stderr).Level(zerolog.WarnLevel))
-		if err != nil {
-			fmt.Fprintf(io.Stderr, "netmon: %v\n", err)
-			return ExitRunFailed
-		}
-		defer e.Stop() //nolint:errcheck
-		cfg.NATSURL = e.URL
-	}
-	ev, err := startAndWatch(ctx, cfg, *wait, io.Stdout, log)
-	if err != nil {
-		fmt.Fprintf(io.Stderr, "netmon: %v\n", err)
-		return ExitRunFailed
-	}
-	if ev == nil {
-		return ExitOK
-	}
-	if cfg.NMDB.IsSet() {
-		if err := printSummary(ctx, cfg, ev.GetRunId(), io.Stdout); err != nil {
-			fmt.Fprintf(io.Stderr, "netmon: summary: %v\n", err)
+	if migrate {
+		if err := st.Migrate(ctx); err != nil {
+			st.Close()
+			return nil, err
 		}
 	}
-	if ev.GetStatus() != netmonv1.RunStatus_RUN_STATUS_COMPLETE {
-		fmt.Fprintf(io.Stderr, "netmon: run %d ended %s%s\n", ev.GetRunId(), statusName(ev.GetStatus()), reasonSuffix(ev.GetReason()))
-		return ExitRunFailed
-	}
-	return ExitOK
+	return st, nil
 }
 
-// startAndWatch starts a run through the planner and, with wait, follows it to its end.
-func startAndWatch(ctx context.Context, cfg config.Config, wait bool, out io.Writer, log zerolog.Logger) (*netmonv1.RunEvent, error) {
-	conn, err := bus.Connect(cfg.NATSURL, "netmon-cli", log)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	if err := conn.WaitConnected(ctx); err != nil {
-		return nil, err
-	}
-	if err := bus.EnsureStreams(ctx, conn.JS, bus.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge}); err != nil {
-		return nil, err
-	}
-	run, err := startRun(ctx, conn, "netmon-cli")
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(out, "run %d started\n", run)
-	if !wait {
-		return nil, nil
-	}
-	ev, err := watchRun(ctx, conn, run, out)
-	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("run %d: gave up waiting: %w", run, errRunNotComplete)
-	}
-	return ev, err
+// fail prints err as the command's error and returns ExitRunFailed.
+func fail(io IO, cmd string, err error) int {
+	fmt.Fprintf(io.Stderr, "netmon %s: %v\n", cmd, err)
+	return ExitRunFailed
 }
 
-// printSummary prints the run's stored metrics: the network-wide values, then one row per node.
-func printSummary(ctx context.Context, cfg config.Config, run int64, out io.Writer) error {
-	st, err := store.Open(ctx, cfg.NMDB.ConnString(), 2)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	samples, err := st.Samples(ctx, run)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nrun %d metrics\n", run)
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	type node struct{ sp, endpoint string }
-	perNode := map[node]map[string]float64{}
-	for _, s := range samples {
-		if s.Labels == nil {
-			fmt.Fprintf(tw, "%s\t%s\t\n", strings.TrimPrefix(s.Name, "audius_nm_"), formatValue(s.Value))
-			continue
-		}
-		n := node{s.Labels["sp_id"], s.Labels["endpoint"]}
-		if perNode[n] == nil {
-			perNode[n] = map[string]float64{}
-		}
-		perNode[n][s.Name] = s.Value
-	}
-	tw.Flush()
-	cols := []struct{ name, title string }{
-		{"audius_nm_all_user_count", "users"},
-		{"audius_nm_primary_user_count", "primary"},
-		{"audius_nm_fully_synced_user_by_replica_count", "fully"},
-		{"audius_nm_partially_synced_user_by_replica_count", "partially"},
-		{"audius_nm_unsynced_user_by_replica_count", "unsynced"},
-		{"audius_nm_missed_users_count", "missed"},
-	}
-	nodes := make([]node, 0, len(perNode))
-	for n := range perNode {
-		nodes = append(nodes, n)
-	}
-	sort.Slice(nodes, func(i, j int) bool {
-		if len(nodes[i].sp) != len(nodes[j].sp) {
-			return len(nodes[i].sp) < len(nodes[j].sp)
-		}
-		return nodes[i].sp < nodes[j].sp
-	})
-	fmt.Fprintln(out)
-	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprint(tw, "sp_id\tendpoint")
-	for _, c := range cols {
-		fmt.Fprintf(tw, "\t%s", c.title)
-	}
-	fmt.Fprintln(tw)
-	for _, n := range nodes {
-		ep := n.endpoint
-		if ep == "" {
-			ep = `""`
-		}
-		fmt.Fprintf(tw, "%s\t%s", n.sp, ep)
-		for _, c := range cols {
-			fmt.Fprintf(tw, "\t%s", formatValue(perNode[n][c.name]))
-		}
-		fmt.Fprintln(tw)
-	}
-	return tw.Flush()
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// timeout bounds a one-shot command.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
 }
 
 func formatValue(v float64) string {
@@ -282,4 +273,34 @@ func formatValue(v float64) string {
 		return fmt.Sprintf("%d", int64(v))
 	}
 	return fmt.Sprintf("%.3f", v)
+}
+
+func formatTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+func formatInt(p *int64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprint(*p)
+}
+
+// since formats the time from a to b (b nil: now) as a short duration.
+func since(a time.Time, b *time.Time) string {
+	end := time.Now()
+	if b != nil {
+		end = *b
+	}
+	d := end.Sub(a)
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }

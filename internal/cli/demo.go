@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -34,16 +33,27 @@ func demoScenario(users, nodes int, seed int64) simnet.Scenario {
 	return sc
 }
 
+const demoHelp = `Runs one complete monitoring run over a simulated network, all in this process: it seeds a
+simulated discovery database (netmon_demo_discovery) on the local Postgres, starts simulated
+content nodes on loopback (one down, one read-only, one failing first requests, one slow),
+runs the four stages with an embedded NATS server into the NM DB netmon_demo (both databases
+are recreated), prints the run's summary, leaves the metrics on the Pushgateway
+(PUSH_GATEWAY_URL, default http://127.0.0.1:9091), and checks every series against the
+simulator's ground truth.
+
+Exit codes: 0 the run completed and matched the ground truth; 1 it did not; 2 usage or
+configuration.
+`
+
 func demoCmd(ctx context.Context, args []string, io IO) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(io.Stderr)
+	fs := newFlags("demo", "demo [--users N] [--nodes N] [--seed N] [--postgres URL]", demoHelp, 0)
 	users := fs.Int("users", 10000, "simulated users")
 	nodes := fs.Int("nodes", 12, "simulated content nodes")
 	seed := fs.Int64("seed", 1, "scenario seed")
 	admin := fs.String("postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"a database URL on the local Postgres server; the demo creates netmon_demo and netmon_demo_discovery there")
-	if fs.Parse(args) != nil {
-		return ExitUsage
+	if _, code, ok := fs.parse(args, io); !ok {
+		return code
 	}
 	cfg, err := config.LoadEnviron(io.Environ, os.ReadFile)
 	if err != nil {

@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/store"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
@@ -45,8 +49,132 @@ func startRun(ctx context.Context, conn *bus.Conn, by string) (int64, error) {
 	return 0, fmt.Errorf("start run: no planner answered on %s: %w", message.StartSubject, last)
 }
 
-// watchRun prints the run's progress until it ends and returns its final event.
-func watchRun(ctx context.Context, conn *bus.Conn, run int64, out io.Writer) (*netmonv1.RunEvent, error) {
+// runProgress is how far a run has come, from the streams and, when it is configured, the NM DB.
+// Counts that cannot be known are -1.
+type runProgress struct {
+	Run int64 `json:"run_id"`
+	// Status is the runs table's status ("" without the NM DB).
+	Status string `json:"status,omitempty"`
+	// From the streams: the manifest's promise, results published, work items not yet done.
+	ExpectedItems   int64 `json:"expected_work_items"`
+	ExpectedBatches int64 `json:"expected_user_batches"`
+	Fetched         int64 `json:"fetched"`
+	Queued          int64 `json:"queued"`
+	// From the NM DB: results and user batches written.
+	Loaded        int64 `json:"loaded"`
+	LoadedBatches int64 `json:"loaded_user_batches"`
+	// Failed work items by node and outcome (NM DB).
+	Failures []nodeFailures `json:"failures,omitempty"`
+}
+
+type nodeFailures struct {
+	SPID     int64            `json:"sp_id"`
+	Outcomes map[string]int64 `json:"outcomes"`
+}
+
+// gatherProgress reads the run's progress; st may be nil.
+func gatherProgress(ctx context.Context, conn *bus.Conn, st *store.Store, run int64) runProgress {
+	p := runProgress{Run: run, ExpectedItems: -1, ExpectedBatches: -1, Fetched: -1, Queued: -1, Loaded: -1, LoadedBatches: -1}
+	if data, err := conn.JS.Stream(ctx, message.StreamData); err == nil {
+		if m, err := data.GetLastMsgForSubject(ctx, message.SnapshotSubject(run, message.KindManifest)); err == nil {
+			var man netmonv1.Manifest
+			if proto.Unmarshal(m.Data, &man) == nil {
+				p.ExpectedItems, p.ExpectedBatches = man.GetWorkItems(), man.GetUserBatches()
+			}
+		}
+		p.Fetched = countSubjects(ctx, data, fmt.Sprintf("netmon.result.%d.>", run))
+	}
+	if work, err := conn.JS.Stream(ctx, message.StreamWork); err == nil {
+		p.Queued = countSubjects(ctx, work, fmt.Sprintf("netmon.work.%d.>", run))
+	}
+	if st == nil {
+		return p
+	}
+	if r, err := st.GetRun(ctx, run); err == nil {
+		p.Status, p.Loaded, p.LoadedBatches = r.Status, r.LoadedResults, r.LoadedUserBatches
+	}
+	if health, err := st.NodeHealth(ctx, run); err == nil {
+		for _, h := range health {
+			f := nodeFailures{SPID: h.SPID, Outcomes: map[string]int64{}}
+			for o, n := range h.Outcomes {
+				if o != "ok" {
+					f.Outcomes[o] = n
+				}
+			}
+			if len(f.Outcomes) > 0 {
+				p.Failures = append(p.Failures, f)
+			}
+		}
+	}
+	return p
+}
+
+// line is the progress as one line of text.
+func (p runProgress) line() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "run %d:", p.Run)
+	if p.Status != "" {
+		fmt.Fprintf(&b, " %s,", p.Status)
+	}
+	switch {
+	case p.ExpectedItems >= 0:
+		fmt.Fprintf(&b, " %d/%d work items fetched", max(p.Fetched, 0), p.ExpectedItems)
+	case p.Fetched >= 0:
+		fmt.Fprintf(&b, " %d work items fetched (planning)", p.Fetched)
+	}
+	if p.Queued > 0 {
+		fmt.Fprintf(&b, ", %d queued", p.Queued)
+	}
+	if p.Loaded >= 0 {
+		fmt.Fprintf(&b, ", %d loaded", p.Loaded)
+		if p.ExpectedBatches >= 0 {
+			fmt.Fprintf(&b, ", %d/%d user batches", p.LoadedBatches, p.ExpectedBatches)
+		}
+	}
+	if f := p.failures(); f != "" {
+		fmt.Fprintf(&b, "; failures: %s", f)
+	}
+	return b.String()
+}
+
+// failures lists failed items as "sp 4 timeout 2, sp 7 refused 1".
+func (p runProgress) failures() string {
+	var parts []string
+	for _, f := range p.Failures {
+		for _, o := range sortedKeys(f.Outcomes) {
+			parts = append(parts, fmt.Sprintf("sp %d %s %d", f.SPID, o, f.Outcomes[o]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fraction is the share of work items fetched, or -1 before the manifest.
+func (p runProgress) fraction() float64 {
+	if p.ExpectedItems <= 0 {
+		return -1
+	}
+	return min(float64(max(p.Fetched, 0))/float64(p.ExpectedItems), 1)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// isTerminal reports whether w is a terminal, where progress is drawn as a bar.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// watchRun prints the run's progress until it ends and returns its final event. Its events are
+// printed as they come; progress lines only when they change. On a terminal the progress is one
+// line redrawn in place, with a bar.
+func watchRun(ctx context.Context, conn *bus.Conn, st *store.Store, run int64, out io.Writer) (*netmonv1.RunEvent, error) {
 	cons, err := conn.JS.OrderedConsumer(ctx, message.StreamRuns, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{fmt.Sprintf("netmon.run.%d.>", run)},
 	})
@@ -69,51 +197,55 @@ func watchRun(ctx context.Context, conn *bus.Conn, run int64, out io.Writer) (*n
 	}
 	defer cc.Stop()
 
-	data, err := conn.JS.Stream(ctx, message.StreamData)
-	if err != nil {
-		return nil, fmt.Errorf("watch run %d: %w", run, err)
+	term := isTerminal(out)
+	drawn := false
+	println := func(s string) {
+		if drawn {
+			fmt.Fprint(out, "\r\033[K")
+			drawn = false
+		}
+		fmt.Fprintln(out, s)
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastLine string
-	var expected int64 = -1
 	for {
 		select {
 		case <-ctx.Done():
+			if drawn {
+				fmt.Fprintln(out)
+			}
 			return nil, ctx.Err()
 		case ev := <-events:
-			fmt.Fprintf(out, "run %d: %s%s\n", run, statusName(ev.GetStatus()), reasonSuffix(ev.GetReason()))
+			println(fmt.Sprintf("run %d: %s%s", run, statusName(ev.GetStatus()), reasonSuffix(ev.GetReason())))
 			switch ev.GetStatus() {
 			case netmonv1.RunStatus_RUN_STATUS_COMPLETE, netmonv1.RunStatus_RUN_STATUS_INCOMPLETE, netmonv1.RunStatus_RUN_STATUS_FAILED:
 				return ev, nil
 			}
 		case <-tick.C:
-			if expected < 0 {
-				expected = manifestWorkItems(ctx, data, run)
+			p := gatherProgress(ctx, conn, st, run)
+			line := p.line()
+			if line == lastLine {
+				continue
 			}
-			done := countSubjects(ctx, data, fmt.Sprintf("netmon.result.%d.>", run))
-			line := fmt.Sprintf("run %d: %d results fetched", run, done)
-			if expected >= 0 {
-				line = fmt.Sprintf("run %d: %d/%d work items fetched", run, done, expected)
-			}
-			if line != lastLine {
+			lastLine = line
+			if !term {
 				fmt.Fprintln(out, line)
-				lastLine = line
+				continue
 			}
+			fmt.Fprintf(out, "\r\033[K%s %s", bar(p.fraction(), 20), line)
+			drawn = true
 		}
 	}
 }
 
-func manifestWorkItems(ctx context.Context, s jetstream.Stream, run int64) int64 {
-	m, err := s.GetLastMsgForSubject(ctx, message.SnapshotSubject(run, message.KindManifest))
-	if err != nil {
-		return -1
+// bar draws fraction f (negative: unknown) as [#####.....].
+func bar(f float64, width int) string {
+	if f < 0 {
+		return "[" + strings.Repeat("?", width) + "]"
 	}
-	var man netmonv1.Manifest
-	if proto.Unmarshal(m.Data, &man) != nil {
-		return -1
-	}
-	return man.GetWorkItems()
+	n := int(f * float64(width))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 }
 
 func countSubjects(ctx context.Context, s jetstream.Stream, filter string) int64 {
@@ -163,3 +295,6 @@ func reasonSuffix(r string) string {
 }
 
 var errRunNotComplete = errors.New("run did not complete")
+
+// discard is io.Discard, for functions whose IO parameter hides package io.
+var discard = io.Discard

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/audius-netmon/netmon/internal/simnet"
+	"github.com/audius-netmon/netmon/internal/store"
 )
 
 // envValue is the value of NAME in an environment list (the last one wins, as in exec).
@@ -89,6 +90,27 @@ func TestDeadline(t *testing.T) {
 	// The hung node's answers never came: they count as not answered (-2), which is what the
 	// simulator's truth says of a node that hangs, so every series is still exact.
 	checkTruth(t, got, s.truth)
+
+	// The incomplete run replays to the same rows and metric values, from the messages stored
+	// before its deadline cut it off.
+	before := digest(t, s.nmDB, 1)
+	st, err := store.Open(t.Context(), s.nmDB, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.DeleteRun(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	code, out = runCLI(t, s.env, time.Minute, "replay", "1")
+	if code != 0 || !strings.Contains(out, "; incomplete: deadline passed with 3 of 4 work items") {
+		t.Fatalf("netmon replay 1 exited %d:\n%s", code, out)
+	}
+	for table, d := range digest(t, s.nmDB, 1) {
+		if before[table] != d {
+			t.Errorf("replay of the incomplete run: table %s differs", table)
+		}
+	}
 
 	// The node is taken out of the network; the next run starts at once and completes.
 	execSQL(t, envValue(s.env, "NETMON_DISCOVERY_DB_URL"),

@@ -50,17 +50,17 @@ func RunAggregator(ctx context.Context, d Deps) error {
 			RetentionRuns: d.Config.RetentionRuns,
 			RetentionAge:  d.Config.RetentionAge,
 		}, d.Log)
-	h := &health{}
+	h := newHealth("aggregator")
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("aggregator"), reg, h, d.Log) })
 	g.Go(func() error { return a.Deadlines(ctx, deadlineCheck, d.Config.RunDeadline, conn.Publish) })
 	g.Go(func() error {
 		h.ready.Store(true)
-		return conn.Consume(ctx, AggregatorConsumer, bus.Handler{
+		return conn.Consume(ctx, AggregatorConsumer, h.status.Track(bus.Handler{
 			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
 				return a.Handle(ctx, m.Data)
 			},
-		}, bus.NewRouterMetrics(reg), d.Log)
+		}), bus.NewRouterMetrics(reg), d.Log)
 	})
 	return g.Wait()
 }

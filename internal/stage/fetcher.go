@@ -52,12 +52,12 @@ func RunFetcher(ctx context.Context, d Deps) error {
 		BreakerFailures: d.Config.BreakerFailures,
 		Deregistered:    d.Config.Deregistered,
 	}, reg, d.Log)
-	h := &health{}
+	h := newHealth("fetcher")
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("fetcher"), reg, h, d.Log) })
 	g.Go(func() error {
 		h.ready.Store(true)
-		return conn.Consume(ctx, fetcherConsumer(d.Config.FetchConcurrency), bus.Handler{
+		return conn.Consume(ctx, fetcherConsumer(d.Config.FetchConcurrency), h.status.Track(bus.Handler{
 			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
 				item, err := decodeWorkItem(m.Data)
 				if err != nil {
@@ -76,7 +76,7 @@ func RunFetcher(ctx context.Context, d Deps) error {
 				}
 				return []message.Out{resultOut(fetcher.Poison(item, cause.Error()))}
 			},
-		}, bus.NewRouterMetrics(reg), d.Log)
+		}), bus.NewRouterMetrics(reg), d.Log)
 	})
 	return g.Wait()
 }

@@ -36,16 +36,16 @@ func RunLoader(ctx context.Context, d Deps) error {
 	}
 	defer conn.Close()
 	l := loader.New(st, d.Log)
-	h := &health{}
+	h := newHealth("loader")
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("loader"), reg, h, d.Log) })
 	g.Go(func() error {
 		h.ready.Store(true)
-		return conn.Consume(ctx, LoaderConsumer, bus.Handler{
+		return conn.Consume(ctx, LoaderConsumer, h.status.Track(bus.Handler{
 			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
 				return l.Handle(ctx, m.Subject, m.Data)
 			},
-		}, bus.NewRouterMetrics(reg), d.Log)
+		}), bus.NewRouterMetrics(reg), d.Log)
 	})
 	return g.Wait()
 }

@@ -105,9 +105,12 @@ func connect(ctx context.Context, d Deps, name string) (*bus.Conn, error) {
 }
 
 // health is the stage's readiness, flipped once it consumes.
-type health struct{ ready atomic.Bool }
+type health struct {
+	ready  atomic.Bool
+	status *Status // served on /status
+}
 
-// serveHTTP serves /metrics, /healthz and /readyz until ctx ends.
+// serveHTTP serves /metrics, /healthz, /readyz and /status until ctx ends.
 func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, h *health, log zerolog.Logger) error {
 	if addr == "-" {
 		<-ctx.Done()
@@ -116,6 +119,9 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, h *he
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	if h.status != nil {
+		mux.Handle("/status", h.status)
+	}
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !h.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
@@ -128,7 +134,7 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, h *he
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	log.Info().Str("addr", l.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	log.Info().Str("addr", l.Addr().String()).Msg("serving /metrics, /healthz, /readyz, /status")
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -9,30 +9,43 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Run is a run's row.
+// Run is a run's row, with how much of what its manifest promised has been loaded.
 type Run struct {
-	ID            int64      `json:"run_id"`
-	Status        string     `json:"status"`
-	BlockNumber   *int64     `json:"block_number,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	Deadline      *time.Time `json:"deadline,omitempty"`
-	ManifestAt    *time.Time `json:"manifest_at,omitempty"`
-	LoadedAt      *time.Time `json:"loaded_at,omitempty"`
-	CompletedAt   *time.Time `json:"completed_at,omitempty"`
-	ExpectedUsers *int64     `json:"expected_users,omitempty"`
-	ExpectedItems *int64     `json:"expected_work_items,omitempty"`
-	LoadedResults int64      `json:"loaded_results"`
-	Error         string     `json:"error,omitempty"`
+	ID                  int64      `json:"run_id"`
+	Status              string     `json:"status"`
+	BlockNumber         *int64     `json:"block_number,omitempty"`
+	CreatedAt           time.Time  `json:"created_at"`
+	Deadline            *time.Time `json:"deadline,omitempty"`
+	ManifestAt          *time.Time `json:"manifest_at,omitempty"`
+	LoadedAt            *time.Time `json:"loaded_at,omitempty"`
+	CompletedAt         *time.Time `json:"completed_at,omitempty"`
+	DiscoverySeconds    *float64   `json:"discovery_seconds,omitempty"`
+	ExpectedUsers       *int64     `json:"expected_users,omitempty"`
+	ExpectedUserBatches *int64     `json:"expected_user_batches,omitempty"`
+	ExpectedNodes       *int64     `json:"expected_content_nodes,omitempty"`
+	ExpectedItems       *int64     `json:"expected_work_items,omitempty"`
+	ExpectedChecks      *int64     `json:"expected_wallet_checks,omitempty"`
+	LoadedUserBatches   int64      `json:"loaded_user_batches"`
+	LoadedResults       int64      `json:"loaded_results"`
+	Error               string     `json:"error,omitempty"`
+}
+
+// Finished reports whether the run has ended (complete, incomplete or failed).
+func (r Run) Finished() bool {
+	return r.Status == "complete" || r.Status == "incomplete" || r.Status == "failed"
 }
 
 const runColumns = `r.run_id, r.status, r.block_number, r.created_at, r.deadline, r.manifest_at, r.loaded_at,
-	r.completed_at, r.expected_users, r.expected_work_items,
+	r.completed_at, r.discovery_seconds, r.expected_users, r.expected_user_batches, r.expected_content_nodes,
+	r.expected_work_items, r.expected_wallet_checks,
+	(SELECT count(*) FROM loaded_batches b WHERE b.run_id = r.run_id AND b.kind = 'users'),
 	(SELECT count(*) FROM fetch_results f WHERE f.run_id = r.run_id), r.error`
 
 func scanRun(row pgx.Row) (Run, error) {
 	var r Run
 	err := row.Scan(&r.ID, &r.Status, &r.BlockNumber, &r.CreatedAt, &r.Deadline, &r.ManifestAt, &r.LoadedAt,
-		&r.CompletedAt, &r.ExpectedUsers, &r.ExpectedItems, &r.LoadedResults, &r.Error)
+		&r.CompletedAt, &r.DiscoverySeconds, &r.ExpectedUsers, &r.ExpectedUserBatches, &r.ExpectedNodes,
+		&r.ExpectedItems, &r.ExpectedChecks, &r.LoadedUserBatches, &r.LoadedResults, &r.Error)
 	return r, err
 }
 
@@ -172,6 +185,20 @@ func (s *Store) FinishRun(ctx context.Context, run int64, status, reason string)
 // than maxAge ago (the newest run is always kept). Each run's partitions are detached
 // concurrently before they are dropped, so pruning never blocks the loading of another run.
 func (s *Store) Prune(ctx context.Context, keep int, maxAge time.Duration) ([]int64, error) {
+	victims, err := s.PruneCandidates(ctx, keep, maxAge)
+	if err != nil {
+		return nil, err
+	}
+	for _, run := range victims {
+		if err := s.DeleteRun(ctx, run); err != nil {
+			return nil, err
+		}
+	}
+	return victims, nil
+}
+
+// PruneCandidates are the runs Prune would delete, oldest first.
+func (s *Store) PruneCandidates(ctx context.Context, keep int, maxAge time.Duration) ([]int64, error) {
 	rows, err := s.pool.Query(ctx, `SELECT run_id FROM runs
 		WHERE run_id < (SELECT max(run_id) FROM runs) AND (
 			run_id NOT IN (SELECT run_id FROM runs ORDER BY run_id DESC LIMIT $1)
@@ -184,12 +211,72 @@ func (s *Store) Prune(ctx context.Context, keep int, maxAge time.Duration) ([]in
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	for _, run := range victims {
-		if err := s.DeleteRun(ctx, run); err != nil {
-			return nil, err
+	return victims, nil
+}
+
+// NodeHealth is how fetching went for one content node of a run: its work items by outcome.
+type NodeHealth struct {
+	SPID     int64            `json:"sp_id"`
+	Endpoint string           `json:"endpoint"`
+	Items    int64            `json:"items"`
+	Outcomes map[string]int64 `json:"outcomes"`
+	// Wallets asked in the items that have a result, and those the node's OK answers left out.
+	Wallets int64 `json:"wallets"`
+	Missing int64 `json:"missing"`
+	// MeanSeconds per item and Attempts over all items, retries included.
+	MeanSeconds float64 `json:"mean_seconds"`
+	Attempts    int64   `json:"attempts"`
+}
+
+// NodeHealth lists every content node of the run (those without any result too) with its
+// results grouped by outcome, by SP id.
+func (s *Store) NodeHealth(ctx context.Context, run int64) ([]NodeHealth, error) {
+	rows, err := s.pool.Query(ctx, `SELECT n.sp_id, n.endpoint, f.outcome, count(f.batch),
+			coalesce(sum(f.wallets), 0), coalesce(sum(f.missing), 0), coalesce(sum(f.duration_seconds), 0),
+			coalesce(sum(f.attempts), 0)
+		FROM content_nodes n LEFT JOIN fetch_results f ON f.run_id = n.run_id AND f.sp_id = n.sp_id
+		WHERE n.run_id = $1
+		GROUP BY n.sp_id, n.endpoint, f.outcome ORDER BY n.sp_id, f.outcome`, run)
+	if err != nil {
+		return nil, fmt.Errorf("node health of run %d: %w", run, err)
+	}
+	defer rows.Close()
+	var out []NodeHealth
+	var secs []float64
+	for rows.Next() {
+		var (
+			sp                               int64
+			endpoint                         string
+			outcome                          *string
+			items, wallets, missing, attempt int64
+			seconds                          float64
+		)
+		if err := rows.Scan(&sp, &endpoint, &outcome, &items, &wallets, &missing, &seconds, &attempt); err != nil {
+			return nil, fmt.Errorf("node health of run %d: %w", run, err)
+		}
+		if len(out) == 0 || out[len(out)-1].SPID != sp {
+			out = append(out, NodeHealth{SPID: sp, Endpoint: endpoint, Outcomes: map[string]int64{}})
+			secs = append(secs, 0)
+		}
+		h := &out[len(out)-1]
+		if outcome != nil {
+			h.Outcomes[*outcome] += items
+		}
+		h.Items += items
+		h.Wallets += wallets
+		h.Missing += missing
+		h.Attempts += attempt
+		secs[len(secs)-1] += seconds
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("node health of run %d: %w", run, err)
+	}
+	for i := range out {
+		if out[i].Items > 0 {
+			out[i].MeanSeconds = secs[i] / float64(out[i].Items)
 		}
 	}
-	return victims, nil
+	return out, nil
 }
 
 // DeleteRun removes a run and all its rows.

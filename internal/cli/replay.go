@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/audius-netmon/netmon/internal/aggregator"
+	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/config"
+	"github.com/audius-netmon/netmon/internal/loader"
+	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/stage"
+	"github.com/audius-netmon/netmon/internal/store"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+const replayHelp = `Rebuilds a finished run's NM DB rows and metrics from stream history, without asking
+discovery or any content node: every snapshot batch and fetch result of the run is read back
+from the NETMON_DATA stream, in order, and handed to the loader's own code (the path live
+loading takes, so rows already there are left alone), then the metrics are computed again and
+stored. The run's record (netmon.run.RUN.record in NETMON_RUNS, written when the run ended)
+restores its status, reason and times, so a replayed run is identical to the original: the
+same rows and the same metric values. Use it after losing the NM DB, or to compute a metric
+added since over old runs (as long as their history is kept, NETMON_STREAM_MAX_AGE).
+
+An incomplete run is replayed with the messages stored before it was cut off at its deadline.
+A run still active, or one that failed in planning, cannot be replayed.
+
+The metrics are not pushed unless --push is given: then they replace the live Pushgateway
+group (job NETMON_PUSH_JOB), as if the run had just ended.
+
+Exit codes: 0 replayed; 1 no such run in the history, history incomplete, or a dependency
+failed; 2 usage or configuration; 3 the run is the active one.
+`
+
+// replayReport is what `netmon replay --json` prints.
+type replayReport struct {
+	Run      store.Run      `json:"run"`
+	Messages int            `json:"messages"`
+	Skipped  int            `json:"skipped_after_cutoff"`
+	Pushed   bool           `json:"pushed"`
+	Metrics  []store.Sample `json:"metrics"`
+}
+
+func replayCmd(ctx context.Context, args []string, io IO) int {
+	fs := newFlags("replay", "replay [--push] [--json] RUN", replayHelp, 1)
+	push := fs.Bool("push", false, "push the replayed metrics to the live Pushgateway group")
+	asJSON := fs.Bool("json", false, "print JSON: the replayed run, message counts and metrics")
+	pos, code, ok := fs.parse(args, io)
+	if !ok {
+		return code
+	}
+	run, err := parseRun(pos[0])
+	if err != nil {
+		return fs.usageError(io, err.Error())
+	}
+	cfg, ok := loadConfig(io, needs{nmDB: true})
+	if !ok {
+		return ExitUsage
+	}
+	log := stage.Logger(cfg, "netmon", io.Stderr)
+	ctx, cancel := withTimeout(ctx, time.Hour)
+	defer cancel()
+	rep, err := replay(ctx, cfg, run, *push, log)
+	var active bus.ErrRunActive
+	if errors.As(err, &active) {
+		fmt.Fprintf(io.Stderr, "netmon replay: refused: run %d is the active run (lease until %s UTC); replay it once it has ended\n",
+			run, formatTime(&active.Lease.Until))
+		return ExitActive
+	}
+	if err != nil {
+		return fail(io, "replay", err)
+	}
+	if *asJSON {
+		_ = writeJSON(io.Stdout, rep)
+		return ExitOK
+	}
+	printReplay(io.Stdout, rep)
+	return ExitOK
+}
+
+func replay(ctx context.Context, cfg config.Config, run int64, push bool, log zerolog.Logger) (replayReport, error) {
+	rep := replayReport{}
+	conn, err := dial(ctx, cfg, log)
+	if err != nil {
+		return rep, err
+	}
+	defer conn.Close()
+	state, err := conn.OpenState(ctx, cfg.StreamReplicas)
+	if err != nil {
+		return rep, err
+	}
+	if l, ok, err := state.Active(ctx); err != nil {
+		return rep, err
+	} else if ok && l.Run == run && time.Now().Before(l.Until) {
+		return rep, bus.ErrRunActive{Lease: l}
+	}
+	rec, err := runRecord(ctx, conn, run)
+	if err != nil {
+		return rep, err
+	}
+	st, err := openStore(ctx, cfg, true)
+	if err != nil {
+		return rep, err
+	}
+	defer st.Close()
+
+	// Everything the run's data subjects hold, in stream order, through the loader's own code.
+	cons, err := conn.JS.OrderedConsumer(ctx, message.StreamData, jetstream.OrderedConsumerConfig{
+		FilterSubjects: message.RunDataFilters(run),
+	})
+	if err != nil {
+		return rep, fmt.Errorf("replay run %d: %w", run, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("replay run %d: %w", run, err)
+	}
+	if info.NumPending == 0 {
+		return rep, fmt.Errorf("replay run %d: NETMON_DATA holds no message of the run (older than NETMON_STREAM_MAX_AGE?)", run)
+	}
+	incomplete := rec.GetStatus() == netmonv1.RunStatus_RUN_STATUS_INCOMPLETE
+	cutoff := rec.GetLoadedAt().AsTime()
+	l := loader.New(st, log)
+	for i := uint64(0); i < info.NumPending; i++ {
+		m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+		if err != nil {
+			return rep, fmt.Errorf("replay run %d: message %d of %d: %w", run, i+1, info.NumPending, err)
+		}
+		if incomplete {
+			if md, err := m.Metadata(); err == nil && md.Timestamp.After(cutoff) {
+				rep.Skipped++
+				continue
+			}
+		}
+		// The loader's outputs (the "loaded" event) are not published: a replay announces nothing.
+		if _, err := l.Handle(ctx, m.Subject(), m.Data()); err != nil {
+			return rep, fmt.Errorf("replay run %d: %s: %w", run, m.Subject(), err)
+		}
+		rep.Messages++
+	}
+	loaded := false
+	if incomplete {
+		loaded, err = st.ExpireRun(ctx, run)
+	} else {
+		loaded, err = st.TryFinishLoad(ctx, run)
+	}
+	if err != nil {
+		return rep, err
+	}
+	if !loaded {
+		r, _ := st.GetRun(ctx, run)
+		return rep, fmt.Errorf("replay run %d: the history is incomplete (%d/%s results, %d/%s user batches): it cannot rebuild the run",
+			run, r.LoadedResults, formatInt(r.ExpectedItems), r.LoadedUserBatches, formatInt(r.ExpectedUserBatches))
+	}
+	a := aggregator.New(st, aggregator.NewPusher(cfg.PushGatewayURL, cfg.PushJob, cfg.RunIDLabel, nil), nil,
+		aggregator.Options{Foundation: cfg.FoundationSPIDs}, log)
+	samples, err := a.Replay(ctx, rec)
+	if err != nil {
+		return rep, err
+	}
+	if push {
+		if err := a.Push(ctx, run, samples); err != nil {
+			return rep, err
+		}
+		rep.Pushed = true
+	}
+	if rep.Run, err = st.GetRun(ctx, run); err != nil {
+		return rep, err
+	}
+	rep.Metrics = samples
+	return rep, nil
+}
+
+// runRecord reads the run's record from the run events stream.
+func runRecord(ctx context.Context, conn *bus.Conn, run int64) (*netmonv1.RunRecord, error) {
+	s, err := conn.JS.Stream(ctx, message.StreamRuns)
+	if err != nil {
+		return nil, fmt.Errorf("replay run %d: %w", run, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, message.RunEventSubject(run, aggregator.KindRecord))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		if f, ferr := s.GetLastMsgForSubject(ctx, message.RunEventSubject(run, "failed")); ferr == nil {
+			var ev netmonv1.RunEvent
+			_ = proto.Unmarshal(f.Data, &ev)
+			return nil, fmt.Errorf("replay run %d: the run failed (%s); there is nothing to replay", run, ev.GetReason())
+		}
+		return nil, fmt.Errorf("replay run %d: %w in %s: the run never ended, or it is older than NETMON_STREAM_MAX_AGE",
+			run, errNoRecord, message.StreamRuns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("replay run %d: %w", run, err)
+	}
+	var rec netmonv1.RunRecord
+	if err := proto.Unmarshal(m.Data, &rec); err != nil {
+		return nil, fmt.Errorf("replay run %d: record: %w", run, err)
+	}
+	return &rec, nil
+}
+
+var errNoRecord = errors.New("no run record")
+
+func printReplay(out io.Writer, rep replayReport) {
+	r := rep.Run
+	fmt.Fprintf(out, "replayed run %d from stream history: %d messages", r.ID, rep.Messages)
+	if rep.Skipped > 0 {
+		fmt.Fprintf(out, " (%d that arrived after the deadline left out)", rep.Skipped)
+	}
+	fmt.Fprintf(out, "; %s%s\n", r.Status, reasonSuffix(r.Error))
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  rows\t%s users, %d results, %d user batches\n", formatInt(r.ExpectedUsers), r.LoadedResults, r.LoadedUserBatches)
+	fmt.Fprintf(tw, "  metrics\t%d series computed and stored\n", len(rep.Metrics))
+	if rep.Pushed {
+		fmt.Fprintf(tw, "  pushed\tto the live Pushgateway group\n")
+	} else {
+		fmt.Fprintf(tw, "  pushed\tno (--push replaces the live Pushgateway group)\n")
+	}
+	tw.Flush()
+}

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/config"
+	"github.com/audius-netmon/netmon/internal/pipeline"
+	"github.com/audius-netmon/netmon/internal/stage"
+	"github.com/audius-netmon/netmon/internal/store"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+const runHelp = `Starts a monitoring run now: asks the planner (over NATS, on netmon.ctl.start) for a run and
+prints its id. With --wait it follows the run to its end, one progress line per change (work
+items fetched and loaded, failures per node; a bar on a terminal), then prints the run's metrics
+and per-node health when the NM DB is configured.
+
+Runs never overlap: while another run is active the planner refuses, and netmon says which run
+holds the lease and exits 3.
+
+With --embedded, the four stages run in this process with an embedded NATS server (the
+discovery and NM databases and the Pushgateway are still the configured ones).
+
+Exit codes: 0 started (or, with --wait, complete); 1 the run failed or ended incomplete, or no
+planner answered; 2 usage or configuration; 3 another run is active.
+`
+
+func runCmd(ctx context.Context, args []string, io IO) int {
+	fs := newFlags("run", "run [--wait] [--embedded] [--timeout DURATION]", runHelp, 0)
+	wait := fs.Bool("wait", false, "wait for the run to end, showing progress")
+	embedded := fs.Bool("embedded", false, "run all stages in this process with an embedded NATS server (implies --wait)")
+	timeout := fs.Duration("timeout", 0, "give up waiting after this long (default: the run deadline plus 10 minutes)")
+	if _, code, ok := fs.parse(args, io); !ok {
+		return code
+	}
+	cfg, ok := loadConfig(io, needs{nmDB: *embedded, discovery: *embedded})
+	if !ok {
+		return ExitUsage
+	}
+	log := stage.Logger(cfg, "netmon", io.Stderr)
+	if *embedded {
+		*wait = true
+	}
+	if *timeout == 0 {
+		*timeout = cfg.RunDeadline + 10*time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if *embedded {
+		e, err := pipeline.Start(ctx, cfg, stage.BaseLogger(cfg, io.Stderr).Level(zerolog.WarnLevel))
+		if err != nil {
+			return fail(io, "run", err)
+		}
+		defer e.Stop() //nolint:errcheck
+		cfg.NATSURL = e.URL
+	}
+	ev, err := startAndWatch(ctx, cfg, *wait, io.Stdout, log)
+	var active bus.ErrRunActive
+	if errors.As(err, &active) {
+		fmt.Fprintf(io.Stderr, "netmon run: refused: run %d is still active (its lease holds until %s UTC); runs never overlap.\n"+
+			"Follow it with `netmon status --watch`, or start again once it has ended.\n",
+			active.Lease.Run, active.Lease.Until.UTC().Format("2006-01-02 15:04:05"))
+		return ExitActive
+	}
+	if err != nil {
+		return fail(io, "run", err)
+	}
+	if ev == nil {
+		return ExitOK
+	}
+	if cfg.NMDB.IsSet() {
+		if err := printSummary(ctx, cfg, ev.GetRunId(), io.Stdout); err != nil {
+			fmt.Fprintf(io.Stderr, "netmon run: summary: %v\n", err)
+		}
+	}
+	if ev.GetStatus() != netmonv1.RunStatus_RUN_STATUS_COMPLETE {
+		fmt.Fprintf(io.Stderr, "netmon: run %d ended %s%s\n", ev.GetRunId(), statusName(ev.GetStatus()), reasonSuffix(ev.GetReason()))
+		return ExitRunFailed
+	}
+	return ExitOK
+}
+
+// dial connects to NATS for a command, giving up after a short while: an operator wants to
+// hear that NATS is not reachable, not wait for it.
+func dial(ctx context.Context, cfg config.Config, log zerolog.Logger) (*bus.Conn, error) {
+	conn, err := bus.Connect(cfg.NATSURL, "netmon-cli", log)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := conn.WaitConnected(wctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("nats %s not reachable: %w", cfg.Redacted()["NETMON_NATS_URL"], err)
+	}
+	return conn, nil
+}
+
+// startAndWatch starts a run through the planner and, with wait, follows it to its end. A
+// refusal because another run holds the lease is a bus.ErrRunActive.
+func startAndWatch(ctx context.Context, cfg config.Config, wait bool, out io.Writer, log zerolog.Logger) (*netmonv1.RunEvent, error) {
+	conn, err := dial(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if err := bus.EnsureStreams(ctx, conn.JS, bus.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge}); err != nil {
+		return nil, err
+	}
+	run, err := startRun(ctx, conn, "netmon-cli")
+	if err != nil {
+		if state, serr := conn.OpenState(ctx, cfg.StreamReplicas); serr == nil {
+			if l, ok, lerr := state.Active(ctx); lerr == nil && ok && time.Now().Before(l.Until) {
+				return nil, bus.ErrRunActive{Lease: l}
+			}
+		}
+		return nil, err
+	}
+	fmt.Fprintf(out, "run %d started\n", run)
+	if !wait {
+		return nil, nil
+	}
+	var st *store.Store
+	if cfg.NMDB.IsSet() {
+		if st, err = openStore(ctx, cfg, false); err != nil {
+			log.Warn().Err(err).Msg("progress without the NM DB")
+			st = nil
+		} else {
+			defer st.Close()
+		}
+	}
+	ev, err := watchRun(ctx, conn, st, run, out)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("run %d: gave up waiting: %w", run, errRunNotComplete)
+	}
+	return ev, err
+}
+
+// printSummary prints what `netmon runs show` prints for the run.
+func printSummary(ctx context.Context, cfg config.Config, run int64, out io.Writer) error {
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintln(out)
+	return showRun(ctx, st, run, out)
+}

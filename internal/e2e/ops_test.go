@@ -1,0 +1,350 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/simnet"
+	"github.com/audius-netmon/netmon/internal/store"
+	"github.com/audius-netmon/netmon/internal/testenv"
+)
+
+// opsStack is a stack whose stages serve HTTP on known addresses.
+type opsStack struct {
+	*stack
+	discovery string
+	http      map[string]string // stage → host:port
+}
+
+// startOpsStack is startStack with each stage's /status address kept.
+func startOpsStack(t *testing.T, sc simnet.Scenario, extraEnv ...string) *opsStack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	net, err := simnet.Build(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := net.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nodes.Close)
+	discovery := testenv.Database(t)
+	if err := net.SeedDiscovery(ctx, discovery); err != nil {
+		t.Fatal(err)
+	}
+	s := &opsStack{stack: &stack{pushgateway: testenv.Pushgateway(t), nmDB: testenv.Database(t),
+		truth: net.Truth(nodes), nodes: nodes}, discovery: discovery, http: map[string]string{}}
+	ns := testenv.NATS(t)
+	s.natsURL = ns.ClientURL()
+	var foundation []string
+	for _, f := range net.Foundation() {
+		foundation = append(foundation, fmt.Sprint(f))
+	}
+	s.env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.Getenv("HOME"),
+		"NETMON_NATS_URL=" + ns.ClientURL(),
+		"NETMON_DB_URL=" + s.nmDB,
+		"NETMON_DISCOVERY_DB_URL=" + discovery,
+		"PUSH_GATEWAY_URL=" + s.pushgateway,
+		"FOUNDATION_NODES_SPIDS=" + strings.Join(foundation, ","),
+		"DEREGISTERED_CONTENT_NODES=" + strings.Join(nodes.Deregistered(), ","),
+		"NETMON_SCHEDULE=off",
+		"NETMON_LOG_FORMAT=json",
+		"NETMON_FETCH_TIMEOUT=2s",
+		"NETMON_RUN_DEADLINE=5m",
+	}, extraEnv...)
+	for _, st := range []string{"planner", "fetcher", "loader", "aggregator"} {
+		addr := testenv.FreeAddr(t)
+		s.http[st] = addr
+		startProc(t, "netmon-"+st, append(append([]string{}, s.env...), "NETMON_HTTP_ADDR="+addr))
+	}
+	return s
+}
+
+// netmon runs the netmon command and checks its exit code.
+func (s *opsStack) netmon(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	return cli(t, s.env, want, args...)
+}
+
+func cli(t *testing.T, env []string, want int, args ...string) string {
+	t.Helper()
+	code, out := runCLI(t, env, 2*time.Minute, args...)
+	if code != want {
+		t.Fatalf("netmon %s exited %d, want %d:\n%s", strings.Join(args, " "), code, want, out)
+	}
+	return out
+}
+
+// contains fails the test unless out matches every pattern (regular expressions).
+func contains(t *testing.T, what, out string, patterns ...string) {
+	t.Helper()
+	for _, p := range patterns {
+		if !regexp.MustCompile(p).MatchString(out) {
+			t.Errorf("%s: no match for %q in:\n%s", what, p, out)
+		}
+	}
+}
+
+func decode[T any](t *testing.T, what, out string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("%s: not JSON (%v):\n%s", what, err, out)
+	}
+	return v
+}
+
+// TestOps drives every operator command against a running stack over a simulated network with a
+// read-only node (its work items fail with HTTP 500) and a slow one (so a run lasts a moment).
+func TestOps(t *testing.T) {
+	sc := simnet.Scenario{Seed: 11, UserCount: 80, NodeCount: 4, Nodes: []simnet.NodeSpec{
+		{SPID: 4, Faults: simnet.Faults{ReadOnly: true}},
+		{SPID: 2, Faults: simnet.Faults{Latency: &simnet.Latency{Median: simnet.Duration(1500 * time.Millisecond)}}},
+	}}
+	s := startOpsStack(t, sc, "NETMON_FETCH_ATTEMPTS=1")
+
+	// --help everywhere, exit 0; a wrong command line, exit 2.
+	for _, cmd := range [][]string{{"run"}, {"status"}, {"runs", "list"}, {"runs", "show"}, {"runs", "diff"},
+		{"replay"}, {"prune"}, {"migrate"}, {"check"}, {"demo"}} {
+		out := s.netmon(t, 0, append(cmd, "--help")...)
+		contains(t, strings.Join(cmd, " ")+" --help", out, "^Usage: netmon "+cmd[0])
+		if cmd[0] != "demo" {
+			contains(t, strings.Join(cmd, " ")+" --help", out, "Exit codes")
+		}
+	}
+	contains(t, "help", s.netmon(t, 0, "help"), "Exit codes:", "3  refused: another run is active")
+	s.netmon(t, 2, "runs", "show")
+	s.netmon(t, 2, "runs", "show", "x")
+	s.netmon(t, 2, "status", "--bogus")
+	s.netmon(t, 2, "nonsense")
+
+	// check: configuration and every dependency, as a table.
+	out := s.netmon(t, 0, "check")
+	contains(t, "check", out, `(?m)^nats\s+nats://\S+\s+ok\s+JetStream`, `(?m)^nm db\s+\S+\s+ok`,
+		`(?m)^discovery db\s+\S+\s+ok\s+block \d+, 4 content nodes`, `(?m)^pushgateway\s+http://\S+\s+ok`,
+		`(?m)^cn 1\s+http://127\.0\.0\.1:\d+\s+ok\s+HTTP 200`, `(?m)^cn 4\s+http://\S+\s+ok`, "every configured dependency answered")
+	t.Logf("netmon check:\n%s", out)
+	bad := append(append([]string{}, s.env...), "PUSH_GATEWAY_URL=http://127.0.0.1:1")
+	out = cli(t, bad, 1, "check")
+	contains(t, "check with a dead Pushgateway", out, `(?m)^pushgateway\s+http://127\.0\.0\.1:1\s+fail\s+connection refused`, "1 of 8 checks failed")
+	checks := decode[struct {
+		Checks []struct{ Component, Status string }
+	}](t, "check --json", cli(t, bad, 1, "check", "--json"))
+	if len(checks.Checks) != 8 {
+		t.Errorf("check --json: %d checks, want 8", len(checks.Checks))
+	}
+	s.netmon(t, 0, "check", "--offline")
+
+	contains(t, "status before any run", s.netmon(t, 0, "status"), "no run is active, and there has been none")
+	contains(t, "runs list before any run", s.netmon(t, 0, "runs", "list"), "no runs yet")
+
+	// Run 1 with --wait; its progress, metrics and per-node health.
+	out = s.netmon(t, 0, "run", "--wait")
+	t.Logf("netmon run --wait:\n%s", out)
+	contains(t, "run --wait", out, `run 1 started`, `run 1: .*work items fetched`, `run 1: complete`,
+		`(?m)^4\s+http://\S+(\s+\d+){6}\s+1\s+http_error 1\s`)
+	before := digest(t, s.nmDB, 1)
+	pushed := scrape(t, s.pushgateway, "network-monitoring")
+
+	// runs list and runs show, text and JSON.
+	contains(t, "runs list", s.netmon(t, 0, "runs", "list"), `(?m)^run\s+status`, `(?m)^1\s+complete\s+\d{4}-\d\d-\d\d`)
+	list := decode[[]store.Run](t, "runs list --json", s.netmon(t, 0, "runs", "list", "--json"))
+	if len(list) != 1 || list[0].ID != 1 || list[0].Status != "complete" {
+		t.Errorf("runs list --json = %+v", list)
+	}
+	out = s.netmon(t, 0, "runs", "show", "1")
+	t.Logf("netmon runs show 1:\n%s", out)
+	contains(t, "runs show", out, `run 1  complete`, `user_count\s+80`, `run_incomplete\s+0`,
+		`(?m)^1\s+http://\S+.*\s1\s+ok 1\s`, `(?m)^4\s+http://\S+.*\s1\s+http_error 1\s`)
+	show := decode[struct {
+		Run   store.Run
+		Nodes []struct {
+			SPID     int64 `json:"sp_id"`
+			Outcomes map[string]int64
+			Metrics  map[string]float64
+		}
+	}](t, "runs show --json", s.netmon(t, 0, "runs", "show", "1", "--json"))
+	if len(show.Nodes) != 4 || show.Nodes[3].Outcomes["http_error"] != 1 || show.Nodes[0].Outcomes["ok"] != 1 {
+		t.Errorf("runs show --json nodes = %+v", show.Nodes)
+	}
+	cli(t, s.env, 1, "runs", "show", "99")
+
+	// /status of every stage: JSON naming run 1.
+	for st, addr := range s.http {
+		body := get(t, "http://"+addr+"/status")
+		rep := decode[struct {
+			Stage string
+			Ready bool
+			Runs  []struct {
+				Run     int64 `json:"run_id"`
+				Handled int64
+			}
+		}](t, st+" /status", body)
+		if rep.Stage != st || !rep.Ready || len(rep.Runs) == 0 || rep.Runs[0].Run != 1 || rep.Runs[0].Handled == 0 {
+			t.Errorf("%s /status: %s", st, body)
+		}
+	}
+
+	// Runs never overlap: while a lease is held, `netmon run` is refused with exit 3, and
+	// `netmon status` shows the holder.
+	conn, err := bus.Connect(s.natsURL, "test", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	state, err := conn.OpenState(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := state.Acquire(t.Context(), bus.Lease{Run: 77, Until: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCLI(t, s.env, time.Minute, "run", "--wait")
+	if code != 3 || !strings.Contains(out, "netmon run: refused: run 77 is still active") {
+		t.Errorf("run while run 77 holds the lease: exit %d, want 3 with a clear message:\n%s", code, out)
+	}
+	contains(t, "status with a lease", s.netmon(t, 0, "status"), `run 77 is active`, `lease\s+until`)
+	st := decode[struct {
+		Active bool
+		Lease  bus.Lease
+	}](t, "status --json", s.netmon(t, 0, "status", "--json"))
+	if !st.Active || st.Lease.Run != 77 {
+		t.Errorf("status --json = %+v", st)
+	}
+	if err := state.Release(t.Context(), 77); err != nil {
+		t.Fatal(err)
+	}
+
+	// Run 2 after node 3 lost its endpoint: started without waiting, followed with
+	// `status --watch`, then compared with run 1.
+	execSQL(t, s.discovery, "UPDATE ursm_content_nodes SET endpoint = '' WHERE cnode_sp_id = 3")
+	contains(t, "run", s.netmon(t, 0, "run"), `^run 2 started\n$`)
+	out = s.netmon(t, 0, "status", "--watch")
+	t.Logf("netmon status --watch:\n%s", out)
+	contains(t, "status --watch", out, `run 2`)
+	if !strings.Contains(out, "run 2: complete") && !strings.Contains(out, "the last run is 2: complete") {
+		t.Errorf("status --watch did not follow run 2 to its end")
+	}
+	contains(t, "status after run 2", s.netmon(t, 0, "status"), `no run is active; the last run is 2: complete`)
+	out = s.netmon(t, 0, "runs", "diff", "1", "2")
+	t.Logf("netmon runs diff 1 2:\n%s", out)
+	contains(t, "runs diff", out, `run 1 \(complete, .*\) → run 2 \(complete`,
+		`(?m)^\s*missed_users_count\s+3\s+0\s+\d+\s+\+\d+`,
+		`(?m)^3\s+endpoint\s+http://\S+ → ""\s+ok 1\s+skipped_no_endpoint 1`)
+	diff := decode[struct {
+		Metrics []struct{ Name, SPID string }
+		Nodes   []struct {
+			SPID   int64 `json:"sp_id"`
+			Change string
+		}
+	}](t, "runs diff --json", s.netmon(t, 0, "runs", "diff", "1", "2", "--json"))
+	if len(diff.Nodes) != 1 || diff.Nodes[0].SPID != 3 || diff.Nodes[0].Change != "endpoint" {
+		t.Errorf("runs diff --json nodes = %+v", diff.Nodes)
+	}
+	for _, m := range diff.Metrics {
+		if timingSeries(m.Name) {
+			t.Errorf("runs diff --json lists timing series %s without --all", m.Name)
+		}
+	}
+	contains(t, "runs diff --all", s.netmon(t, 0, "runs", "diff", "--all", "1", "2"), `last_run_id\s+1\s+2\s+\+1`)
+
+	// Replay: delete run 1's rows, rebuild them from stream history: identical rows and metric
+	// values, and the live Pushgateway group untouched unless --push.
+	stDB, err := store.Open(t.Context(), s.nmDB, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stDB.Close()
+	live := scrape(t, s.pushgateway, "network-monitoring")
+	if err := stDB.DeleteRun(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, s.env, 1, "runs", "show", "1")
+	out = s.netmon(t, 0, "replay", "1")
+	t.Logf("netmon replay 1:\n%s", out)
+	contains(t, "replay", out, `replayed run 1 from stream history: \d+ messages; complete`, `pushed\s+no`)
+	after := digest(t, s.nmDB, 1)
+	for table, d := range before {
+		if after[table] != d {
+			t.Errorf("replay: table %s differs from the original run", table)
+		}
+	}
+	if got := scrape(t, s.pushgateway, "network-monitoring"); !sameSeries(got, live) {
+		t.Errorf("replay without --push changed the Pushgateway")
+	}
+	rep := decode[struct {
+		Pushed  bool
+		Metrics []store.Sample
+	}](t, "replay --push --json", s.netmon(t, 0, "replay", "1", "--push", "--json"))
+	if !rep.Pushed || len(rep.Metrics) == 0 {
+		t.Errorf("replay --push --json: pushed %v, %d series", rep.Pushed, len(rep.Metrics))
+	}
+	if got := scrape(t, s.pushgateway, "network-monitoring"); !sameSeries(got, pushed) {
+		t.Errorf("replay --push: the Pushgateway does not hold run 1's original series")
+	}
+	for table, d := range before {
+		if digest(t, s.nmDB, 1)[table] != d {
+			t.Errorf("a second replay changed table %s", table)
+		}
+	}
+	cli(t, s.env, 1, "replay", "99")
+
+	// migrate: up to date here; applies everything on a new database.
+	contains(t, "migrate", s.netmon(t, 0, "migrate"), `0001_init\.sql\s+\d{4}-`, `schema up to date: \d+ migrations, 0 applied now`)
+	fresh := append(append([]string{}, s.env...), "NETMON_DB_URL="+testenv.Database(t))
+	contains(t, "migrate a new database", cli(t, fresh, 0, "migrate"), `0001_init\.sql\s+\S+ \S+\s+now`, `applied now`)
+
+	// prune: a dry run lists, a real one deletes, the newest run stays.
+	contains(t, "prune --dry-run", s.netmon(t, 0, "prune", "--keep", "1", "--dry-run"), `would delete 1 runs \(keeping the newest 1\): \[1\]`)
+	contains(t, "prune", s.netmon(t, 0, "prune", "--keep", "1"), `deleted 1 runs .*: \[1\]`)
+	list = decode[[]store.Run](t, "runs list --json", s.netmon(t, 0, "runs", "list", "--json"))
+	if len(list) != 1 || list[0].ID != 2 {
+		t.Errorf("after prune: runs %+v, want only run 2", list)
+	}
+	contains(t, "prune again", s.netmon(t, 0, "prune", "--keep", "1"), `nothing to prune`)
+}
+
+func timingSeries(name string) bool {
+	return strings.HasSuffix(name, "_duration") || name == "audius_nm_last_run_id"
+}
+
+func sameSeries(a, b map[string]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
+	}
+	return string(body)
+}
