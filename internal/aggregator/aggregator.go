@@ -109,7 +109,7 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason s
 		return nil, err
 	}
 	log := a.log.With().Int64("run_id", run.ID).Logger()
-	log.Info().Str("status", status).Int("series", len(samples)).Msg("run finished, metrics pushed")
+	log.Info().Str("status", status).Str("reason", reason).Int("series", len(samples)).Msg("run finished, metrics pushed")
 	if pruned, err := a.store.Prune(ctx, a.opts.RetentionRuns, a.opts.RetentionAge); err != nil {
 		log.Warn().Err(err).Msg("prune old runs")
 	} else if len(pruned) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -151,6 +152,7 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 		NumDelivered: md.NumDelivered,
 		Last:         r.spec.MaxDeliver > 0 && md.NumDelivered >= uint64(r.spec.MaxDeliver),
 	}
+	log := r.msgLog(d.Subject)
 	stop := r.keepAlive(ctx, msg)
 	outs, err := r.handle(ctx, d)
 	stop()
@@ -163,20 +165,20 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	case err != nil && (message.IsPermanent(err) || d.Last):
 		outcome = "poison"
-		r.log.Error().Err(err).Str("subject", d.Subject).Uint64("delivered", d.NumDelivered).Msg("message failed for good")
+		log.Error().Err(err).Uint64("delivered", d.NumDelivered).Msg("message failed for good")
 		outs = nil
 		if r.h.Poison != nil {
 			outs = r.h.Poison(d, err)
 		}
 	case err != nil:
-		r.log.Warn().Err(err).Str("subject", d.Subject).Uint64("delivered", d.NumDelivered).Msg("message failed, will retry")
+		log.Warn().Err(err).Uint64("delivered", d.NumDelivered).Msg("message failed, will retry")
 		r.m.messages.WithLabelValues(r.spec.Durable, "retry").Inc()
 		_ = msg.NakWithDelay(retryDelay(d.NumDelivered))
 		return
 	}
 	if len(outs) > 0 {
 		if err := r.publish(ctx, outs...); err != nil {
-			r.log.Warn().Err(err).Str("subject", d.Subject).Msg("publish outputs failed, will retry")
+			log.Warn().Err(err).Msg("publish outputs failed, will retry")
 			r.m.messages.WithLabelValues(r.spec.Durable, "retry").Inc()
 			_ = msg.NakWithDelay(retryDelay(d.NumDelivered))
 			return
@@ -185,10 +187,25 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 	if outcome == "poison" {
 		_ = msg.Term()
 	} else if err := msg.Ack(); err != nil {
-		r.log.Warn().Err(err).Str("subject", d.Subject).Msg("ack failed; the message will be redelivered and handled idempotently")
+		log.Warn().Err(err).Msg("ack failed; the message will be redelivered and handled idempotently")
 	}
 	r.m.messages.WithLabelValues(r.spec.Durable, outcome).Inc()
 	r.m.duration.WithLabelValues(r.spec.Durable).Observe(time.Since(start).Seconds())
+}
+
+// msgLog is the router's logger with the message's subject and, when the subject names them,
+// its run_id and sp_id, so every line about a message can be found by run and node.
+func (r router) msgLog(subject string) zerolog.Logger {
+	c := r.log.With().Str("subject", subject)
+	if s, err := message.ParseSubject(subject); err == nil {
+		c = c.Int64("run_id", s.Run)
+		if (s.Family == "work" || s.Family == "result") && len(s.Rest) > 0 {
+			if sp, err := strconv.ParseInt(s.Rest[0], 10, 64); err == nil {
+				c = c.Int64("sp_id", sp)
+			}
+		}
+	}
+	return c.Logger()
 }
 
 // handle calls the handler, turning a panic into a permanent error so one bad message cannot
