@@ -173,8 +173,21 @@ type Manifest struct {
 	WalletChecks int64 `protobuf:"varint,6,opt,name=wallet_checks,json=walletChecks,proto3" json:"wallet_checks,omitempty"`
 	// Time the planner spent reading discovery and publishing (audius_nm_indexing_discovery_duration).
 	DiscoveryDuration *durationpb.Duration `protobuf:"bytes,7,opt,name=discovery_duration,json=discoveryDuration,proto3" json:"discovery_duration,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// CID checks of the run: "off" (or empty, in runs planned before CID checks existed), "all" or
+	// "sample". work_items above counts the CID work items too.
+	CidChecks string `protobuf:"bytes,8,opt,name=cid_checks,json=cidChecks,proto3" json:"cid_checks,omitempty"`
+	// CIDBatch messages (netmon.snapshot.<run>.cids) the loader must have written.
+	CidBatches int64 `protobuf:"varint,9,opt,name=cid_batches,json=cidBatches,proto3" json:"cid_batches,omitempty"`
+	// CIDWorkItems among work_items, and the CIDs over all of them.
+	CidWorkItems  int64 `protobuf:"varint,10,opt,name=cid_work_items,json=cidWorkItems,proto3" json:"cid_work_items,omitempty"`
+	CidNodeChecks int64 `protobuf:"varint,11,opt,name=cid_node_checks,json=cidNodeChecks,proto3" json:"cid_node_checks,omitempty"`
+	// CID rows in the discovery snapshot before sampling, and those in the sample (in CIDBatches).
+	SnapshotCids int64 `protobuf:"varint,12,opt,name=snapshot_cids,json=snapshotCids,proto3" json:"snapshot_cids,omitempty"`
+	SampledCids  int64 `protobuf:"varint,13,opt,name=sampled_cids,json=sampledCids,proto3" json:"sampled_cids,omitempty"`
+	// The share of CIDs the sample keeps (1 for "all"); see the planner for the sampling rule.
+	CidSampleRate float64 `protobuf:"fixed64,14,opt,name=cid_sample_rate,json=cidSampleRate,proto3" json:"cid_sample_rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Manifest) Reset() {
@@ -254,6 +267,55 @@ func (x *Manifest) GetDiscoveryDuration() *durationpb.Duration {
 		return x.DiscoveryDuration
 	}
 	return nil
+}
+
+func (x *Manifest) GetCidChecks() string {
+	if x != nil {
+		return x.CidChecks
+	}
+	return ""
+}
+
+func (x *Manifest) GetCidBatches() int64 {
+	if x != nil {
+		return x.CidBatches
+	}
+	return 0
+}
+
+func (x *Manifest) GetCidWorkItems() int64 {
+	if x != nil {
+		return x.CidWorkItems
+	}
+	return 0
+}
+
+func (x *Manifest) GetCidNodeChecks() int64 {
+	if x != nil {
+		return x.CidNodeChecks
+	}
+	return 0
+}
+
+func (x *Manifest) GetSnapshotCids() int64 {
+	if x != nil {
+		return x.SnapshotCids
+	}
+	return 0
+}
+
+func (x *Manifest) GetSampledCids() int64 {
+	if x != nil {
+		return x.SampledCids
+	}
+	return 0
+}
+
+func (x *Manifest) GetCidSampleRate() float64 {
+	if x != nil {
+		return x.CidSampleRate
+	}
+	return 0
 }
 
 // RunEvent announces a run's state change on netmon.run.<run>.<status>.
@@ -434,7 +496,7 @@ const file_netmon_v1_run_proto_rawDesc = "" +
 	"\fblock_number\x18\x02 \x01(\x03R\vblockNumber\x129\n" +
 	"\n" +
 	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x126\n" +
-	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\x8d\x02\n" +
+	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\x8b\x04\n" +
 	"\bManifest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12!\n" +
 	"\fuser_batches\x18\x02 \x01(\x03R\vuserBatches\x12\x14\n" +
@@ -443,7 +505,17 @@ const file_netmon_v1_run_proto_rawDesc = "" +
 	"\n" +
 	"work_items\x18\x05 \x01(\x03R\tworkItems\x12#\n" +
 	"\rwallet_checks\x18\x06 \x01(\x03R\fwalletChecks\x12H\n" +
-	"\x12discovery_duration\x18\a \x01(\v2\x19.google.protobuf.DurationR\x11discoveryDuration\"\x93\x01\n" +
+	"\x12discovery_duration\x18\a \x01(\v2\x19.google.protobuf.DurationR\x11discoveryDuration\x12\x1d\n" +
+	"\n" +
+	"cid_checks\x18\b \x01(\tR\tcidChecks\x12\x1f\n" +
+	"\vcid_batches\x18\t \x01(\x03R\n" +
+	"cidBatches\x12$\n" +
+	"\x0ecid_work_items\x18\n" +
+	" \x01(\x03R\fcidWorkItems\x12&\n" +
+	"\x0fcid_node_checks\x18\v \x01(\x03R\rcidNodeChecks\x12#\n" +
+	"\rsnapshot_cids\x18\f \x01(\x03R\fsnapshotCids\x12!\n" +
+	"\fsampled_cids\x18\r \x01(\x03R\vsampledCids\x12&\n" +
+	"\x0fcid_sample_rate\x18\x0e \x01(\x01R\rcidSampleRate\"\x93\x01\n" +
 	"\bRunEvent\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12,\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x14.netmon.v1.RunStatusR\x06status\x12*\n" +
