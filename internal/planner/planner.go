@@ -8,6 +8,7 @@ package planner
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,7 +58,8 @@ type nodeBatch struct {
 	node    store.DiscoveryNode
 	batch   int64
 	wallets []string
-	seen    map[string]struct{}
+	// asked holds the shared wallets (several users have them) already given to this node.
+	asked map[string]struct{}
 }
 
 // Plan reads the snapshot and emits run run's messages. created is the run's creation time.
@@ -86,7 +88,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	batches := make(map[int64]*nodeBatch, len(nodes))
 	for _, n := range nodes {
 		nb.Nodes = append(nb.Nodes, &netmonv1.ContentNode{SpId: n.SPID, Endpoint: n.Endpoint})
-		batches[n.SPID] = &nodeBatch{node: n, seen: make(map[string]struct{})}
+		batches[n.SPID] = &nodeBatch{node: n, asked: make(map[string]struct{})}
 	}
 	if err := emit.Emit(ctx, message.Out{
 		Subject: message.SnapshotSubject(run, message.KindNodes),
@@ -113,7 +115,6 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		m.WalletChecks += int64(len(b.wallets))
 		b.batch++
 		b.wallets = make([]string, 0, p.opts.WorkBatchSize)
-		clear(b.seen)
 		return nil
 	}
 	ub := &netmonv1.UserBatch{RunId: run}
@@ -133,6 +134,13 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		return nil
 	}
 
+	// Each node is asked about each wallet once. Users arrive in user_id order, so a wallet shared
+	// by several users (rare) is remembered per node; every other wallet is asked once by
+	// construction.
+	shared, err := snap.SharedWallets(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var unknownSlots int64
 	err = snap.Users(ctx, func(u store.DiscoveryUser) error {
 		m.Users++
@@ -146,19 +154,23 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		if wallet == "" {
 			return nil
 		}
-		for _, sp := range []*int64{u.Primary, u.Secondary1, u.Secondary2} {
-			if sp == nil {
-				continue
+		_, isShared := shared[wallet]
+		slots := []*int64{u.Primary, u.Secondary1, u.Secondary2}
+		for i, sp := range slots {
+			if sp == nil || slices.ContainsFunc(slots[:i], func(o *int64) bool { return o != nil && *o == *sp }) {
+				continue // no slot, or the same node in an earlier slot of this user
 			}
 			b, ok := batches[*sp]
 			if !ok {
 				unknownSlots++
 				continue
 			}
-			if _, dup := b.seen[wallet]; dup {
-				continue
+			if isShared {
+				if _, done := b.asked[wallet]; done {
+					continue
+				}
+				b.asked[wallet] = struct{}{}
 			}
-			b.seen[wallet] = struct{}{}
 			b.wallets = append(b.wallets, wallet)
 			if len(b.wallets) >= p.opts.WorkBatchSize {
 				if err := flushWork(b); err != nil {

@@ -96,6 +96,27 @@ func (s *Snapshot) ContentNodes(ctx context.Context) ([]DiscoveryNode, error) {
 	return nodes, nil
 }
 
+// SharedWallets returns the wallets (trimmed of spaces, lower-cased, as content nodes are asked)
+// that more than one current user has. They are rare; the planner keeps only these in memory to
+// ask each node about each wallet once.
+func (s *Snapshot) SharedWallets(ctx context.Context) (map[string]struct{}, error) {
+	rows, err := s.tx.Query(ctx, `SELECT lower(btrim(wallet)) FROM users
+		WHERE is_current AND btrim(coalesce(wallet, '')) <> ''
+		GROUP BY 1 HAVING count(DISTINCT user_id) > 1`)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: shared wallets: %w", err)
+	}
+	ws, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("discovery: shared wallets: %w", err)
+	}
+	out := make(map[string]struct{}, len(ws))
+	for _, w := range ws {
+		out[w] = struct{}{}
+	}
+	return out, nil
+}
+
 // Users streams the current users in user_id order to fn, one row at a time (the result is
 // never held in memory). A user_id with several current rows is passed once.
 func (s *Snapshot) Users(ctx context.Context, fn func(DiscoveryUser) error) error {

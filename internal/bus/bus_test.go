@@ -1,0 +1,278 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/testenv"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+func connect(t *testing.T) *bus.Conn {
+	t.Helper()
+	s := testenv.NATS(t)
+	c, err := bus.Connect(s.ClientURL(), "test", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, c.JS, bus.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// Idempotent: a second stage starting does the same.
+	if err := bus.EnsureStreams(ctx, c.JS, bus.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
+		t.Fatalf("second EnsureStreams: %v", err)
+	}
+	return c
+}
+
+func workItem(run, sp, batch int64) message.Out {
+	return message.Out{
+		Subject: message.WorkSubject(run, sp),
+		ID:      message.WorkID(run, sp, batch),
+		Msg:     &netmonv1.WorkItem{RunId: run, SpId: sp, Batch: batch, Wallets: []string{"0xa"}},
+	}
+}
+
+func resultFor(item *netmonv1.WorkItem, o netmonv1.Outcome) message.Out {
+	return message.Out{
+		Subject: message.ResultSubject(item.GetRunId(), item.GetSpId()),
+		ID:      message.ResultID(item.GetRunId(), item.GetSpId(), item.GetBatch()),
+		Msg:     &netmonv1.FetchResult{RunId: item.GetRunId(), SpId: item.GetSpId(), Batch: item.GetBatch(), Outcome: o},
+	}
+}
+
+// consume runs the router on the work stream with handler h until the returned stop is called.
+func consume(t *testing.T, c *bus.Conn, maxDeliver int, h bus.Handler) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Consume(ctx, bus.ConsumerSpec{
+			Stream: message.StreamWork, Durable: "test", AckWait: 5 * time.Second,
+			MaxDeliver: maxDeliver, MaxAckPending: 16, Workers: 2,
+		}, h, bus.NewRouterMetrics(prometheus.NewRegistry()), zerolog.Nop())
+	}()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consume: %v", err)
+		}
+	}
+}
+
+// results waits until the data stream holds n results and returns their outcomes by batch.
+func results(t *testing.T, c *bus.Conn, n int) map[int64]netmonv1.Outcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := c.JS.Stream(ctx, message.StreamData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs >= uint64(n) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d results after 20s, want %d", info.State.Msgs, n)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	out := map[int64]netmonv1.Outcome{}
+	cons, err := c.JS.OrderedConsumer(ctx, message.StreamData, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		m, err := cons.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r netmonv1.FetchResult
+		if err := proto.Unmarshal(m.Data(), &r); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := out[r.GetBatch()]; dup {
+			t.Errorf("batch %d has two results", r.GetBatch())
+		}
+		out[r.GetBatch()] = r.GetOutcome()
+	}
+	return out
+}
+
+func workLeft(t *testing.T, c *bus.Conn) uint64 {
+	t.Helper()
+	s, err := c.JS.Stream(context.Background(), message.StreamWork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func decodeItem(d bus.Delivery) *netmonv1.WorkItem {
+	var item netmonv1.WorkItem
+	if err := proto.Unmarshal(d.Data, &item); err != nil {
+		panic(err)
+	}
+	return &item
+}
+
+// TestRouterPublishesThenAcks: every input gets its output, the work queue empties, and a
+// republished input (same message id) is dropped as a duplicate.
+func TestRouterPublishesThenAcks(t *testing.T) {
+	c := connect(t)
+	ctx := context.Background()
+	var outs []message.Out
+	for b := int64(0); b < 10; b++ {
+		outs = append(outs, workItem(1, 7, b))
+	}
+	if err := c.Publish(ctx, outs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(ctx, outs[3]); err != nil { // a planner republishing after a crash
+		t.Fatal(err)
+	}
+	stop := consume(t, c, 3, bus.Handler{Handle: func(_ context.Context, d bus.Delivery) ([]message.Out, error) {
+		return []message.Out{resultFor(decodeItem(d), netmonv1.Outcome_OUTCOME_OK)}, nil
+	}})
+	got := results(t, c, 10)
+	stop()
+	if len(got) != 10 {
+		t.Fatalf("%d distinct results, want 10", len(got))
+	}
+	if n := workLeft(t, c); n != 0 {
+		t.Fatalf("%d work items left unacked", n)
+	}
+}
+
+// TestRouterPoison: a message whose handler always fails is retried MaxDeliver times, then
+// recorded once through Poison; a permanent error goes to Poison at once.
+func TestRouterPoison(t *testing.T) {
+	c := connect(t)
+	ctx := context.Background()
+	if err := c.Publish(ctx, workItem(1, 7, 0), workItem(1, 7, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	calls := map[int64]int{}
+	var poisoned atomic.Int32
+	stop := consume(t, c, 3, bus.Handler{
+		Handle: func(_ context.Context, d bus.Delivery) ([]message.Out, error) {
+			item := decodeItem(d)
+			mu.Lock()
+			calls[item.GetBatch()]++
+			mu.Unlock()
+			if item.GetBatch() == 1 {
+				return nil, message.Permanent(errors.New("cannot ever work"))
+			}
+			return nil, fmt.Errorf("node exploded (delivery %d)", d.NumDelivered)
+		},
+		Poison: func(d bus.Delivery, cause error) []message.Out {
+			poisoned.Add(1)
+			return []message.Out{resultFor(decodeItem(d), netmonv1.Outcome_OUTCOME_POISON)}
+		},
+	})
+	got := results(t, c, 2)
+	stop()
+	for b, o := range got {
+		if o != netmonv1.Outcome_OUTCOME_POISON {
+			t.Errorf("batch %d: outcome %v, want POISON", b, o)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls[0] != 3 {
+		t.Errorf("failing item handled %d times, want MaxDeliver=3", calls[0])
+	}
+	if calls[1] != 1 {
+		t.Errorf("permanently failing item handled %d times, want 1", calls[1])
+	}
+	if poisoned.Load() != 2 {
+		t.Errorf("Poison called %d times, want 2", poisoned.Load())
+	}
+	if n := workLeft(t, c); n != 0 {
+		t.Errorf("%d poisoned items left in the work queue", n)
+	}
+}
+
+func TestStateRunIDsAndLease(t *testing.T) {
+	c := connect(t)
+	ctx := context.Background()
+	st, err := c.OpenState(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Concurrent planners never share a run id.
+	var wg sync.WaitGroup
+	ids := make(chan int64, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := st.NextRunID(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			ids <- id
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[int64]bool{}
+	for id := range ids {
+		if seen[id] || id < 1 || id > 20 {
+			t.Errorf("run id %d repeated or out of 1..20", id)
+		}
+		seen[id] = true
+	}
+
+	if err := st.Acquire(ctx, bus.Lease{Run: 21, Until: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var active bus.ErrRunActive
+	if err := st.Acquire(ctx, bus.Lease{Run: 22, Until: time.Now().Add(time.Hour)}); !errors.As(err, &active) || active.Lease.Run != 21 {
+		t.Fatalf("second lease: %v, want ErrRunActive for run 21", err)
+	}
+	if err := st.Release(ctx, 22); err != nil { // not the holder: no-op
+		t.Fatal(err)
+	}
+	if l, ok, _ := st.Active(ctx); !ok || l.Run != 21 {
+		t.Fatalf("lease after a stranger's release: %+v %v, want run 21", l, ok)
+	}
+	if err := st.Release(ctx, 21); err != nil {
+		t.Fatal(err)
+	}
+	// An expired lease (its holder crashed) is taken over.
+	if err := st.Acquire(ctx, bus.Lease{Run: 23, Until: time.Now().Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Acquire(ctx, bus.Lease{Run: 24, Until: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatalf("taking over an expired lease: %v", err)
+	}
+}

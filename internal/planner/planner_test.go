@@ -1,0 +1,139 @@
+package planner_test
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/planner"
+	"github.com/audius-netmon/netmon/internal/simnet"
+	"github.com/audius-netmon/netmon/internal/store"
+	"github.com/audius-netmon/netmon/internal/testenv"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// recorder is an Emitter that keeps what was emitted.
+type recorder struct {
+	outs    []message.Out
+	flushed bool
+}
+
+func (r *recorder) Emit(_ context.Context, o message.Out) error {
+	r.outs = append(r.outs, o)
+	return nil
+}
+
+func (r *recorder) Flush(context.Context) error { r.flushed = true; return nil }
+
+func ptr[T any](v T) *T { return &v }
+
+// plan seeds a discovery DB with sc and plans run 9 over it.
+func plan(t *testing.T, sc simnet.Scenario, opts planner.Options) (*recorder, *netmonv1.Manifest) {
+	t.Helper()
+	ctx := context.Background()
+	net, err := simnet.Build(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := testenv.Database(t)
+	if err := net.SeedDiscovery(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	disc, err := store.OpenDiscovery(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disc.Close()
+	rec := &recorder{}
+	var m *netmonv1.Manifest
+	err = disc.Read(ctx, func(s *store.Snapshot) error {
+		var err error
+		m, err = planner.New(opts, zerolog.Nop()).Plan(ctx, 9, time.Now(), s, rec)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, m
+}
+
+func TestPlanBatchesAndDedupes(t *testing.T) {
+	sc := simnet.Scenario{
+		Nodes: []simnet.NodeSpec{{SPID: 1}, {SPID: 2}, {SPID: 3}},
+		Users: []simnet.UserSpec{
+			{ID: 1, Wallet: ptr("0xAA"), Primary: ptr(int64(1)), Secondaries: []int64{2, 3}, Clocks: []int64{1, 1, 1}},
+			// The same node twice: node 1 is asked once.
+			{ID: 2, Wallet: ptr("0xbb"), Primary: ptr(int64(1)), Secondaries: []int64{1, 2}, Clocks: []int64{2, 2, 2}},
+			// The same wallet as user 1 in another case: each node is asked once per wallet.
+			{ID: 3, Wallet: ptr("0xaa"), Primary: ptr(int64(2)), Secondaries: []int64{1, 3}, Clocks: []int64{1, 1, 1}},
+			// No wallet, and no replica set: never asked.
+			{ID: 4, Wallet: nil, Primary: ptr(int64(3)), Secondaries: []int64{1, 2}, Clocks: []int64{0, 0, 0}},
+			{ID: 5, Wallet: ptr("0xcc")},
+			{ID: 6, Wallet: ptr("0xdd"), Primary: ptr(int64(3)), Secondaries: []int64{2, 1}, Clocks: []int64{4, 4, 4}},
+		},
+	}
+	rec, m := plan(t, sc, planner.Options{UserBatchSize: 4, WorkBatchSize: 2, Deadline: time.Hour})
+	if !rec.flushed {
+		t.Fatal("plan did not flush")
+	}
+	if first := rec.outs[0].Subject; first != message.SnapshotSubject(9, message.KindRun) {
+		t.Fatalf("first message %s, want the run", first)
+	}
+	if last := rec.outs[len(rec.outs)-1].Subject; last != message.SnapshotSubject(9, message.KindManifest) {
+		t.Fatalf("last message %s, want the manifest", last)
+	}
+	wallets := map[int64][]string{}
+	ids := map[string]bool{}
+	var items, users, userBatches int64
+	for _, o := range rec.outs {
+		if ids[o.ID] {
+			t.Errorf("message id %s used twice", o.ID)
+		}
+		ids[o.ID] = true
+		switch m := o.Msg.(type) {
+		case *netmonv1.WorkItem:
+			items++
+			if len(m.GetWallets()) > 2 {
+				t.Errorf("work item %d/%d has %d wallets, want at most 2", m.GetSpId(), m.GetBatch(), len(m.GetWallets()))
+			}
+			wallets[m.GetSpId()] = append(wallets[m.GetSpId()], m.GetWallets()...)
+		case *netmonv1.UserBatch:
+			userBatches++
+			users += int64(len(m.GetUsers()))
+		}
+		if _, err := proto.Marshal(o.Msg); err != nil {
+			t.Errorf("%s: %v", o.Subject, err)
+		}
+	}
+	// By hand: node 1 holds users 1, 2, 3, 6 (user 4 has no wallet) → wallets 0xaa, 0xbb, 0xdd.
+	// Node 2: users 1, 2, 3, 6 → 0xaa, 0xbb, 0xdd. Node 3: users 1, 3, 6 → 0xaa, 0xdd.
+	want := map[int64][]string{1: {"0xaa", "0xbb", "0xdd"}, 2: {"0xaa", "0xbb", "0xdd"}, 3: {"0xaa", "0xdd"}}
+	for sp, w := range want {
+		got := append([]string(nil), wallets[sp]...)
+		sort.Strings(got)
+		if len(got) != len(w) {
+			t.Errorf("node %d asked for %v, want %v", sp, got, w)
+			continue
+		}
+		for i := range w {
+			if got[i] != w[i] {
+				t.Errorf("node %d asked for %v, want %v", sp, got, w)
+				break
+			}
+		}
+	}
+	if m.GetUsers() != 6 || users != 6 || m.GetUserBatches() != 2 || userBatches != 2 {
+		t.Errorf("manifest users %d in %d batches, emitted %d in %d; want 6 in 2", m.GetUsers(), m.GetUserBatches(), users, userBatches)
+	}
+	if m.GetWorkItems() != items || items != 2+2+1 {
+		t.Errorf("manifest work items %d, emitted %d, want 5", m.GetWorkItems(), items)
+	}
+	if m.GetWalletChecks() != 8 || m.GetContentNodes() != 3 {
+		t.Errorf("manifest wallet checks %d, nodes %d; want 8 and 3", m.GetWalletChecks(), m.GetContentNodes())
+	}
+}
