@@ -196,37 +196,31 @@ func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) err
 	r := v.Run
 	fmt.Fprintf(out, "run %d  %s%s\n", r.ID, r.Status, reasonSuffix(r.Error))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	block := "-"
+	fmt.Fprintf(tw, "  created\t%s UTC\n", formatTime(&r.CreatedAt))
 	if r.BlockNumber != nil {
-		block = strconv.FormatInt(*r.BlockNumber, 10)
+		fmt.Fprintf(tw, "  block\t%d (discovery's chain head at the snapshot)\n", *r.BlockNumber)
 	}
-	fmt.Fprintf(tw, "  created\t%s UTC\tdiscovery block %s\n", formatTime(&r.CreatedAt), block)
 	if r.Deadline != nil {
-		fmt.Fprintf(tw, "  deadline\t%s UTC\t\n", formatTime(r.Deadline))
+		fmt.Fprintf(tw, "  deadline\t%s UTC\n", formatTime(r.Deadline))
 	}
 	if r.LoadedAt != nil {
-		fmt.Fprintf(tw, "  loaded\t%s UTC\tafter %s\n", formatTime(r.LoadedAt), since(r.CreatedAt, r.LoadedAt))
+		fmt.Fprintf(tw, "  loaded\t%s UTC, after %s\n", formatTime(r.LoadedAt), since(r.CreatedAt, r.LoadedAt))
 	}
 	if r.CompletedAt != nil {
-		fmt.Fprintf(tw, "  ended\t%s UTC\tafter %s\n", formatTime(r.CompletedAt), since(r.CreatedAt, r.CompletedAt))
+		fmt.Fprintf(tw, "  ended\t%s UTC, after %s\n", formatTime(r.CompletedAt), since(r.CreatedAt, r.CompletedAt))
 	}
 	if r.ExpectedItems != nil {
-		fmt.Fprintf(tw, "  planned\t%s users in %s batches, %s content nodes, %s work items (%s wallet checks)\t\n",
+		fmt.Fprintf(tw, "  planned\t%s users in %s batches, %s content nodes, %s work items (%s wallet checks)\n",
 			formatInt(r.ExpectedUsers), formatInt(r.ExpectedUserBatches), formatInt(r.ExpectedNodes),
 			formatInt(r.ExpectedItems), formatInt(r.ExpectedChecks))
 	}
-	fmt.Fprintf(tw, "  loaded\t%d/%s results, %d/%s user batches\t\n", r.LoadedResults, formatInt(r.ExpectedItems),
+	fmt.Fprintf(tw, "  written\t%d/%s results, %d/%s user batches\n", r.LoadedResults, formatInt(r.ExpectedItems),
 		r.LoadedUserBatches, formatInt(r.ExpectedUserBatches))
 	tw.Flush()
 
 	if len(v.Metrics) > 0 {
 		fmt.Fprintln(out)
-		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "metric\tvalue\t")
-		for _, s := range v.Metrics {
-			fmt.Fprintf(tw, "%s\t%s\t\n", strings.TrimPrefix(s.Name, "audius_nm_"), formatValue(s.Value))
-		}
-		tw.Flush()
+		printMetrics(out, v.Metrics)
 	}
 	if len(v.Nodes) == 0 {
 		return nil
@@ -255,6 +249,19 @@ func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) err
 		fmt.Fprintf(tw, "\t%d\t%s\t%s\n", n.Items, outcomes(n.NodeHealth), secs)
 	}
 	return tw.Flush()
+}
+
+// printMetrics prints network-wide series as name (left) and value (right aligned).
+func printMetrics(out io.Writer, samples []store.Sample) {
+	width, vw := len("metric"), len("value")
+	for _, s := range samples {
+		width = max(width, len(strings.TrimPrefix(s.Name, "audius_nm_")))
+		vw = max(vw, len(formatValue(s.Value)))
+	}
+	fmt.Fprintf(out, "%-*s  %*s\n", width, "metric", vw, "value")
+	for _, s := range samples {
+		fmt.Fprintf(out, "%-*s  %*s\n", width, strings.TrimPrefix(s.Name, "audius_nm_"), vw, formatValue(s.Value))
+	}
 }
 
 func shownEndpoint(ep string) string {
@@ -473,14 +480,13 @@ func printDiff(out io.Writer, d runDiff) {
 	if len(d.Metrics) == 0 {
 		fmt.Fprintln(out, "no metric changed")
 	} else {
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "metric\tsp_id\trun %d\trun %d\tchange\t\n", d.A.ID, d.B.ID)
 		opt := func(v *float64) string {
 			if v == nil {
 				return "-"
 			}
 			return formatValue(*v)
 		}
+		rows := [][]string{{"metric", "sp_id", fmt.Sprintf("run %d", d.A.ID), fmt.Sprintf("run %d", d.B.ID), "change"}}
 		for _, c := range d.Metrics {
 			change := "-"
 			if c.Delta != nil {
@@ -489,9 +495,9 @@ func printDiff(out io.Writer, d runDiff) {
 					change = "+" + change
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", strings.TrimPrefix(c.Name, "audius_nm_"), c.SPID, opt(c.A), opt(c.B), change)
+			rows = append(rows, []string{strings.TrimPrefix(c.Name, "audius_nm_"), c.SPID, opt(c.A), opt(c.B), change})
 		}
-		tw.Flush()
+		printAligned(out, rows)
 	}
 	fmt.Fprintln(out)
 	if len(d.Nodes) == 0 {
@@ -516,6 +522,28 @@ func printDiff(out io.Writer, d runDiff) {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", n.SPID, n.Change, shownEndpointOrArrow(ep), dash(n.HealthA), dash(n.HealthB))
 	}
 	tw.Flush()
+}
+
+// printAligned prints rows as columns: the first left-aligned, the others right-aligned.
+func printAligned(out io.Writer, rows [][]string) {
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			pad := strings.Repeat(" ", widths[i]-len([]rune(c)))
+			if i == 0 {
+				b.WriteString(c + pad)
+			} else {
+				b.WriteString("  " + pad + c)
+			}
+		}
+		fmt.Fprintln(out, b.String())
+	}
 }
 
 func shownEndpointOrArrow(ep string) string {

@@ -84,6 +84,7 @@ func (s *opsStack) netmon(t *testing.T, want int, args ...string) string {
 func cli(t *testing.T, env []string, want int, args ...string) string {
 	t.Helper()
 	code, out := runCLI(t, env, 2*time.Minute, args...)
+	t.Logf("$ netmon %s   (exit %d)\n%s", strings.Join(args, " "), code, out)
 	if code != want {
 		t.Fatalf("netmon %s exited %d, want %d:\n%s", strings.Join(args, " "), code, want, out)
 	}
