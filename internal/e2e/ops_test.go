@@ -188,6 +188,7 @@ func TestOps(t *testing.T) {
 	// /status of every stage: JSON naming run 1.
 	for st, addr := range s.http {
 		body := get(t, "http://"+addr+"/status")
+		t.Logf("GET %s /status:\n%s", st, body)
 		rep := decode[struct {
 			Stage string
 			Ready bool
@@ -216,6 +217,7 @@ func TestOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out := runCLI(t, s.env, time.Minute, "run", "--wait")
+	t.Logf("$ netmon run --wait   (exit %d)\n%s", code, out)
 	if code != 3 || !strings.Contains(out, "netmon run: refused: run 77 is still active") {
 		t.Errorf("run while run 77 holds the lease: exit %d, want 3 with a clear message:\n%s", code, out)
 	}
