@@ -80,7 +80,7 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler, m *Rou
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		AckWait:        spec.AckWait,
-		MaxDeliver:     spec.MaxDeliver,
+		MaxDeliver:     serverMaxDeliver(spec.MaxDeliver),
 		MaxAckPending:  spec.MaxAckPending,
 	})
 	if err != nil {
@@ -153,9 +153,16 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 		Last:         r.spec.MaxDeliver > 0 && md.NumDelivered >= uint64(r.spec.MaxDeliver),
 	}
 	log := r.msgLog(d.Subject)
-	stop := r.keepAlive(ctx, msg)
-	outs, err := r.handle(ctx, d)
-	stop()
+	var outs []Out
+	if unsettled(r.spec.MaxDeliver, d.NumDelivered) {
+		// Every allowed delivery ended without an ack or a nak: the handler crashed the process
+		// or hung each time. Do not hand it over again; record it as poison.
+		err = message.Permanent(fmt.Errorf("delivered %d times without being settled: each handling crashed or hung", d.NumDelivered-1))
+	} else {
+		stop := r.keepAlive(ctx, msg)
+		outs, err = r.handle(ctx, d)
+		stop()
+	}
 
 	outcome := "ok"
 	switch {
