@@ -31,7 +31,8 @@ restores its status, reason and times, so a replayed run is identical to the ori
 same rows and the same metric values. Use it after losing the NM DB, or to compute a metric
 added since over old runs (as long as their history is kept, NETMON_STREAM_MAX_AGE).
 
-An incomplete run is replayed with the messages stored before it was cut off at its deadline.
+An incomplete run's metrics are recomputed from the messages stored before it was cut off at its
+deadline; messages that arrived later are written afterwards, as they were.
 A run still active, or one that failed in planning, cannot be replayed.
 
 The metrics are not pushed unless --push is given: then they replace the live Pushgateway
@@ -45,7 +46,7 @@ failed; 2 usage or configuration; 3 the run is the active one.
 type replayReport struct {
 	Run      store.Run      `json:"run"`
 	Messages int            `json:"messages"`
-	Skipped  int            `json:"skipped_after_cutoff"`
+	Late     int            `json:"late"` // of Messages: stored after an incomplete run's cut-off
 	Pushed   bool           `json:"pushed"`
 	Metrics  []store.Sample `json:"metrics"`
 }
@@ -127,23 +128,37 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 	if info.NumPending == 0 {
 		return rep, fmt.Errorf("replay run %d: NETMON_DATA holds no message of the run (older than NETMON_STREAM_MAX_AGE?)", run)
 	}
+	// An incomplete run was cut off at its deadline: its per-user table and metrics come from the
+	// messages stored until then, and what arrived later was written afterwards. Replay does the
+	// same in the same order, so both the rows and the metric values come out as they were.
 	incomplete := rec.GetStatus() == netmonv1.RunStatus_RUN_STATUS_INCOMPLETE
 	cutoff := rec.GetLoadedAt().AsTime()
 	l := loader.New(st, log)
+	handle := func(m jetstream.Msg) error {
+		// The loader's outputs (the "loaded" event) are not published: a replay announces nothing.
+		if _, err := l.Handle(ctx, m.Subject(), m.Data()); err != nil {
+			return fmt.Errorf("replay run %d: %s: %w", run, m.Subject(), err)
+		}
+		return nil
+	}
+	var late []jetstream.Msg
 	for i := uint64(0); i < info.NumPending; i++ {
 		m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
 		if err != nil {
 			return rep, fmt.Errorf("replay run %d: message %d of %d: %w", run, i+1, info.NumPending, err)
 		}
-		if incomplete {
+		if incomplete && len(late) == 0 {
 			if md, err := m.Metadata(); err == nil && md.Timestamp.After(cutoff) {
-				rep.Skipped++
+				late = append(late, m)
 				continue
 			}
 		}
-		// The loader's outputs (the "loaded" event) are not published: a replay announces nothing.
-		if _, err := l.Handle(ctx, m.Subject(), m.Data()); err != nil {
-			return rep, fmt.Errorf("replay run %d: %s: %w", run, m.Subject(), err)
+		if len(late) > 0 {
+			late = append(late, m)
+			continue
+		}
+		if err := handle(m); err != nil {
+			return rep, err
 		}
 		rep.Messages++
 	}
@@ -166,6 +181,13 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 	samples, err := a.Replay(ctx, rec)
 	if err != nil {
 		return rep, err
+	}
+	for _, m := range late {
+		if err := handle(m); err != nil {
+			return rep, err
+		}
+		rep.Messages++
+		rep.Late++
 	}
 	if push {
 		if err := a.Push(ctx, run, samples); err != nil {
@@ -211,8 +233,8 @@ var errNoRecord = errors.New("no run record")
 func printReplay(out io.Writer, rep replayReport) {
 	r := rep.Run
 	fmt.Fprintf(out, "replayed run %d from stream history: %d messages", r.ID, rep.Messages)
-	if rep.Skipped > 0 {
-		fmt.Fprintf(out, " (%d that arrived after the deadline left out)", rep.Skipped)
+	if rep.Late > 0 {
+		fmt.Fprintf(out, " (%d arrived after the deadline: written after the metrics, as they were)", rep.Late)
 	}
 	fmt.Fprintf(out, "; %s%s\n", r.Status, reasonSuffix(r.Error))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

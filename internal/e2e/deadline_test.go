@@ -91,27 +91,6 @@ func TestDeadline(t *testing.T) {
 	// simulator's truth says of a node that hangs, so every series is still exact.
 	checkTruth(t, got, s.truth)
 
-	// The incomplete run replays to the same rows and metric values, from the messages stored
-	// before its deadline cut it off.
-	before := digest(t, s.nmDB, 1)
-	st, err := store.Open(t.Context(), s.nmDB, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.DeleteRun(t.Context(), 1); err != nil {
-		t.Fatal(err)
-	}
-	code, out = runCLI(t, s.env, time.Minute, "replay", "1")
-	if code != 0 || !strings.Contains(out, "; incomplete: deadline passed with 3 of 4 work items") {
-		t.Fatalf("netmon replay 1 exited %d:\n%s", code, out)
-	}
-	for table, d := range digest(t, s.nmDB, 1) {
-		if before[table] != d {
-			t.Errorf("replay of the incomplete run: table %s differs", table)
-		}
-	}
-
 	// The node is taken out of the network; the next run starts at once and completes.
 	execSQL(t, envValue(s.env, "NETMON_DISCOVERY_DB_URL"),
 		"UPDATE ursm_content_nodes SET endpoint = '' WHERE cnode_sp_id = 4")
@@ -123,6 +102,45 @@ func TestDeadline(t *testing.T) {
 	if got["audius_nm_run_incomplete{}"] != 0 || got["audius_nm_last_run_id{}"] != 2 {
 		t.Errorf("second run: pushed run_incomplete = %v, last_run_id = %v; want 0, 2",
 			got["audius_nm_run_incomplete{}"], got["audius_nm_last_run_id{}"])
+	}
+
+	// Closing the simulated nodes ends the hung request: its failure reaches run 1 late, after
+	// the cut-off. The run's per-user table and metrics do not change; its rows gain the result.
+	// Replayed from history, the run comes out identical: rows and metric values.
+	s.nodes.Close()
+	waitFor(t, 30*time.Second, "the late result of run 1", func() bool {
+		var n int
+		conn, err := pgx.Connect(t.Context(), s.nmDB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(t.Context())
+		_ = conn.QueryRow(t.Context(), `SELECT count(*) FROM fetch_results f JOIN runs r USING (run_id)
+			WHERE run_id = 1 GROUP BY r.expected_work_items HAVING count(*) = r.expected_work_items`).Scan(&n)
+		return n > 0
+	})
+	if status, _ := runRow(t, s.nmDB, 1); status != "incomplete" {
+		t.Errorf("after its late result, run 1 is %s", status)
+	}
+	before := runDigest(t, s.nmDB, 1)
+	st, err := store.Open(t.Context(), s.nmDB, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.DeleteRun(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	code, out = runCLI(t, s.env, time.Minute, "replay", "1")
+	t.Logf("$ netmon replay 1   (exit %d)\n%s", code, out)
+	if code != 0 || !strings.Contains(out, "arrived after the deadline: written after the metrics") ||
+		!strings.Contains(out, "; incomplete: deadline passed with ") {
+		t.Fatalf("netmon replay 1 exited %d:\n%s", code, out)
+	}
+	for table, d := range runDigest(t, s.nmDB, 1) {
+		if before[table] != d {
+			t.Errorf("replay of the incomplete run: table %s differs", table)
+		}
 	}
 
 	// Planning fails (discovery has no users table): the run ends failed, in the table too.
