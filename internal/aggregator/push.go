@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,14 @@ type Pusher struct {
 	url, job   string
 	runIDLabel bool
 	client     *http.Client
+	user, pass string // basic auth, when user is set
+}
+
+// WithBasicAuth makes p authenticate with HTTP basic auth (a Pushgateway started with
+// --web.config.file, or behind a proxy); an empty user leaves it unauthenticated.
+func (p *Pusher) WithBasicAuth(user, password string) *Pusher {
+	p.user, p.pass = user, password
+	return p
 }
 
 // NewPusher returns a pusher for the Pushgateway at url, job group job. With runIDLabel every
@@ -26,6 +35,15 @@ func NewPusher(url, job string, runIDLabel bool, client *http.Client) *Pusher {
 		client = http.DefaultClient
 	}
 	return &Pusher{url: url, job: job, runIDLabel: runIDLabel, client: client}
+}
+
+// shownURL is u without a password, for error text.
+func shownURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "the Pushgateway"
+	}
+	return parsed.Redacted()
 }
 
 // help for series that are not in the SQL catalogue.
@@ -89,8 +107,12 @@ func (p *Pusher) Push(ctx context.Context, run int64, samples []store.Sample) er
 	if err != nil {
 		return err
 	}
-	if err := push.New(p.url, p.job).Gatherer(reg).Client(p.client).PushContext(ctx); err != nil {
-		return fmt.Errorf("push run %d to %s: %w", run, p.url, err)
+	pusher := push.New(p.url, p.job).Gatherer(reg).Client(p.client)
+	if p.user != "" {
+		pusher = pusher.BasicAuth(p.user, p.pass)
+	}
+	if err := pusher.PushContext(ctx); err != nil {
+		return fmt.Errorf("push run %d to %s: %w", run, shownURL(p.url), err)
 	}
 	return nil
 }

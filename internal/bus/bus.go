@@ -23,12 +23,13 @@ type Conn struct {
 }
 
 // Connect dials url (a comma-separated list is allowed), reconnecting forever with backoff, and
-// logs connection state changes on log.
-func Connect(url, name string, log zerolog.Logger) (*Conn, error) {
-	nc, err := nats.Connect(url,
+// logs connection state changes on log. opts add to the defaults (credentials, TLS: see
+// stage.NATSOptions).
+func Connect(url, name string, log zerolog.Logger, opts ...nats.Option) (*Conn, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(500*time.Millisecond),
+		nats.ReconnectWait(500 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -39,7 +40,7 @@ func Connect(url, name string, log zerolog.Logger) (*Conn, error) {
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("nats reconnected")
 		}),
-	)
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect nats: %w", err)
 	}

@@ -44,9 +44,13 @@ const (
 // excerptLen bounds how much of a non-2xx body goes into an error.
 const excerptLen = 200
 
-// Client calls content nodes. The zero value works: http.DefaultClient, no signature, an 8 MiB
-// body cap and time.Now. It is safe for concurrent use.
+// Client calls content nodes. The zero value works: the zero Policy, an HTTP client enforcing it,
+// no signature, an 8 MiB body cap and time.Now. It is safe for concurrent use.
 type Client struct {
+	// Policy says which addresses endpoints may reach (SSRF protection). It is checked on the
+	// endpoint before every call and, when HTTP is nil, on every address dialled and redirect.
+	Policy Policy
+	// HTTP, when set, replaces the policy-enforcing client (NewHTTPClient(Policy) builds one).
 	HTTP *http.Client
 	// Signer adds the spID, timestamp and signature query parameters (spec §5.3); nil adds none.
 	// Each call signs afresh; the node does not check the age (spec §12 item 21).
@@ -217,6 +221,9 @@ func (c *Client) BatchCIDsExist(ctx context.Context, endpoint string, cids []str
 // post sends one JSON POST and returns the body of a 2xx answer, capped at MaxBody.
 func (c *Client) post(ctx context.Context, endpoint, path string, payload any) ([]byte, int, error) {
 	target := redact(endpoint, path)
+	if err := c.CheckEndpoint(endpoint); err != nil {
+		return nil, 0, &Error{Reason: Blocked, Err: fmt.Errorf("POST %s: %w", target, err)}
+	}
 	u, err := url.Parse(strings.TrimRight(endpoint, "/") + path)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, 0, fmt.Errorf("POST %s: endpoint is not an http(s) URL", target)
@@ -274,11 +281,17 @@ func (c *Client) post(ctx context.Context, endpoint, path string, payload any) (
 	return body, resp.StatusCode, nil
 }
 
+// CheckEndpoint says whether endpoint may be called under the client's Policy: nil, or a
+// *BlockedError saying why not. Host names are checked again, resolved, when dialled.
+func (c *Client) CheckEndpoint(endpoint string) error {
+	return c.Policy.CheckEndpoint(endpoint)
+}
+
 func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return http.DefaultClient
+	return sharedClient(c.Policy)
 }
 
 func (c *Client) maxBody() int64 {

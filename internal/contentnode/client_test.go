@@ -416,13 +416,15 @@ func TestSignatureParams(t *testing.T) {
 	}
 }
 
+// TestBadEndpoint: an endpoint that is not an http(s) URL with a host is refused before any
+// request, as Blocked (policy.go's tests cover the address rules).
 func TestBadEndpoint(t *testing.T) {
 	var c Client
 	for _, ep := range []string{"", "cn1.example", "ftp://cn1.example", "http://", "http://[::1"} {
 		_, err := c.BatchClockStatus(context.Background(), ep, []string{"0xa"})
 		var e *Error
-		if err == nil || errors.As(err, &e) {
-			t.Errorf("endpoint %q: err = %v, want a plain (not *Error) error", ep, err)
+		if !errors.As(err, &e) || e.Reason != Blocked {
+			t.Errorf("endpoint %q: err = %v, want an *Error with reason Blocked", ep, err)
 		}
 	}
 }

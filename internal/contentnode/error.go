@@ -26,6 +26,9 @@ const (
 	HTTPStatus
 	// BadResponse: the node answered 2xx with a body that is not a valid answer.
 	BadResponse
+	// Blocked: the endpoint, an address it resolved to, or a redirect is refused by the Policy;
+	// nothing was sent to it.
+	Blocked
 )
 
 var reasonNames = map[Reason]string{
@@ -34,6 +37,7 @@ var reasonNames = map[Reason]string{
 	Network:     "network",
 	HTTPStatus:  "http status",
 	BadResponse: "bad response",
+	Blocked:     "blocked",
 }
 
 func (r Reason) String() string {
@@ -56,6 +60,8 @@ func (r Reason) Outcome() netmonv1.Outcome {
 		return netmonv1.Outcome_OUTCOME_HTTP_ERROR
 	case BadResponse:
 		return netmonv1.Outcome_OUTCOME_BAD_RESPONSE
+	case Blocked:
+		return netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT
 	}
 	return netmonv1.Outcome_OUTCOME_UNSPECIFIED
 }
@@ -79,6 +85,8 @@ func (e *Error) Unwrap() error { return e.Err }
 func classify(err error) Reason {
 	var ne net.Error
 	switch {
+	case isBlocked(err):
+		return Blocked
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return Refused
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT),

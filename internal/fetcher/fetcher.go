@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,8 +135,8 @@ func (f *Fetcher) Handle(ctx context.Context, item *netmonv1.WorkItem) (*netmonv
 		res = failed(item, netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, "no endpoint")
 	case f.deregistered[endpoint]:
 		res = failed(item, netmonv1.Outcome_OUTCOME_SKIPPED_DEREGISTERED, "endpoint is deregistered")
-	case !validEndpoint(endpoint):
-		res = failed(item, netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, "endpoint is not an http(s) URL")
+	case f.client.CheckEndpoint(endpoint) != nil: // not http(s), or refused (SSRF): see contentnode.Policy
+		res = failed(item, netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, f.client.CheckEndpoint(endpoint).Error())
 	case f.breaker.open(item.GetRunId(), item.GetSpId()):
 		res = failed(item, netmonv1.Outcome_OUTCOME_CIRCUIT_OPEN,
 			fmt.Sprintf("circuit open: %d consecutive failed items on this node in this run", f.opts.BreakerFailures))
@@ -356,11 +355,6 @@ func requestCode(ans contentnode.ClockAnswer, err error) string {
 		return "refused"
 	}
 	return "network"
-}
-
-func validEndpoint(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

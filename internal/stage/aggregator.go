@@ -43,7 +43,8 @@ func RunAggregator(ctx context.Context, d Deps) error {
 		return err
 	}
 	a := aggregator.New(st,
-		aggregator.NewPusher(d.Config.PushGatewayURL, d.Config.PushJob, d.Config.RunIDLabel, nil),
+		aggregator.NewPusher(d.Config.PushGatewayURL, d.Config.PushJob, d.Config.RunIDLabel, nil).
+			WithBasicAuth(d.Config.PushAuth.Username, d.Config.PushAuth.Password.Reveal()),
 		state,
 		aggregator.Options{
 			Foundation:    d.Config.FoundationSPIDs,
@@ -56,7 +57,7 @@ func RunAggregator(ctx context.Context, d Deps) error {
 	g.Go(func() error { return a.Deadlines(ctx, deadlineCheck, d.Config.RunDeadline, conn.Publish) })
 	g.Go(func() error {
 		h.ready.Store(true)
-		return conn.Consume(ctx, AggregatorConsumer, h.status.Track(bus.Handler{
+		return conn.Consume(ctx, withAckWait(AggregatorConsumer, d.Config.AckWait), h.status.Track(bus.Handler{
 			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
 				return a.Handle(ctx, m.Data)
 			},

@@ -41,7 +41,7 @@ func RunLoader(ctx context.Context, d Deps) error {
 	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("loader"), reg, h, d.Log) })
 	g.Go(func() error {
 		h.ready.Store(true)
-		return conn.Consume(ctx, LoaderConsumer, h.status.Track(bus.Handler{
+		return conn.Consume(ctx, withAckWait(LoaderConsumer, d.Config.AckWait), h.status.Track(bus.Handler{
 			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
 				return l.Handle(ctx, m.Subject, m.Data)
 			},

@@ -87,7 +87,7 @@ func (d Deps) registry() *prometheus.Registry {
 
 // connect dials NATS and makes sure the streams exist.
 func connect(ctx context.Context, d Deps, name string) (*bus.Conn, error) {
-	conn, err := bus.Connect(d.Config.NATSURL, name, d.Log)
+	conn, err := bus.Connect(d.Config.NATSURL, name, d.Log, NATSOptions(d.Config)...)
 	if err != nil {
 		return nil, err
 	}
