@@ -54,13 +54,11 @@ type Config struct {
 	RetentionRuns      int           // NETMON_RETENTION_RUNS (7)
 	RetentionAge       time.Duration // NETMON_RETENTION_AGE (0: off)
 	RunIDLabel         bool          // NETMON_RUN_ID_LABEL (false): keep the original's run_id label
+	CIDChecks          string        // NETMON_CID_CHECKS (sample): off, all or sample
+	CIDSampleSize      int           // NETMON_CID_SAMPLE_SIZE (100000): CIDs checked per run when sampling
 	HTTPAddr           string        // NETMON_HTTP_ADDR (""): the stage's own default
 	LogLevel           string        // NETMON_LOG_LEVEL (info): debug, info, warn or error
 	LogFormat          string        // NETMON_LOG_FORMAT (auto): json, console or auto
-	AckWait            time.Duration // NETMON_ACK_WAIT (0: each stage's own): redelivery after a crash
-	NATSAuth           NATSAuth      // NETMON_NATS_USER, _PASSWORD, _TOKEN, _NKEY_SEED_FILE, _CREDS_FILE, _TLS_*
-	PushAuth           BasicAuth     // NETMON_PUSH_GATEWAY_USERNAME, NETMON_PUSH_GATEWAY_PASSWORD
-	EndpointPolicy     CNPolicy      // NETMON_CN_BLOCK_PRIVATE, NETMON_CN_ALLOW_NETWORKS
 	Warnings           []string      // non-fatal notes found while loading, sorted
 }
 
@@ -104,14 +102,10 @@ var unused = map[string]string{
 var secretNames = []string{
 	"DB_PASSWORD", "FDB_PASSWORD", "SIGNATURE_SP_DELEGATE_PRIV_KEY", "SLACK_URL",
 	"NETMON_DB_URL", "NETMON_DISCOVERY_DB_URL",
-	envNATSPassword, envNATSToken, envPushPassword,
 }
 
 // netmonNames are the NETMON_* variables; any other NETMON_* name is reported as a likely typo.
 var netmonNames = []string{
-	envAckWait, envNATSUser, envNATSPassword, envNATSPassword + "_FILE", envNATSToken, envNATSToken + "_FILE",
-	envNATSNKey, envNATSCreds, envNATSTLSCA, envNATSTLSCert, envNATSTLSKey, envPushUser, envPushPassword,
-	envPushPassword + "_FILE", envBlockPrivate, envAllowNetworks,
 	"NETMON_DB_URL", "NETMON_DB_URL_FILE", "NETMON_DISCOVERY_DB_URL", "NETMON_DISCOVERY_DB_URL_FILE",
 	"NETMON_PUSH_JOB", "NETMON_NATS_URL", "NETMON_STREAM_REPLICAS", "NETMON_STREAM_MAX_AGE",
 	"NETMON_CONTENT_NODES_SOURCE", "NETMON_CONTENT_NODES", "NETMON_WORK_BATCH_SIZE",
@@ -119,6 +113,7 @@ var netmonNames = []string{
 	"NETMON_FETCH_CONCURRENCY", "NETMON_NODE_CONCURRENCY", "NETMON_BREAKER_FAILURES",
 	"NETMON_RUN_DEADLINE", "NETMON_SCHEDULE", "NETMON_RETENTION_RUNS", "NETMON_RETENTION_AGE",
 	"NETMON_RUN_ID_LABEL", "NETMON_HTTP_ADDR", "NETMON_LOG_LEVEL", "NETMON_LOG_FORMAT",
+	"NETMON_CID_CHECKS", "NETMON_CID_SAMPLE_SIZE",
 }
 
 // Load reads the configuration through lookup (os.LookupEnv in a binary) and readFile
@@ -158,6 +153,8 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 		RetentionRuns:      r.integer("NETMON_RETENTION_RUNS", 7, 1, math.MaxInt),
 		RetentionAge:       r.duration("NETMON_RETENTION_AGE", 0, true),
 		RunIDLabel:         r.boolean("NETMON_RUN_ID_LABEL", false),
+		CIDChecks:          r.oneOf("NETMON_CID_CHECKS", "sample", []string{"off", "all", "sample"}, ""),
+		CIDSampleSize:      r.integer("NETMON_CID_SAMPLE_SIZE", 100000, 1, math.MaxInt),
 		HTTPAddr:           r.text("NETMON_HTTP_ADDR", ""),
 		LogLevel:           r.oneOf("NETMON_LOG_LEVEL", "info", []string{"debug", "info", "warn", "error"}, ""),
 		LogFormat:          r.oneOf("NETMON_LOG_FORMAT", "auto", []string{"json", "console", "auto"}, ""),
@@ -183,9 +180,11 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 			c.HTTPAddr = ""
 		}
 	}
-	c.AckWait, c.NATSAuth, c.PushAuth, c.EndpointPolicy = r.ackWait(), r.natsAuth(), r.pushAuth(), r.endpointPolicy()
 	r.checkSigning(&c)
 	r.checkStatic(&c)
+	if c.CIDChecks != "sample" && r.get("NETMON_CID_SAMPLE_SIZE") != "" {
+		r.warnf("NETMON_CID_SAMPLE_SIZE is set but not used: NETMON_CID_CHECKS is %s", c.CIDChecks)
+	}
 	for name, why := range unused {
 		if r.get(name) != "" {
 			r.warnf("%s is set but not used: %s", name, why)
@@ -450,6 +449,8 @@ func (c Config) Redacted() map[string]string {
 		"NETMON_RETENTION_RUNS":          strconv.Itoa(c.RetentionRuns),
 		"NETMON_RETENTION_AGE":           c.RetentionAge.String(),
 		"NETMON_RUN_ID_LABEL":            strconv.FormatBool(c.RunIDLabel),
+		"NETMON_CID_CHECKS":              c.CIDChecks,
+		"NETMON_CID_SAMPLE_SIZE":         strconv.Itoa(c.CIDSampleSize),
 		"NETMON_HTTP_ADDR":               c.HTTPAddr,
 		"NETMON_LOG_LEVEL":               c.LogLevel,
 		"NETMON_LOG_FORMAT":              c.LogFormat,
@@ -457,7 +458,6 @@ func (c Config) Redacted() map[string]string {
 	if c.SignatureSPID != 0 {
 		m["SIGNATURE_SPID"] = strconv.FormatInt(c.SignatureSPID, 10)
 	}
-	addSecurity(m, c)
 	addDB(m, "DB_", "NETMON_DB_URL", c.NMDB)
 	addDB(m, "FDB_", "NETMON_DISCOVERY_DB_URL", c.DiscoveryDB)
 	return m

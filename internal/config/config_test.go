@@ -54,6 +54,8 @@ func defaults() Config {
 		RetentionRuns:     7,
 		RetentionAge:      0,
 		RunIDLabel:        false,
+		CIDChecks:         "sample",
+		CIDSampleSize:     100000,
 		HTTPAddr:          "",
 		LogLevel:          "info",
 		LogFormat:         "auto",
@@ -105,6 +107,8 @@ var goodConfigs = map[string]func() Config{
 			RetentionRuns:    3,
 			RetentionAge:     14 * 24 * time.Hour,
 			RunIDLabel:       true,
+			CIDChecks:        "all",
+			CIDSampleSize:    100000,
 			HTTPAddr:         "127.0.0.1:9200",
 			LogLevel:         "debug",
 			LogFormat:        "json",
@@ -136,6 +140,8 @@ var goodConfigs = map[string]func() Config{
 	"compat": func() Config {
 		c := defaults()
 		c.StaticContentNodes = []ContentNode{{SPID: 1, Endpoint: "https://cn1.example.com"}}
+		c.CIDChecks = "off"
+		c.CIDSampleSize = 5000
 		return c
 	},
 }
@@ -295,10 +301,6 @@ func TestSecretsMaskedInRedacted(t *testing.T) {
 // as a typo).
 func TestRedactedCoversEverySetting(t *testing.T) {
 	want := []string{
-		"NETMON_ACK_WAIT", "NETMON_NATS_USER", "NETMON_NATS_PASSWORD", "NETMON_NATS_TOKEN",
-		"NETMON_NATS_NKEY_SEED_FILE", "NETMON_NATS_CREDS_FILE", "NETMON_NATS_TLS_CA",
-		"NETMON_NATS_TLS_CERT", "NETMON_NATS_TLS_KEY", "NETMON_PUSH_GATEWAY_USERNAME",
-		"NETMON_PUSH_GATEWAY_PASSWORD", "NETMON_CN_BLOCK_PRIVATE", "NETMON_CN_ALLOW_NETWORKS",
 		"DB_HOST", "DB_PORT", "DB_NAME", "DB_USERNAME", "DB_PASSWORD", "NETMON_DB_URL",
 		"FDB_HOST", "FDB_PORT", "FDB_NAME", "FDB_USERNAME", "FDB_PASSWORD", "NETMON_DISCOVERY_DB_URL",
 		"PUSH_GATEWAY_URL", "NETMON_PUSH_JOB", "SIGNATURE_SPID", "SIGNATURE_SP_DELEGATE_PRIV_KEY",
@@ -308,7 +310,8 @@ func TestRedactedCoversEverySetting(t *testing.T) {
 		"NETMON_FETCH_TIMEOUT", "NETMON_FETCH_ATTEMPTS", "NETMON_FETCH_CONCURRENCY",
 		"NETMON_NODE_CONCURRENCY", "NETMON_BREAKER_FAILURES", "NETMON_RUN_DEADLINE",
 		"NETMON_SCHEDULE", "NETMON_RETENTION_RUNS", "NETMON_RETENTION_AGE", "NETMON_RUN_ID_LABEL",
-		"NETMON_HTTP_ADDR", "NETMON_LOG_LEVEL", "NETMON_LOG_FORMAT",
+		"NETMON_HTTP_ADDR", "NETMON_LOG_LEVEL", "NETMON_LOG_FORMAT", "NETMON_CID_CHECKS",
+		"NETMON_CID_SAMPLE_SIZE",
 	}
 	c, err := Load(func(string) (string, bool) { return "", false }, os.ReadFile)
 	if err != nil {
@@ -584,7 +587,6 @@ func fixtureSecrets(t *testing.T, environ []string) []string {
 	secret := map[string]bool{
 		"DB_PASSWORD": true, "FDB_PASSWORD": true, "SIGNATURE_SP_DELEGATE_PRIV_KEY": true,
 		"SLACK_URL": true, "NETMON_DB_URL": true, "NETMON_DISCOVERY_DB_URL": true,
-		"NETMON_NATS_PASSWORD": true, "NETMON_NATS_TOKEN": true, "NETMON_PUSH_GATEWAY_PASSWORD": true,
 	}
 	var out []string
 	for _, kv := range environ {

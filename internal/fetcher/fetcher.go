@@ -1,7 +1,8 @@
 // Package fetcher is the fetcher stage's logic, without NATS: it consumes a WorkItem (one content
 // node, one batch of wallets), asks that node for the wallets' clocks through contentnode.Client,
 // and produces exactly one FetchResult: the node's clocks on success, or a failure outcome with
-// every wallet at -2 (spec §6). Content-node trouble is never an error; Handle returns an error
+// every wallet at -2 (spec §6). A CIDWorkItem (one node, one route, a batch of CIDs) likewise
+// produces one CIDResult (cid.go). Content-node trouble is never an error; Handle returns an error
 // only when its context ends, so the caller leaves the item unacked for redelivery.
 //
 // Policy (spec §12 item 5): short per-attempt timeouts, a bounded number of attempts with
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/audius-netmon/netmon/internal/contentnode"
+	"github.com/audius-netmon/netmon/internal/message"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
@@ -130,87 +133,129 @@ func (f *Fetcher) Handle(ctx context.Context, item *netmonv1.WorkItem) (*netmonv
 		Str("endpoint", item.GetEndpoint()).Int64("batch", item.GetBatch()).Logger()
 
 	var res *netmonv1.FetchResult
-	switch {
-	case endpoint == "":
-		res = failed(item, netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, "no endpoint")
-	case f.deregistered[endpoint]:
-		res = failed(item, netmonv1.Outcome_OUTCOME_SKIPPED_DEREGISTERED, "endpoint is deregistered")
-	case f.client.CheckEndpoint(endpoint) != nil: // not http(s), or refused (SSRF): see contentnode.Policy
-		res = failed(item, netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, f.client.CheckEndpoint(endpoint).Error())
-	case f.breaker.open(item.GetRunId(), item.GetSpId()):
-		res = failed(item, netmonv1.Outcome_OUTCOME_CIRCUIT_OPEN,
-			fmt.Sprintf("circuit open: %d consecutive failed items on this node in this run", f.opts.BreakerFailures))
-	default:
+	if outcome, detail, skip := f.skip(item.GetRunId(), item.GetSpId(), endpoint); skip {
+		res = failed(item, outcome, detail)
+	} else {
 		var err error
 		res, err = f.fetch(ctx, item, endpoint, log)
 		if err != nil {
 			return nil, fmt.Errorf("fetch %s: %w", itemName(item), err)
 		}
-		if f.breaker.record(item.GetRunId(), item.GetSpId(), res.GetOutcome() == netmonv1.Outcome_OUTCOME_OK) {
-			log.Warn().Int("failures", f.opts.BreakerFailures).
-				Msg("circuit open: the node's remaining items in this run fail fast")
-		}
+		f.record(item.GetRunId(), item.GetSpId(), res.GetOutcome(), log)
 	}
 
 	f.observe(item, res)
-	switch o := res.GetOutcome(); {
-	case o == netmonv1.Outcome_OUTCOME_OK && res.GetMissing() > 0:
-		log.Warn().Int32("missing", res.GetMissing()).Msg("node answered without some requested wallets")
+	f.logEnd(log, res.GetOutcome(), res.GetMissing(), res.GetAttempts(), res.GetDetail())
+	return res, nil
+}
+
+// skip says whether an item for this node is answered without a call, and why: no endpoint, a
+// deregistered endpoint, an endpoint that is no http(s) URL, or the node's breaker open.
+func (f *Fetcher) skip(run, sp int64, endpoint string) (netmonv1.Outcome, string, bool) {
+	switch {
+	case endpoint == "":
+		return netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, "no endpoint", true
+	case f.deregistered[endpoint]:
+		return netmonv1.Outcome_OUTCOME_SKIPPED_DEREGISTERED, "endpoint is deregistered", true
+	case !validEndpoint(endpoint):
+		return netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, "endpoint is not an http(s) URL", true
+	case f.breaker.open(run, sp):
+		return netmonv1.Outcome_OUTCOME_CIRCUIT_OPEN,
+			fmt.Sprintf("circuit open: %d consecutive failed items on this node in this run", f.opts.BreakerFailures), true
+	}
+	return 0, "", false
+}
+
+// record feeds an item's outcome to the node's breaker (clock and CID items alike).
+func (f *Fetcher) record(run, sp int64, o netmonv1.Outcome, log zerolog.Logger) {
+	if f.breaker.record(run, sp, o == netmonv1.Outcome_OUTCOME_OK) {
+		log.Warn().Int("failures", f.opts.BreakerFailures).
+			Msg("circuit open: the node's remaining items in this run fail fast")
+	}
+}
+
+// logEnd logs an item that did not end well.
+func (f *Fetcher) logEnd(log zerolog.Logger, o netmonv1.Outcome, missing, attempts int32, detail string) {
+	switch {
+	case o == netmonv1.Outcome_OUTCOME_OK && missing > 0:
+		log.Warn().Int32("missing", missing).Msg("node answered without some requested items")
 	case o != netmonv1.Outcome_OUTCOME_OK:
 		// Skips and fail-fast items repeat for every batch of the node: one warning (the breaker
 		// opening, or the node's first failures) says it already.
 		ev := log.Warn()
-		if res.GetAttempts() == 0 {
+		if attempts == 0 {
 			ev = log.Debug()
 		}
-		ev.Str("outcome", outcomeLabel(o)).Int32("attempts", res.GetAttempts()).
-			Str("detail", res.GetDetail()).Msg("item failed")
+		ev.Str("outcome", outcomeLabel(o)).Int32("attempts", attempts).Str("detail", detail).Msg("item failed")
 	}
-	return res, nil
+}
+
+// tries is how a call with retries went.
+type tries struct {
+	attempts int
+	took     time.Duration
+	status   int   // HTTP status of the accepted answer
+	err      error // the last attempt's error; nil when an answer was accepted
+}
+
+// outcome is the result outcome, HTTP status and detail of a call that ended in t.err.
+func (t tries) failure() (netmonv1.Outcome, int32, string) {
+	var ce *contentnode.Error
+	if errors.As(t.err, &ce) {
+		return ce.Reason.Outcome(), int32(ce.Status), t.err.Error()
+	}
+	return netmonv1.Outcome_OUTCOME_NETWORK_ERROR, 0, t.err.Error()
+}
+
+// retry makes up to Attempts attempts of call (one request each), waiting between them, until one
+// is accepted or a failure is not worth retrying. It returns an error only when ctx ended.
+func (f *Fetcher) retry(ctx context.Context, endpoint string, lbl reqLabels, log zerolog.Logger,
+	call func(ctx context.Context) (int, error)) (tries, error) {
+	start := time.Now()
+	var t tries
+	var wait time.Duration
+	for t.attempts < f.opts.Attempts {
+		if t.attempts > 0 {
+			if err := sleep(ctx, wait); err != nil {
+				return t, err
+			}
+		}
+		t.attempts++
+		t.status, t.err = f.attempt(ctx, endpoint, lbl, call)
+		if t.err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return t, ctx.Err()
+		}
+		retry, after := f.retryable(t.err)
+		if !retry || t.attempts == f.opts.Attempts {
+			break
+		}
+		wait = f.backoff(t.attempts-1, after)
+		log.Debug().Err(t.err).Int("attempt", t.attempts).Dur("wait", wait).Msg("attempt failed, retrying")
+	}
+	t.took = time.Since(start)
+	return t, nil
 }
 
 // fetch calls the node with retries. It returns an error only when ctx ended.
 func (f *Fetcher) fetch(ctx context.Context, item *netmonv1.WorkItem, endpoint string, log zerolog.Logger) (*netmonv1.FetchResult, error) {
-	sp := strconv.FormatInt(item.GetSpId(), 10)
-	start := time.Now()
-	var (
-		ans      contentnode.ClockAnswer
-		err      error
-		attempts int
-		wait     time.Duration
-	)
-	for attempts < f.opts.Attempts {
-		if attempts > 0 {
-			if err := sleep(ctx, wait); err != nil {
-				return nil, err
-			}
-		}
-		attempts++
-		ans, err = f.attempt(ctx, endpoint, sp, item.GetEndpoint(), item.GetWallets())
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		retry, after := f.retryable(err)
-		if !retry || attempts == f.opts.Attempts {
-			break
-		}
-		wait = f.backoff(attempts-1, after)
-		log.Debug().Err(err).Int("attempt", attempts).Dur("wait", wait).Msg("attempt failed, retrying")
-	}
-	took := time.Since(start)
-
+	var ans contentnode.ClockAnswer
+	t, err := f.retry(ctx, endpoint, labelsOf(item.GetSpId(), item.GetEndpoint(), message.KindClock), log,
+		func(ctx context.Context) (int, error) {
+			var err error
+			ans, err = f.client.BatchClockStatus(ctx, endpoint, item.GetWallets())
+			return ans.HTTPStatus, err
+		})
 	if err != nil {
-		res := failed(item, netmonv1.Outcome_OUTCOME_NETWORK_ERROR, err.Error())
-		var ce *contentnode.Error
-		if errors.As(err, &ce) {
-			res.Outcome = ce.Reason.Outcome()
-			res.HttpStatus = int32(ce.Status)
-		}
-		res.Attempts = int32(attempts)
-		res.Duration = durationpb.New(took)
+		return nil, err
+	}
+	if t.err != nil {
+		res := failed(item, netmonv1.Outcome_OUTCOME_NETWORK_ERROR, "")
+		res.Outcome, res.HttpStatus, res.Detail = t.failure()
+		res.Attempts = int32(t.attempts)
+		res.Duration = durationpb.New(t.took)
 		return res, nil
 	}
 
@@ -221,9 +266,9 @@ func (f *Fetcher) fetch(ctx context.Context, item *netmonv1.WorkItem, endpoint s
 		Outcome:    netmonv1.Outcome_OUTCOME_OK,
 		Wallets:    slices.Clone(item.GetWallets()),
 		Clocks:     make([]int64, len(item.GetWallets())),
-		Duration:   durationpb.New(took),
-		Attempts:   int32(attempts),
-		HttpStatus: int32(ans.HTTPStatus),
+		Duration:   durationpb.New(t.took),
+		Attempts:   int32(t.attempts),
+		HttpStatus: int32(t.status),
 	}
 	for i, w := range res.Wallets {
 		clock, ok := ans.Clocks[strings.ToLower(w)]
@@ -240,24 +285,30 @@ func (f *Fetcher) fetch(ctx context.Context, item *netmonv1.WorkItem, endpoint s
 	return res, nil
 }
 
-// attempt makes one request under the endpoint's concurrency limit and its own timeout. sp and
-// label are the metric labels.
-func (f *Fetcher) attempt(ctx context.Context, endpoint, sp, label string, wallets []string) (contentnode.ClockAnswer, error) {
+// reqLabels are the labels of one node's request metrics.
+type reqLabels struct{ sp, endpoint, kind string }
+
+func labelsOf(sp int64, endpoint, kind string) reqLabels {
+	return reqLabels{sp: strconv.FormatInt(sp, 10), endpoint: endpoint, kind: kind}
+}
+
+// attempt makes one request under the endpoint's concurrency limit and its own timeout.
+func (f *Fetcher) attempt(ctx context.Context, endpoint string, lbl reqLabels, call func(ctx context.Context) (int, error)) (int, error) {
 	sem := f.semaphore(endpoint)
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
-		return contentnode.ClockAnswer{}, ctx.Err()
+		return 0, ctx.Err()
 	}
 	defer func() { <-sem }()
 
 	actx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
 	start := time.Now()
-	ans, err := f.client.BatchClockStatus(actx, endpoint, wallets)
-	f.metrics.duration.WithLabelValues(sp, label).Observe(time.Since(start).Seconds())
-	f.metrics.requests.WithLabelValues(sp, label, requestCode(ans, err)).Inc()
-	return ans, err
+	status, err := call(actx)
+	f.metrics.duration.WithLabelValues(lbl.sp, lbl.endpoint, lbl.kind).Observe(time.Since(start).Seconds())
+	f.metrics.requests.WithLabelValues(lbl.sp, lbl.endpoint, lbl.kind, requestCode(status, err)).Inc()
+	return status, err
 }
 
 // retryable says whether err is worth another attempt, and how long the node asked us to wait.
@@ -305,7 +356,7 @@ func (f *Fetcher) semaphore(endpoint string) chan struct{} {
 func (f *Fetcher) observe(item *netmonv1.WorkItem, res *netmonv1.FetchResult) {
 	sp, endpoint := strconv.FormatInt(item.GetSpId(), 10), item.GetEndpoint()
 	outcome := outcomeLabel(res.GetOutcome())
-	f.metrics.items.WithLabelValues(sp, endpoint, outcome).Inc()
+	f.metrics.items.WithLabelValues(sp, endpoint, message.KindClock, outcome).Inc()
 	missing := float64(res.GetMissing())
 	f.metrics.wallets.WithLabelValues(sp, endpoint, outcome).Add(float64(len(res.GetWallets())) - missing)
 	if missing > 0 {
@@ -336,10 +387,10 @@ func failed(item *netmonv1.WorkItem, outcome netmonv1.Outcome, detail string) *n
 	}
 }
 
-// requestCode is the code label of one attempt.
-func requestCode(ans contentnode.ClockAnswer, err error) string {
+// requestCode is the code label of one attempt: the HTTP status, or why there was none.
+func requestCode(status int, err error) string {
 	if err == nil {
-		return strconv.Itoa(ans.HTTPStatus)
+		return strconv.Itoa(status)
 	}
 	var ce *contentnode.Error
 	if !errors.As(err, &ce) {
@@ -355,6 +406,11 @@ func requestCode(ans contentnode.ClockAnswer, err error) string {
 		return "refused"
 	}
 	return "network"
+}
+
+func validEndpoint(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

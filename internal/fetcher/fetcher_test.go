@@ -536,12 +536,12 @@ func TestMetrics(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"netmon_fetcher_items_total", with(node3, "outcome", "ok"), 2},
+		{"netmon_fetcher_items_total", with(with(node3, "kind", "clock"), "outcome", "ok"), 2},
 		{"netmon_fetcher_wallets_total", with(node3, "outcome", "ok"), 3},
-		{"netmon_fetcher_requests_total", with(node3, "code", "200"), 2},
-		{"netmon_fetcher_requests_total", with(node3, "code", "500"), 1},
-		{"netmon_fetcher_request_duration_seconds", node3, 3},
-		{"netmon_fetcher_items_total", map[string]string{"sp_id": "3", "endpoint": "http://gone.example", "outcome": "skipped_deregistered"}, 1},
+		{"netmon_fetcher_requests_total", with(with(node3, "kind", "clock"), "code", "200"), 2},
+		{"netmon_fetcher_requests_total", with(with(node3, "kind", "clock"), "code", "500"), 1},
+		{"netmon_fetcher_request_duration_seconds", with(node3, "kind", "clock"), 3},
+		{"netmon_fetcher_items_total", map[string]string{"sp_id": "3", "endpoint": "http://gone.example", "kind": "clock", "outcome": "skipped_deregistered"}, 1},
 	} {
 		if got := metricValue(t, reg, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

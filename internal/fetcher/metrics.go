@@ -10,11 +10,12 @@ import (
 )
 
 // metrics are the fetcher's per-node fetch health series. Labels are bounded: sp_id and endpoint
-// by the number of content nodes, outcome by the Outcome enum, code by HTTP statuses and the three
-// transport failure reasons.
+// by the number of content nodes, kind by the three kinds of work item (clock, cid, image_cid),
+// outcome by the Outcome enum, code by HTTP statuses and the three transport failure reasons.
 type metrics struct {
 	items    *prometheus.CounterVec
 	wallets  *prometheus.CounterVec
+	cids     *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	requests *prometheus.CounterVec
 }
@@ -24,21 +25,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return &metrics{
 		items: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "netmon_fetcher_items_total",
-			Help: "Work items answered by this fetcher, by content node and outcome.",
-		}, []string{"sp_id", "endpoint", "outcome"}),
+			Help: "Work items answered by this fetcher, by content node, kind (clock, cid, image_cid) and outcome.",
+		}, []string{"sp_id", "endpoint", "kind", "outcome"}),
 		wallets: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "netmon_fetcher_wallets_total",
-			Help: "Wallets in answered work items, by content node and item outcome; wallets an OK answer left out count as outcome \"missing\".",
+			Help: "Wallets in answered clock work items, by content node and item outcome; wallets an OK answer left out count as outcome \"missing\".",
 		}, []string{"sp_id", "endpoint", "outcome"}),
+		cids: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "netmon_fetcher_cids_total",
+			Help: "CIDs in answered CID work items, by content node, kind and answer: present, absent, or the item's outcome when it failed (CIDs an OK answer left out count as \"missing\").",
+		}, []string{"sp_id", "endpoint", "kind", "outcome"}),
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "netmon_fetcher_request_duration_seconds",
-			Help:    "Duration of single content-node requests (one attempt), failures included.",
+			Help:    "Duration of single content-node requests (one attempt), failures included, by kind of work item.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
-		}, []string{"sp_id", "endpoint"}),
+		}, []string{"sp_id", "endpoint", "kind"}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "netmon_fetcher_requests_total",
-			Help: "Content-node requests (attempts), by HTTP status code, or timeout, refused or network when there was no answer.",
-		}, []string{"sp_id", "endpoint", "code"}),
+			Help: "Content-node requests (attempts), by kind of work item and HTTP status code, or timeout, refused or network when there was no answer.",
+		}, []string{"sp_id", "endpoint", "kind", "code"}),
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package loader is the only writer of a run's snapshot and results into the NM DB. It consumes
-// every message of the data stream (run, content nodes, user batches, manifest, fetch results),
+// every message of the data stream (run, content nodes, user and CID batches, manifest, clock and
+// CID fetch results),
 // writes each exactly once whatever the number of deliveries, and, when everything the manifest
 // promised is written, builds the per-user clock table and produces the run's "loaded" event.
 package loader
@@ -75,6 +76,13 @@ func (l *Loader) write(ctx context.Context, subj message.Subject, data []byte) e
 		return nil
 	}
 	switch {
+	case subj.Family == "result" && subj.IsCID():
+		var r netmonv1.CIDResult
+		if err := decode(&r); err != nil {
+			return err
+		}
+		_, err := l.store.SaveCIDResult(ctx, &r)
+		return err
 	case subj.Family == "result":
 		var r netmonv1.FetchResult
 		if err := decode(&r); err != nil {
@@ -102,6 +110,13 @@ func (l *Loader) write(ctx context.Context, subj message.Subject, data []byte) e
 				return err
 			}
 			_, err := l.store.SaveUserBatch(ctx, &b)
+			return err
+		case message.KindCIDs:
+			var b netmonv1.CIDBatch
+			if err := decode(&b); err != nil {
+				return err
+			}
+			_, err := l.store.SaveCIDBatch(ctx, &b)
 			return err
 		case message.KindManifest:
 			var m netmonv1.Manifest

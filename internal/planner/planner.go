@@ -1,8 +1,9 @@
 // Package planner turns one consistent read of the discovery DB into a run: it consumes the
-// discovery snapshot (current block, content nodes, users) and produces, through an Emitter, the
-// run's opening message, the content-node list, user snapshot batches, one work item per content
-// node and batch of distinct wallets, and finally the manifest of what it promised. It never holds
-// the user table in memory: users stream through and leave as batches.
+// discovery snapshot (current block, content nodes, users and, with CID checks on, the CIDs) and
+// produces, through an Emitter, the run's opening message, the content-node list, user snapshot
+// batches, one work item per content node and batch of distinct wallets, the CID snapshot batches
+// and CID work items (cid.go), and finally the manifest of what it promised. It never holds the
+// user or CID tables in memory: rows stream through and leave as batches.
 package planner
 
 import (
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/audius-netmon/netmon/internal/contentnode"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/store"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
@@ -34,6 +36,11 @@ type Options struct {
 	Deadline      time.Duration // from the run's creation
 	// StaticNodes, when non-nil, replaces discovery's ursm_content_nodes as the content-node list.
 	StaticNodes []store.DiscoveryNode
+	// CIDChecks is off (or empty), all or sample; CIDSampleSize is the sample's target size.
+	CIDChecks     string
+	CIDSampleSize int64
+	// CIDBatchSize is the number of distinct CIDs per CID work item (≤ 500, the node's limit).
+	CIDBatchSize int
 }
 
 // Planner plans runs.
@@ -49,6 +56,12 @@ func New(opts Options, log zerolog.Logger) *Planner {
 	}
 	if opts.WorkBatchSize <= 0 || opts.WorkBatchSize > 5000 {
 		opts.WorkBatchSize = 5000
+	}
+	if opts.CIDBatchSize <= 0 || opts.CIDBatchSize > contentnode.MaxCIDs {
+		opts.CIDBatchSize = contentnode.MaxCIDs
+	}
+	if opts.CIDChecks == "" {
+		opts.CIDChecks = CIDChecksOff
 	}
 	return &Planner{opts: opts, log: log}
 }
@@ -190,6 +203,9 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		if err := flushWork(batches[n.SPID]); err != nil {
 			return nil, err
 		}
+	}
+	if err := p.planCIDs(ctx, run, snap, emit, nodes, m); err != nil {
+		return nil, err
 	}
 	if unknownSlots > 0 {
 		p.log.Warn().Int64("run_id", run).Int64("slots", unknownSlots).

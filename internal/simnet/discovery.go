@@ -52,7 +52,8 @@ CREATE UNLOGGED TABLE users (
 	profile_picture       varchar,
 	profile_picture_sizes varchar,
 	cover_photo           varchar,
-	cover_photo_sizes     varchar
+	cover_photo_sizes     varchar,
+	is_deactivated        boolean NOT NULL DEFAULT false
 );
 CREATE UNLOGGED TABLE tracks (
 	track_id           integer NOT NULL,
@@ -78,6 +79,7 @@ var discoveryKeys = []string{
 var userColumns = []string{
 	"user_id", "is_current", "txhash", "wallet", "creator_node_endpoint", "primary_id", "secondary_ids",
 	"metadata_multihash", "profile_picture", "profile_picture_sizes", "cover_photo", "cover_photo_sizes",
+	"is_deactivated",
 }
 
 // SeedDiscovery creates the discovery tables in the empty database at url and fills them with
@@ -314,12 +316,13 @@ func (s *userSource) currentRow(i int) {
 	default:
 		v[4] = nil
 	}
-	for k := 7; k < len(v); k++ {
+	for k := 7; k < 12; k++ {
 		v[k] = nil
 	}
 	if i >= n.explicitN {
 		n.userCIDs(i, v[7:12])
 	}
+	v[12] = u.flags&flagDeactivated != 0
 }
 
 // creatorNodeEndpoint joins the endpoints of the primary and the secondaries as discovery's
@@ -359,9 +362,10 @@ func (s *userSource) historyRow(i, k int) {
 	s.secs = append(s.secs[:0], set[1], set[2])
 	v[6] = s.secs
 	v[4] = s.creatorNodeEndpoint(int64(set[0]), []int64{int64(set[1]), int64(set[2])})
-	for k := 7; k < len(v); k++ {
+	for k := 7; k < 12; k++ {
 		v[k] = nil
 	}
+	v[12] = false
 }
 
 // CreateDatabase creates an empty database named name on the server adminURL points at and

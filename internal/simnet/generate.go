@@ -55,6 +55,9 @@ func (n *Network) generateUsers() error {
 		if chance(hash(seed, tagArtist, ui), sh.Artists) {
 			u.flags |= flagArtist
 		}
+		if chance(hash(seed, tagDeactivated, ui), sh.Deactivated) {
+			u.flags |= flagDeactivated
+		}
 		n.assignReplicaSet(i, u)
 		if u.wallet >= 0 {
 			for k, sp := range u.spid {
@@ -74,6 +77,7 @@ func (s Shares) validate() error {
 		"same_node_twice": s.SameNodeTwice, "all_foundation": s.AllFoundation, "history": s.History,
 		"mixed_case": s.MixedCase, "duplicate_wallet": s.DuplicateWallet, "no_wallet": s.NoWallet,
 		"stale": s.Stale, "unknown": s.Unknown, "artists": s.Artists, "missing_cid": s.MissingCID,
+		"deactivated": s.Deactivated,
 	} {
 		if !(v >= 0 && v <= 1) {
 			return fmt.Errorf("%w: share %s = %v is not in [0, 1]", errScenario, name, v)

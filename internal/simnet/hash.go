@@ -31,6 +31,7 @@ const (
 	tagDelegate
 	tagNodeHistory
 	tagUnrequested
+	tagDeactivated
 )
 
 func mix64(x uint64) uint64 {

@@ -65,6 +65,7 @@ const (
 	flagMixedCase                   // discovery stores the wallet in mixed case
 	flagNoPrimary                   // primary_id NULL (generated users)
 	flagArtist                      // owns tracks
+	flagDeactivated                 // is_deactivated: its CIDs and its tracks' are not in the CID snapshot
 )
 
 // Build validates a scenario and generates its network. It is deterministic in s.
@@ -261,6 +262,9 @@ func (n *Network) buildExplicitUsers() error {
 		}
 		if us.Primary == nil {
 			u.flags |= flagNoPrimary
+		}
+		if us.Deactivated {
+			u.flags |= flagDeactivated
 		}
 		n.users = append(n.users, u)
 	}

@@ -354,7 +354,11 @@ func slots(u dbUser) [3]*int32 {
 // metrics applies netmon's metric definitions to the rows and the fetched clocks.
 func (d *discovery) metrics(clocks map[slotKey]int64, deregistered map[string]bool, foundation []int64) Truth {
 	const null = int64(-100)
-	tr := Truth{Foundation: foundation, Deregistered: []string{}, UserCount: int64(len(d.users))}
+	tr := Truth{Foundation: foundation, Deregistered: []string{}, UserCount: int64(len(d.users)),
+		SecondaryLag: map[string]int64{}}
+	for _, b := range LagBuckets {
+		tr.SecondaryLag[b] = 0
+	}
 	endpoint := map[int64]string{}
 	byNode := map[int64]*NodeTruth{}
 	for _, nt := range d.nodes {
@@ -397,6 +401,13 @@ func (d *discovery) metrics(clocks map[slotKey]int64, deregistered map[string]bo
 		tr.Unsynced += count(unsynced)
 		tr.NoPrimary += count(p == null)
 		tr.UnhealthyReplica += count(p == -2 || s1 == -2 || s2 == -2)
+		if p >= 0 {
+			for _, s := range []int64{s1, s2} {
+				if s != null {
+					tr.SecondaryLag[LagBucket(p, s)]++
+				}
+			}
+		}
 		if sl[0] != nil && sl[1] != nil && sl[2] != nil {
 			in := 0
 			for _, sp := range sl {

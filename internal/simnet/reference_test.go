@@ -33,6 +33,13 @@ func TestReferenceTruthMatchesSpec14(t *testing.T) {
 		UnhealthyReplica:        1, // user 6
 		AllFoundationReplicaSet: 4, // users 1, 2, 3, 5
 		NoFoundationReplicaSet:  0,
+		// Secondaries of users whose primary holds them: 1 (5,5,5), 2 (7,7,3), 3 (4,1,2), 6 (3,3,-2).
+		SecondaryLag: map[string]int64{
+			"0":         4, // user 1 twice, user 2's first, user 6's first
+			"2-10":      3, // user 2's second (7-3), user 3's two (4-1, 4-2)
+			"no_answer": 1, // user 6's second (node 4 has no endpoint)
+			"1":         0, "11-100": 0, "101-1000": 0, "1001+": 0, "ahead": 0, "not_held": 0,
+		},
 		Nodes: []NodeTruth{
 			{SPID: 1, Endpoint: "http://cn1", PrimaryUsers: 3, AllUsers: 5,
 				FullyByPrimary: 1, PartiallyByPrimary: 2, UnsyncedByPrimary: 0, // users 1 | 2, 6
@@ -51,8 +58,8 @@ func TestReferenceTruthMatchesSpec14(t *testing.T) {
 	}
 
 	samples := got.Samples()
-	if len(samples) != 8+9*4 {
-		t.Fatalf("got %d samples, want %d", len(samples), 8+9*4)
+	if len(samples) != 8+9+9*4 {
+		t.Fatalf("got %d samples, want %d", len(samples), 8+9+9*4)
 	}
 	find := func(name, sp string) float64 {
 		t.Helper()

@@ -131,6 +131,9 @@ type UserSpec struct {
 	// Clocks are what the nodes of the primary, secondary 1 and secondary 2 store for the wallet
 	// (-1: the node does not hold it). A node listed twice must store one clock.
 	Clocks []int64 `json:"clocks,omitempty"`
+	// Deactivated sets users.is_deactivated (explicit users have no CIDs, so it changes nothing
+	// netmon measures).
+	Deactivated bool `json:"deactivated,omitempty"`
 }
 
 // Shares shape generated users. Every share is a probability in [0, 1].
@@ -167,6 +170,9 @@ type Shares struct {
 	SegmentsPerTrack int `json:"segments_per_track"`
 	// MissingCID: a replica lacks a CID it should hold, per (CID, node).
 	MissingCID float64 `json:"missing_cid"`
+	// Deactivated: users.is_deactivated is true. The user still counts in every clock metric (the
+	// original did not filter), but its CIDs and its tracks' are left out of the CID snapshot.
+	Deactivated float64 `json:"deactivated"`
 }
 
 // DefaultShares is a network with a little of every oddity.
@@ -188,6 +194,7 @@ func DefaultShares() Shares {
 		TracksPerArtist:  3,
 		SegmentsPerTrack: 8,
 		MissingCID:       0.01,
+		Deactivated:      0.01,
 	}
 }
 

@@ -106,11 +106,33 @@ func (n *Network) Rows() RowCounts {
 func (s *trackSource) Values() ([]any, error) { return s.vals, nil }
 func (s *trackSource) Err() error             { return nil }
 
+// trackShape is what track t of generated user i has, the same in its current and history rows.
+type trackShape struct {
+	cover    uint8 // kindCoverArt, kindCoverArtSizes, or 0 for neither
+	download int   // 0: download is SQL NULL; 1: {"cid": null, ...}; 2: a CID
+	deleted  bool  // is_delete
+}
+
+func (n *Network) trackShape(i, t int) trackShape {
+	h := hash(n.seed, tagTrack, uint64(i), uint64(t))
+	var sh trackShape
+	switch p := unit(mix64(h)); {
+	case p < 0.1:
+		sh.cover = kindCoverArt
+	case p < 0.9:
+		sh.cover = kindCoverArtSizes
+	}
+	sh.download = int(mix64(h+1) % 3)
+	sh.deleted = chance(mix64(h+4), 0.03)
+	return sh
+}
+
 func (s *trackSource) row(history bool) {
 	n := s.n
 	v := s.vals
 	i, t := s.i, s.t
 	h := hash(n.seed, tagTrack, uint64(i), uint64(t))
+	sh := n.trackShape(i, t)
 	ref := cidRef{owner: uint32(i), track: uint32(t)}
 	cid := func(k int, kind uint8) []byte {
 		ref.kind, ref.seg = kind, 0
@@ -126,15 +148,15 @@ func (s *trackSource) row(history bool) {
 	}
 	v[3] = n.users[i].id
 	v[4], v[5] = nil, nil
-	switch p := unit(mix64(h)); {
-	case p < 0.1:
+	switch sh.cover {
+	case kindCoverArt:
 		v[4] = cid(0, kindCoverArt)
-	case p < 0.9:
+	case kindCoverArtSizes:
 		v[5] = cid(1, kindCoverArtSizes)
 	}
 	v[6] = cid(2, kindTrackMetadata)
 	// download: SQL NULL, a JSON null cid, or a cid (stored by netmon with its JSON quotes).
-	switch mix64(h+1) % 3 {
+	switch sh.download {
 	case 0:
 		v[7] = nil
 	case 1:
@@ -166,5 +188,5 @@ func (s *trackSource) row(history bool) {
 	}
 	s.seg = append(s.seg, ']')
 	v[8] = s.seg
-	v[9] = chance(mix64(h+4), 0.03)
+	v[9] = sh.deleted
 }

@@ -24,6 +24,9 @@ type Truth struct {
 	UnhealthyReplica        int64 `json:"unhealthy_replica_users_count"`
 	AllFoundationReplicaSet int64 `json:"users_with_all_foundation_node_replica_set"`
 	NoFoundationReplicaSet  int64 `json:"users_with_no_foundation_node_replica_set"`
+	// SecondaryLag counts the secondary slots of users whose primary clock is >= 0 by the lag
+	// bucket of audius_nm_secondaries_by_clock_lag (LagBuckets), zero-filled.
+	SecondaryLag map[string]int64 `json:"secondaries_by_clock_lag"`
 
 	// Nodes has one entry per content node of the run, in SP id order, zero-filled.
 	Nodes []NodeTruth `json:"nodes"`
@@ -79,6 +82,10 @@ func (n *Network) Truth(nodes *Nodes) Truth {
 		}
 	}
 	t.UserCount = int64(len(n.users))
+	t.SecondaryLag = make(map[string]int64, len(LagBuckets))
+	for _, b := range LagBuckets {
+		t.SecondaryLag[b] = 0
+	}
 	for i := range n.users {
 		u := &n.users[i]
 		var c [3]int64
@@ -110,6 +117,13 @@ func (n *Network) Truth(nodes *Nodes) Truth {
 		}
 		if p == -2 || s1 == -2 || s2 == -2 {
 			t.UnhealthyReplica++
+		}
+		if p >= 0 {
+			for _, s := range []int64{s1, s2} {
+				if s != clockNull {
+					t.SecondaryLag[LagBucket(p, s)]++
+				}
+			}
 		}
 		if u.spid[0] != 0 && u.spid[1] != 0 && u.spid[2] != 0 {
 			f := 0
@@ -162,6 +176,34 @@ func (n *Network) Truth(nodes *Nodes) Truth {
 	return t
 }
 
+// LagBuckets are the lag label values of audius_nm_secondaries_by_clock_lag.
+var LagBuckets = []string{"0", "1", "2-10", "11-100", "101-1000", "1001+", "ahead", "not_held", "no_answer"}
+
+// LagBucket is the lag bucket of a secondary whose clock is s, behind a primary whose clock is
+// p >= 0: not_held when the secondary does not know the wallet (-1), no_answer when it did not
+// answer (-2), ahead when its clock is above the primary's, else the difference's range.
+func LagBucket(p, s int64) string {
+	switch d := p - s; {
+	case s == -2:
+		return "no_answer"
+	case s == -1:
+		return "not_held"
+	case d < 0:
+		return "ahead"
+	case d == 0:
+		return "0"
+	case d == 1:
+		return "1"
+	case d <= 10:
+		return "2-10"
+	case d <= 100:
+		return "11-100"
+	case d <= 1000:
+		return "101-1000"
+	}
+	return "1001+"
+}
+
 // slotValue is the clock netmon must record for slot k of u.
 func (n *Network) slotValue(u *user, k int, sp int32) int64 {
 	if sp == 0 || u.wallet < 0 {
@@ -184,6 +226,10 @@ func (t Truth) Samples() []Sample {
 		{Name: "audius_nm_unhealthy_replica_users_count", Value: float64(t.UnhealthyReplica)},
 		{Name: "audius_nm_users_with_all_foundation_node_replica_set", Value: float64(t.AllFoundationReplicaSet)},
 		{Name: "audius_nm_users_with_no_foundation_node_replica_set", Value: float64(t.NoFoundationReplicaSet)},
+	}
+	for _, b := range LagBuckets {
+		out = append(out, Sample{Name: "audius_nm_secondaries_by_clock_lag", Labels: map[string]string{"lag": b},
+			Value: float64(t.SecondaryLag[b])})
 	}
 	for _, nt := range t.Nodes {
 		labels := func() map[string]string {

@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -43,7 +44,7 @@ func RunFetcher(ctx context.Context, d Deps) error {
 			return fmt.Errorf("signing key: %w", err)
 		}
 	}
-	client := &contentnode.Client{Policy: cnPolicy(d.Config.EndpointPolicy), Signer: signer}
+	client := &contentnode.Client{HTTP: &http.Client{}, Signer: signer}
 	f := fetcher.New(client, fetcher.Options{
 		Timeout:         d.Config.FetchTimeout,
 		Attempts:        d.Config.FetchAttempts,
@@ -56,8 +57,11 @@ func RunFetcher(ctx context.Context, d Deps) error {
 	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("fetcher"), reg, h, d.Log) })
 	g.Go(func() error {
 		h.ready.Store(true)
-		return conn.Consume(ctx, withAckWait(fetcherConsumer(d.Config.FetchConcurrency), d.Config.AckWait), h.status.Track(bus.Handler{
+		return conn.Consume(ctx, fetcherConsumer(d.Config.FetchConcurrency), h.status.Track(bus.Handler{
 			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
+				if isCIDWork(m.Subject) {
+					return handleCIDWork(ctx, f, m)
+				}
 				item, err := decodeWorkItem(m.Data)
 				if err != nil {
 					return nil, err
@@ -69,6 +73,9 @@ func RunFetcher(ctx context.Context, d Deps) error {
 				return []message.Out{resultOut(res)}, nil
 			},
 			Poison: func(m bus.Delivery, cause error) []message.Out {
+				if isCIDWork(m.Subject) {
+					return poisonCIDWork(m, cause)
+				}
 				item, err := decodeWorkItem(m.Data)
 				if err != nil {
 					return nil

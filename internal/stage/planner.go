@@ -53,6 +53,8 @@ func RunPlanner(ctx context.Context, d Deps) error {
 		UserBatchSize: d.Config.UserBatchSize,
 		WorkBatchSize: d.Config.WorkBatchSize,
 		Deadline:      d.Config.RunDeadline,
+		CIDChecks:     d.Config.CIDChecks,
+		CIDSampleSize: int64(d.Config.CIDSampleSize),
 	}
 	if d.Config.ContentNodeSource == "static" {
 		opts.StaticNodes = []store.DiscoveryNode{}

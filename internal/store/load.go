@@ -13,7 +13,7 @@ import (
 )
 
 // partitioned are the per-run tables; each run gets its own partition of each.
-var partitioned = []string{"users", "clocks", "user_status"}
+var partitioned = []string{"users", "clocks", "user_status", "cids", "cid_checks", "cid_status"}
 
 // EnsureRun creates the run's row (status planned) and partitions if they do not exist yet.
 // Messages of a run can arrive in any order, so every write calls it first; it is idempotent.
@@ -111,10 +111,13 @@ func (s *Store) SaveManifest(ctx context.Context, m *netmonv1.Manifest) error {
 	_, err := s.pool.Exec(ctx, `UPDATE runs SET manifest_at = coalesce(manifest_at, now()),
 		expected_user_batches = $2, expected_users = $3, expected_content_nodes = $4,
 		expected_work_items = $5, expected_wallet_checks = $6, discovery_seconds = $7,
+		cid_mode = coalesce(nullif($8, ''), 'off'), expected_cid_batches = $9, snapshot_cids = $10,
+		sampled_cids = $11, cid_sample_rate = $12,
 		status = CASE WHEN status = 'planned' THEN 'fetching' ELSE status END
 		WHERE run_id = $1`,
 		m.GetRunId(), m.GetUserBatches(), m.GetUsers(), m.GetContentNodes(), m.GetWorkItems(),
-		m.GetWalletChecks(), m.GetDiscoveryDuration().AsDuration().Seconds())
+		m.GetWalletChecks(), m.GetDiscoveryDuration().AsDuration().Seconds(),
+		m.GetCidChecks(), m.GetCidBatches(), m.GetSnapshotCids(), m.GetSampledCids(), m.GetCidSampleRate())
 	if err != nil {
 		return fmt.Errorf("save manifest of run %d: %w", m.GetRunId(), err)
 	}
@@ -164,22 +167,26 @@ type Progress struct {
 	Results, ExpectedWorkItems       int64
 	NodesLoaded                      bool
 	CreatedAt, LoadedAt              time.Time
+	// CID snapshot batches written and promised (0 without CID checks).
+	CIDBatches, ExpectedCIDBatches int64
 }
 
 // Complete reports whether everything the manifest promised has been written.
 func (p Progress) Complete() bool {
-	return p.ManifestSeen && p.NodesLoaded && p.UserBatches >= p.ExpectedUserBatches && p.Results >= p.ExpectedWorkItems
+	return p.ManifestSeen && p.NodesLoaded && p.UserBatches >= p.ExpectedUserBatches && p.Results >= p.ExpectedWorkItems &&
+		p.CIDBatches >= p.ExpectedCIDBatches
 }
 
 func progress(ctx context.Context, q pgx.Tx, run int64, lock bool) (Progress, error) {
 	var p Progress
 	var expUB, expWI *int64
 	var loadedAt *time.Time
-	sql := `SELECT status, expected_user_batches, expected_work_items, created_at, loaded_at FROM runs WHERE run_id = $1`
+	sql := `SELECT status, expected_user_batches, expected_work_items, created_at, loaded_at,
+		coalesce(expected_cid_batches, 0) FROM runs WHERE run_id = $1`
 	if lock {
 		sql += " FOR UPDATE"
 	}
-	if err := q.QueryRow(ctx, sql, run).Scan(&p.Status, &expUB, &expWI, &p.CreatedAt, &loadedAt); err != nil {
+	if err := q.QueryRow(ctx, sql, run).Scan(&p.Status, &expUB, &expWI, &p.CreatedAt, &loadedAt, &p.ExpectedCIDBatches); err != nil {
 		return p, err
 	}
 	if expUB != nil && expWI != nil {
@@ -192,8 +199,9 @@ func progress(ctx context.Context, q pgx.Tx, run int64, lock bool) (Progress, er
 	err := q.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind = 'users'),
 		(SELECT count(*) FROM fetch_results WHERE run_id = $1),
-		EXISTS (SELECT 1 FROM loaded_batches WHERE run_id = $1 AND kind = 'nodes')`, run).
-		Scan(&p.UserBatches, &p.Results, &p.NodesLoaded)
+		EXISTS (SELECT 1 FROM loaded_batches WHERE run_id = $1 AND kind = 'nodes'),
+		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind = 'cids')`, run).
+		Scan(&p.UserBatches, &p.Results, &p.NodesLoaded, &p.CIDBatches)
 	return p, err
 }
 

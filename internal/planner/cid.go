@@ -1,0 +1,196 @@
+package planner
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/store"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// CID check modes (NETMON_CID_CHECKS).
+const (
+	CIDChecksOff    = "off"
+	CIDChecksAll    = "all"
+	CIDChecksSample = "sample"
+)
+
+// maxCIDSnapshotBatch bounds the CID rows per snapshot message (about 100 bytes each), well under
+// the streams' 4 MiB message limit.
+const maxCIDSnapshotBatch = 5000
+
+// SampleRate is the share of a snapshot of n CIDs that a sample of the target size keeps (1 when
+// the target covers the snapshot), and the sampling threshold it gives: a CID is in the sample
+// when the first 32 bits of its MD5, as an unsigned number, are below the threshold. Each CID is
+// drawn independently, so the sample's size is close to the target, not exactly it.
+func SampleRate(n, target int64) (rate float64, threshold int64) {
+	if n <= 0 || target >= n {
+		return 1, store.SampleAll
+	}
+	if target <= 0 {
+		return 0, 0
+	}
+	rate = float64(target) / float64(n)
+	return rate, int64(math.Floor(rate * float64(store.SampleAll)))
+}
+
+// CIDRoute is the route a CID of type t is checked with. A content node answers
+// /batch_image_cids_exist for an image directory (it looks for <dir>/original.jpg), so the image
+// directories (the *_sizes columns) go there; everything else, single images included, is a file
+// the node finds by its multihash on /batch_cids_exist. (The original would have sent the single
+// images to the image route, where the node never finds them: spec §5.4.)
+func CIDRoute(t netmonv1.CIDType) netmonv1.CIDRoute {
+	if t == netmonv1.CIDType_CID_TYPE_DIR {
+		return netmonv1.CIDRoute_CID_ROUTE_IMAGES
+	}
+	return netmonv1.CIDRoute_CID_ROUTE_CIDS
+}
+
+// cidBatch accumulates the next CID work item of one content node and route.
+type cidBatch struct {
+	node  store.DiscoveryNode
+	route netmonv1.CIDRoute
+	batch int64
+	cids  []string
+	seen  map[string]struct{}
+}
+
+// planCIDs streams the snapshot's CIDs (all, or the deterministic sample) and emits the CID
+// snapshot batches and, per content node of the owner's replica set and route, CID work items of
+// distinct CIDs. It fills the manifest's CID fields and adds the CID work items to its work items.
+// With CID checks off it reads nothing and emits nothing.
+func (p *Planner) planCIDs(ctx context.Context, run int64, snap *store.Snapshot, emit Emitter,
+	nodes []store.DiscoveryNode, m *netmonv1.Manifest) error {
+	mode := p.opts.CIDChecks
+	m.CidChecks = mode
+	switch mode {
+	case CIDChecksOff:
+		return nil
+	case CIDChecksAll, CIDChecksSample:
+	default:
+		return fmt.Errorf("plan run %d: CID checks %q: want off, all or sample", run, mode)
+	}
+	threshold := store.SampleAll
+	m.CidSampleRate = 1
+	if mode == CIDChecksSample {
+		n, err := snap.CIDCount(ctx)
+		if err != nil {
+			return err
+		}
+		m.SnapshotCids = n
+		m.CidSampleRate, threshold = SampleRate(n, p.opts.CIDSampleSize)
+	}
+
+	batches := make(map[int64]*[3]*cidBatch, len(nodes))
+	for _, n := range nodes {
+		var rb [3]*cidBatch
+		for _, r := range []netmonv1.CIDRoute{netmonv1.CIDRoute_CID_ROUTE_CIDS, netmonv1.CIDRoute_CID_ROUTE_IMAGES} {
+			rb[r] = &cidBatch{node: n, route: r, seen: make(map[string]struct{})}
+		}
+		batches[n.SPID] = &rb
+	}
+	flushWork := func(b *cidBatch) error {
+		if len(b.cids) == 0 {
+			return nil
+		}
+		item := &netmonv1.CIDWorkItem{RunId: run, SpId: b.node.SPID, Endpoint: b.node.Endpoint, Route: b.route,
+			Batch: b.batch, Cids: b.cids}
+		if err := emit.Emit(ctx, message.Out{
+			Subject: message.CIDWorkSubject(run, b.node.SPID),
+			ID:      message.CIDWorkID(run, b.node.SPID, int32(b.route), b.batch),
+			Msg:     item,
+		}); err != nil {
+			return err
+		}
+		m.WorkItems++
+		m.CidWorkItems++
+		m.CidNodeChecks += int64(len(b.cids))
+		b.batch++
+		b.cids = make([]string, 0, p.opts.CIDBatchSize)
+		clear(b.seen)
+		return nil
+	}
+	size := min(p.opts.UserBatchSize, maxCIDSnapshotBatch)
+	cb := &netmonv1.CIDBatch{RunId: run}
+	flushSnapshot := func() error {
+		if len(cb.Cids) == 0 {
+			return nil
+		}
+		if err := emit.Emit(ctx, message.Out{
+			Subject: message.SnapshotSubject(run, message.KindCIDs),
+			ID:      message.SnapshotID(run, message.KindCIDs, cb.Batch),
+			Msg:     cb,
+		}); err != nil {
+			return err
+		}
+		m.CidBatches++
+		cb = &netmonv1.CIDBatch{RunId: run, Batch: cb.Batch + 1}
+		return nil
+	}
+
+	err := snap.CIDs(ctx, threshold, func(c store.DiscoveryCID) error {
+		m.SampledCids++
+		route := CIDRoute(c.Type)
+		cb.Cids = append(cb.Cids, &netmonv1.CID{UserId: c.UserID, Type: c.Type, Cid: c.CID, Route: route})
+		if len(cb.Cids) >= size {
+			if err := flushSnapshot(); err != nil {
+				return err
+			}
+		}
+		slots := [3]*int64{c.Primary, c.Secondary1, c.Secondary2}
+		for k, sp := range slots {
+			if sp == nil || (k > 0 && sameNode(slots[:k], *sp)) {
+				continue
+			}
+			rb, ok := batches[*sp]
+			if !ok {
+				continue // not a node of the run: the check counts as not answered
+			}
+			b := rb[route]
+			if _, dup := b.seen[c.CID]; dup {
+				continue
+			}
+			b.seen[c.CID] = struct{}{}
+			b.cids = append(b.cids, c.CID)
+			if len(b.cids) >= p.opts.CIDBatchSize {
+				if err := flushWork(b); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := flushSnapshot(); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		for _, b := range batches[n.SPID] {
+			if b == nil {
+				continue
+			}
+			if err := flushWork(b); err != nil {
+				return err
+			}
+		}
+	}
+	if mode == CIDChecksAll {
+		m.SnapshotCids = m.SampledCids
+	}
+	return nil
+}
+
+// sameNode reports whether sp is one of the earlier slots (a replica set naming a node twice is
+// checked once on it).
+func sameNode(earlier []*int64, sp int64) bool {
+	for _, e := range earlier {
+		if e != nil && *e == sp {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/audius-netmon/netmon/internal/message"
+
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// CIDRouteName is the stored name of a CID route: the kind of its work items.
+func CIDRouteName(r netmonv1.CIDRoute) string { return message.CIDRouteKind(r) }
+
+// CIDTypeName is the original's ctype of a CID type: metadata, image, dir or track.
+func CIDTypeName(t netmonv1.CIDType) string {
+	return strings.ToLower(strings.TrimPrefix(t.String(), "CID_TYPE_"))
+}
+
+// CID states as stored: what a node said of a CID.
+const (
+	cidPresent     = 1
+	cidAbsent      = 0
+	cidNotAnswered = -2
+)
+
+func cidStateValue(s netmonv1.CIDState) int16 {
+	switch s {
+	case netmonv1.CIDState_CID_STATE_PRESENT:
+		return cidPresent
+	case netmonv1.CIDState_CID_STATE_ABSENT:
+		return cidAbsent
+	}
+	return cidNotAnswered
+}
+
+// SaveCIDBatch writes a batch of the CID snapshot once; it reports whether rows were written.
+func (s *Store) SaveCIDBatch(ctx context.Context, b *netmonv1.CIDBatch) (bool, error) {
+	var wrote bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		first, err := claimBatch(ctx, tx, b.GetRunId(), "cids", b.GetBatch(), len(b.GetCids()))
+		if err != nil || !first {
+			return err
+		}
+		cids := b.GetCids()
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("cids", b.GetRunId())},
+			[]string{"run_id", "batch", "idx", "user_id", "ctype", "route", "cid"},
+			pgx.CopyFromSlice(len(cids), func(i int) ([]any, error) {
+				c := cids[i]
+				return []any{b.GetRunId(), b.GetBatch(), int32(i), c.GetUserId(), CIDTypeName(c.GetType()),
+					CIDRouteName(c.GetRoute()), c.GetCid()}, nil
+			}))
+		wrote = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("save cids batch %d of run %d: %w", b.GetBatch(), b.GetRunId(), err)
+	}
+	return wrote, nil
+}
+
+// SaveCIDResult writes a CID result once: its ledger row in fetch_results (kind = the route's
+// name) and one cid_checks row per CID.
+func (s *Store) SaveCIDResult(ctx context.Context, r *netmonv1.CIDResult) (bool, error) {
+	if len(r.GetCids()) != len(r.GetStates()) {
+		return false, fmt.Errorf("cid result %d/%s/%d of run %d: %d cids but %d states",
+			r.GetSpId(), CIDRouteName(r.GetRoute()), r.GetBatch(), r.GetRunId(), len(r.GetCids()), len(r.GetStates()))
+	}
+	route := CIDRouteName(r.GetRoute())
+	var wrote bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO fetch_results (run_id, sp_id, kind, batch, outcome, detail, wallets, missing,
+			attempts, http_status, duration_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+			r.GetRunId(), r.GetSpId(), route, r.GetBatch(), OutcomeName(r.GetOutcome()), r.GetDetail(), len(r.GetCids()),
+			r.GetMissing(), r.GetAttempts(), r.GetHttpStatus(), r.GetDuration().AsDuration().Seconds())
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		cids, states := r.GetCids(), r.GetStates()
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("cid_checks", r.GetRunId())},
+			[]string{"run_id", "sp_id", "route", "batch", "cid", "state"},
+			pgx.CopyFromSlice(len(cids), func(i int) ([]any, error) {
+				return []any{r.GetRunId(), r.GetSpId(), route, r.GetBatch(), cids[i], cidStateValue(states[i])}, nil
+			}))
+		wrote = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("save cid result %d/%s/%d of run %d: %w", r.GetSpId(), route, r.GetBatch(), r.GetRunId(), err)
+	}
+	return wrote, nil
+}
+
+// buildCIDStatus joins the run's CID rows with their owners' replica sets (the run's users) and
+// the nodes' answers, in one set-based step: one cid_status row per CID row and distinct node of
+// the replica set. A node that was never asked or did not answer (no result, or a node missing
+// from the run's list) is -2, as in the clock table. If a node was asked the same CID twice on a
+// route, the answer of the lowest batch wins.
+func buildCIDStatus(ctx context.Context, tx pgx.Tx, run int64) error {
+	if _, err := tx.Exec(ctx, "DELETE FROM cid_status WHERE run_id = $1", run); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `
+INSERT INTO cid_status (run_id, batch, idx, user_id, sp_id, state, replicas)
+WITH chk AS (
+    SELECT DISTINCT ON (sp_id, route, cid) sp_id, route, cid, state
+    FROM cid_checks WHERE run_id = $1
+    ORDER BY sp_id, route, cid, batch
+), owner AS (
+    SELECT DISTINCT ON (user_id) user_id, primary_sp_id, secondary1_sp_id, secondary2_sp_id
+    FROM users WHERE run_id = $1
+    ORDER BY user_id
+), slot AS (
+    SELECT c.batch, c.idx, c.user_id, c.route, c.cid, n.sp_id
+    FROM cids c
+    LEFT JOIN owner o ON o.user_id = c.user_id
+    LEFT JOIN LATERAL (
+        SELECT DISTINCT sp AS sp_id
+        FROM unnest(ARRAY[o.primary_sp_id, o.secondary1_sp_id, o.secondary2_sp_id]) AS sp
+        WHERE sp IS NOT NULL
+    ) n ON true
+    WHERE c.run_id = $1
+), answered AS (
+    SELECT s.batch, s.idx, s.user_id, s.sp_id,
+           CASE WHEN s.sp_id IS NULL THEN NULL ELSE coalesce(k.state, -2) END AS state
+    FROM slot s
+    LEFT JOIN chk k ON k.sp_id = s.sp_id AND k.route = s.route AND k.cid = s.cid
+)
+SELECT $1, batch, idx, user_id, sp_id, state,
+       count(*) FILTER (WHERE state = 1) OVER (PARTITION BY batch, idx)
+FROM answered`, run)
+	return err
+}

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+// DiscoveryCID is one row of the CID snapshot with its owner's replica set (nil pointers are SQL
+// NULLs).
+type DiscoveryCID struct {
+	UserID     int64
+	Type       netmonv1.CIDType
+	CID        string
+	Primary    *int64
+	Secondary1 *int64
+	Secondary2 *int64
+}
+
+// SampleAll is the sampling threshold that keeps every CID.
+const SampleAll = int64(1) << 32
+
+// cidSnapshotSQL lists the CID rows of the snapshot (spec §4's ten sources) as CTE c, one row per
+// (user, column) and per track segment: CIDs of current users that are not deactivated, and of
+// their current tracks that are not deleted. JSON values are read with ->>, so they come without
+// their quotes; NULL, JSON null and empty values, and the legacy profile_picture '0', are left out.
+// %s is the users filter for deactivated users (empty when discovery has no is_deactivated column).
+const cidSnapshotSQL = `
+WITH u AS (
+    SELECT DISTINCT ON (user_id) user_id, primary_id, secondary_ids[1] AS s1, secondary_ids[2] AS s2,
+           metadata_multihash, profile_picture, profile_picture_sizes, cover_photo, cover_photo_sizes
+    FROM users WHERE is_current %s
+    ORDER BY user_id
+), c AS (
+    SELECT u.user_id, 0 AS src, 0::bigint AS track_id, x.ord, x.type, x.cid
+    FROM u CROSS JOIN LATERAL (VALUES
+        (1, 1, u.metadata_multihash::text),
+        (2, 2, nullif(u.profile_picture, '0')::text),
+        (3, 3, u.profile_picture_sizes::text),
+        (4, 2, u.cover_photo::text),
+        (5, 3, u.cover_photo_sizes::text)) AS x(ord, type, cid)
+    UNION ALL
+    SELECT t.owner_id, 1, t.track_id, x.ord, x.type, x.cid
+    FROM tracks t
+    JOIN u ON u.user_id = t.owner_id
+    CROSS JOIN LATERAL (
+        SELECT 1::bigint AS ord, 2 AS type, t.cover_art::text AS cid
+        UNION ALL SELECT 2, 3, t.cover_art_sizes::text
+        UNION ALL SELECT 3, 1, t.metadata_multihash::text
+        UNION ALL SELECT 4, 4, t.download ->> 'cid'
+        UNION ALL SELECT 4 + s.n, 4, s.seg ->> 'multihash'
+            FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.track_segments) = 'array'
+                                           THEN t.track_segments ELSE '[]'::jsonb END)
+                 WITH ORDINALITY AS s(seg, n)
+    ) AS x
+    WHERE t.is_current AND NOT coalesce(t.is_delete, false)
+)`
+
+// sampleHash is the sampling hash of a CID in SQL: the first 32 bits of its MD5, as an unsigned
+// number. A CID is in a sample of rate r when its hash is below floor(r * 2^32); the rule depends
+// only on the CID string, so the same CIDs are drawn from one night to the next.
+const sampleHash = `('x' || substr(md5(c.cid), 1, 8))::bit(32)::bigint`
+
+// cidFilter is the users condition for deactivated users, or "" when discovery has no
+// is_deactivated column (a discovery schema older than deactivation).
+func (s *Snapshot) cidFilter(ctx context.Context) (string, error) {
+	var has bool
+	err := s.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'is_deactivated')`).Scan(&has)
+	if err != nil {
+		return "", fmt.Errorf("discovery: users columns: %w", err)
+	}
+	if !has {
+		return "", nil
+	}
+	return "AND NOT coalesce(is_deactivated, false)", nil
+}
+
+// CIDCount counts the CID rows of the snapshot.
+func (s *Snapshot) CIDCount(ctx context.Context) (int64, error) {
+	filter, err := s.cidFilter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	q := fmt.Sprintf(cidSnapshotSQL, filter) + ` SELECT count(*) FROM c WHERE c.cid IS NOT NULL AND c.cid <> ''`
+	if err := s.tx.QueryRow(ctx, q).Scan(&n); err != nil {
+		return 0, fmt.Errorf("discovery: count cids: %w", err)
+	}
+	return n, nil
+}
+
+// CIDs streams the CID rows whose sampling hash is below threshold (SampleAll: every row) to fn,
+// in user_id order (a user's own CIDs, then its tracks' in track_id order), one at a time.
+func (s *Snapshot) CIDs(ctx context.Context, threshold int64, fn func(DiscoveryCID) error) error {
+	filter, err := s.cidFilter(ctx)
+	if err != nil {
+		return err
+	}
+	q := fmt.Sprintf(cidSnapshotSQL, filter) + `
+SELECT c.user_id, c.type, c.cid, u.primary_id, u.s1, u.s2
+FROM c JOIN u ON u.user_id = c.user_id
+WHERE c.cid IS NOT NULL AND c.cid <> ''`
+	args := []any{}
+	if threshold < SampleAll {
+		q += " AND " + sampleHash + " < $1"
+		args = append(args, threshold)
+	}
+	q += " ORDER BY c.user_id, c.src, c.track_id, c.ord"
+	rows, err := s.tx.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("discovery: cids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c DiscoveryCID
+		var typ int32
+		if err := rows.Scan(&c.UserID, &typ, &c.CID, &c.Primary, &c.Secondary1, &c.Secondary2); err != nil {
+			return fmt.Errorf("discovery: cids: %w", err)
+		}
+		c.Type = netmonv1.CIDType(typ)
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("discovery: cids: %w", err)
+	}
+	return nil
+}
