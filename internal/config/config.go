@@ -59,6 +59,10 @@ type Config struct {
 	HTTPAddr           string        // NETMON_HTTP_ADDR (""): the stage's own default
 	LogLevel           string        // NETMON_LOG_LEVEL (info): debug, info, warn or error
 	LogFormat          string        // NETMON_LOG_FORMAT (auto): json, console or auto
+	AckWait            time.Duration // NETMON_ACK_WAIT (0: each stage's own): redelivery after a crash
+	NATSAuth           NATSAuth      // NETMON_NATS_USER, _PASSWORD, _TOKEN, _NKEY_SEED_FILE, _CREDS_FILE, _TLS_*
+	PushAuth           BasicAuth     // NETMON_PUSH_GATEWAY_USERNAME, NETMON_PUSH_GATEWAY_PASSWORD
+	EndpointPolicy     CNPolicy      // NETMON_CN_BLOCK_PRIVATE, NETMON_CN_ALLOW_NETWORKS
 	Warnings           []string      // non-fatal notes found while loading, sorted
 }
 
@@ -102,10 +106,14 @@ var unused = map[string]string{
 var secretNames = []string{
 	"DB_PASSWORD", "FDB_PASSWORD", "SIGNATURE_SP_DELEGATE_PRIV_KEY", "SLACK_URL",
 	"NETMON_DB_URL", "NETMON_DISCOVERY_DB_URL",
+	envNATSPassword, envNATSToken, envPushPassword,
 }
 
 // netmonNames are the NETMON_* variables; any other NETMON_* name is reported as a likely typo.
 var netmonNames = []string{
+	envAckWait, envNATSUser, envNATSPassword, envNATSPassword + "_FILE", envNATSToken, envNATSToken + "_FILE",
+	envNATSNKey, envNATSCreds, envNATSTLSCA, envNATSTLSCert, envNATSTLSKey, envPushUser, envPushPassword,
+	envPushPassword + "_FILE", envBlockPrivate, envAllowNetworks,
 	"NETMON_DB_URL", "NETMON_DB_URL_FILE", "NETMON_DISCOVERY_DB_URL", "NETMON_DISCOVERY_DB_URL_FILE",
 	"NETMON_PUSH_JOB", "NETMON_NATS_URL", "NETMON_STREAM_REPLICAS", "NETMON_STREAM_MAX_AGE",
 	"NETMON_CONTENT_NODES_SOURCE", "NETMON_CONTENT_NODES", "NETMON_WORK_BATCH_SIZE",
@@ -180,6 +188,7 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 			c.HTTPAddr = ""
 		}
 	}
+	c.AckWait, c.NATSAuth, c.PushAuth, c.EndpointPolicy = r.ackWait(), r.natsAuth(), r.pushAuth(), r.endpointPolicy()
 	r.checkSigning(&c)
 	r.checkStatic(&c)
 	if c.CIDChecks != "sample" && r.get("NETMON_CID_SAMPLE_SIZE") != "" {
@@ -458,6 +467,7 @@ func (c Config) Redacted() map[string]string {
 	if c.SignatureSPID != 0 {
 		m["SIGNATURE_SPID"] = strconv.FormatInt(c.SignatureSPID, 10)
 	}
+	addSecurity(m, c)
 	addDB(m, "DB_", "NETMON_DB_URL", c.NMDB)
 	addDB(m, "FDB_", "NETMON_DISCOVERY_DB_URL", c.DiscoveryDB)
 	return m

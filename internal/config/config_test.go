@@ -301,6 +301,10 @@ func TestSecretsMaskedInRedacted(t *testing.T) {
 // as a typo).
 func TestRedactedCoversEverySetting(t *testing.T) {
 	want := []string{
+		"NETMON_ACK_WAIT", "NETMON_NATS_USER", "NETMON_NATS_PASSWORD", "NETMON_NATS_TOKEN",
+		"NETMON_NATS_NKEY_SEED_FILE", "NETMON_NATS_CREDS_FILE", "NETMON_NATS_TLS_CA",
+		"NETMON_NATS_TLS_CERT", "NETMON_NATS_TLS_KEY", "NETMON_PUSH_GATEWAY_USERNAME",
+		"NETMON_PUSH_GATEWAY_PASSWORD", "NETMON_CN_BLOCK_PRIVATE", "NETMON_CN_ALLOW_NETWORKS",
 		"DB_HOST", "DB_PORT", "DB_NAME", "DB_USERNAME", "DB_PASSWORD", "NETMON_DB_URL",
 		"FDB_HOST", "FDB_PORT", "FDB_NAME", "FDB_USERNAME", "FDB_PASSWORD", "NETMON_DISCOVERY_DB_URL",
 		"PUSH_GATEWAY_URL", "NETMON_PUSH_JOB", "SIGNATURE_SPID", "SIGNATURE_SP_DELEGATE_PRIV_KEY",
@@ -587,6 +591,7 @@ func fixtureSecrets(t *testing.T, environ []string) []string {
 	secret := map[string]bool{
 		"DB_PASSWORD": true, "FDB_PASSWORD": true, "SIGNATURE_SP_DELEGATE_PRIV_KEY": true,
 		"SLACK_URL": true, "NETMON_DB_URL": true, "NETMON_DISCOVERY_DB_URL": true,
+		"NETMON_NATS_PASSWORD": true, "NETMON_NATS_TOKEN": true, "NETMON_PUSH_GATEWAY_PASSWORD": true,
 	}
 	var out []string
 	for _, kv := range environ {

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -157,8 +156,8 @@ func (f *Fetcher) skip(run, sp int64, endpoint string) (netmonv1.Outcome, string
 		return netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, "no endpoint", true
 	case f.deregistered[endpoint]:
 		return netmonv1.Outcome_OUTCOME_SKIPPED_DEREGISTERED, "endpoint is deregistered", true
-	case !validEndpoint(endpoint):
-		return netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, "endpoint is not an http(s) URL", true
+	case f.client.CheckEndpoint(endpoint) != nil: // not http(s), or refused (SSRF): see contentnode.Policy
+		return netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, f.client.CheckEndpoint(endpoint).Error(), true
 	case f.breaker.open(run, sp):
 		return netmonv1.Outcome_OUTCOME_CIRCUIT_OPEN,
 			fmt.Sprintf("circuit open: %d consecutive failed items on this node in this run", f.opts.BreakerFailures), true
@@ -406,11 +405,6 @@ func requestCode(status int, err error) string {
 		return "refused"
 	}
 	return "network"
-}
-
-func validEndpoint(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

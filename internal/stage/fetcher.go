@@ -3,7 +3,6 @@ package stage
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -44,7 +43,7 @@ func RunFetcher(ctx context.Context, d Deps) error {
 			return fmt.Errorf("signing key: %w", err)
 		}
 	}
-	client := &contentnode.Client{HTTP: &http.Client{}, Signer: signer}
+	client := &contentnode.Client{Policy: cnPolicy(d.Config.EndpointPolicy), Signer: signer}
 	f := fetcher.New(client, fetcher.Options{
 		Timeout:         d.Config.FetchTimeout,
 		Attempts:        d.Config.FetchAttempts,
@@ -57,7 +56,7 @@ func RunFetcher(ctx context.Context, d Deps) error {
 	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("fetcher"), reg, h, d.Log) })
 	g.Go(func() error {
 		h.ready.Store(true)
-		return conn.Consume(ctx, fetcherConsumer(d.Config.FetchConcurrency), h.status.Track(bus.Handler{
+		return conn.Consume(ctx, withAckWait(fetcherConsumer(d.Config.FetchConcurrency), d.Config.AckWait), h.status.Track(bus.Handler{
 			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
 				if isCIDWork(m.Subject) {
 					return handleCIDWork(ctx, f, m)
