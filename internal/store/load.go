@@ -279,5 +279,9 @@ FROM (SELECT user_id, primary_sp_id AS p, secondary1_sp_id AS s1, secondary2_sp_
       FROM users WHERE run_id = $1) u
 LEFT JOIN clocks c ON c.run_id = $1 AND c.wallet = u.w AND c.sp_id IN (u.p, u.s1, u.s2)
 GROUP BY u.user_id`, run)
-	return err
+	if err != nil {
+		return err
+	}
+	// The CID status is built with the user status, in the same transaction (cid.go).
+	return buildCIDStatus(ctx, tx, run)
 }

@@ -1,0 +1,323 @@
+package store_test
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/binary"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/audius-netmon/netmon/internal/store"
+	"github.com/audius-netmon/netmon/internal/testenv"
+	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
+)
+
+const (
+	present = netmonv1.CIDState_CID_STATE_PRESENT
+	absent  = netmonv1.CIDState_CID_STATE_ABSENT
+	none    = netmonv1.CIDState_CID_STATE_NOT_ANSWERED
+	plain   = netmonv1.CIDRoute_CID_ROUTE_CIDS
+	images  = netmonv1.CIDRoute_CID_ROUTE_IMAGES
+)
+
+// loadCIDRun writes a run with three nodes and three users and their CIDs, worked by hand:
+//
+//	user 1, replica set 1,2,3: Qa held by 1,2,3; Qb (a directory) held by 1 only; Qc held by none
+//	user 2, replica set 2,2,3 (node 2 twice): Qd held by 2 and 3
+//	user 3, no replica set: Qe
+//
+// Node 3 answers only for Qa; Qd on node 3 is a result that never arrived, so it is not answered.
+func loadCIDRun(t *testing.T, st *store.Store, run int64) {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := func(v int64) *int64 { return &v }
+	must(st.EnsureRun(ctx, run))
+	must(st.SaveRun(ctx, &netmonv1.Run{RunId: run, CreatedAt: timestamppb.Now(), Deadline: timestamppb.New(time.Now().Add(time.Hour))}))
+	must(st.SaveContentNodes(ctx, &netmonv1.ContentNodeBatch{RunId: run, Nodes: []*netmonv1.ContentNode{
+		{SpId: 1, Endpoint: "http://cn1"}, {SpId: 2, Endpoint: "http://cn2"}, {SpId: 3, Endpoint: "http://cn3"}}}))
+	if _, err := st.SaveUserBatch(ctx, &netmonv1.UserBatch{RunId: run, Users: []*netmonv1.User{
+		{UserId: 1, Wallet: "0xa", PrimarySpId: id(1), Secondary1SpId: id(2), Secondary2SpId: id(3)},
+		{UserId: 2, Wallet: "0xb", PrimarySpId: id(2), Secondary1SpId: id(2), Secondary2SpId: id(3)},
+		{UserId: 3, Wallet: "0xc"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	cid := func(user int64, typ netmonv1.CIDType, c string) *netmonv1.CID {
+		route := plain
+		if typ == netmonv1.CIDType_CID_TYPE_DIR {
+			route = images
+		}
+		return &netmonv1.CID{UserId: user, Type: typ, Cid: c, Route: route}
+	}
+	batches := []*netmonv1.CIDBatch{
+		{RunId: run, Batch: 0, Cids: []*netmonv1.CID{cid(1, netmonv1.CIDType_CID_TYPE_METADATA, "Qa"),
+			cid(1, netmonv1.CIDType_CID_TYPE_DIR, "Qb"), cid(1, netmonv1.CIDType_CID_TYPE_TRACK, "Qc")}},
+		{RunId: run, Batch: 1, Cids: []*netmonv1.CID{cid(2, netmonv1.CIDType_CID_TYPE_IMAGE, "Qd"),
+			cid(3, netmonv1.CIDType_CID_TYPE_TRACK, "Qe")}},
+	}
+	results := []*netmonv1.CIDResult{
+		{RunId: run, SpId: 1, Route: plain, Batch: 0, Outcome: netmonv1.Outcome_OUTCOME_OK,
+			Cids: []string{"Qa", "Qc"}, States: []netmonv1.CIDState{present, absent}},
+		{RunId: run, SpId: 1, Route: images, Batch: 0, Outcome: netmonv1.Outcome_OUTCOME_OK,
+			Cids: []string{"Qb"}, States: []netmonv1.CIDState{present}},
+		{RunId: run, SpId: 2, Route: plain, Batch: 0, Outcome: netmonv1.Outcome_OUTCOME_OK,
+			Cids: []string{"Qa", "Qc", "Qd"}, States: []netmonv1.CIDState{present, absent, present}},
+		{RunId: run, SpId: 2, Route: images, Batch: 0, Outcome: netmonv1.Outcome_OUTCOME_OK,
+			Cids: []string{"Qb"}, States: []netmonv1.CIDState{absent}},
+		{RunId: run, SpId: 3, Route: plain, Batch: 0, Outcome: netmonv1.Outcome_OUTCOME_OK, Missing: 1,
+			Cids: []string{"Qa", "Qc"}, States: []netmonv1.CIDState{present, none}},
+		{RunId: run, SpId: 3, Route: images, Batch: 0, Outcome: netmonv1.Outcome_OUTCOME_TIMEOUT,
+			Cids: []string{"Qb"}, States: []netmonv1.CIDState{none}},
+	}
+	for _, b := range batches {
+		if _, err := st.SaveCIDBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range results {
+		if _, err := st.SaveCIDResult(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No clock work: the CID items are the run's only work items (the seventh never arrives,
+	// so the run is loaded at its deadline, as ExpireRun does).
+	must(st.SaveManifest(ctx, &netmonv1.Manifest{RunId: run, UserBatches: 1, Users: 3, ContentNodes: 3,
+		WorkItems: 7, CidChecks: "sample", CidBatches: 2, CidWorkItems: 7, SnapshotCids: 50, SampledCids: 5,
+		CidSampleRate: 0.1}))
+	if loaded, err := st.TryFinishLoad(ctx, run); err != nil || loaded {
+		t.Fatalf("loaded = %v (%v) with a work item missing", loaded, err)
+	}
+	if loaded, err := st.ExpireRun(ctx, run); err != nil || !loaded {
+		t.Fatalf("ExpireRun: loaded = %v (%v)", loaded, err)
+	}
+}
+
+func TestCIDStatusAndMetrics(t *testing.T) {
+	st, url := openStore(t)
+	ctx := context.Background()
+	loadCIDRun(t, st, 1)
+
+	// Writing every batch and result again changes nothing.
+	if wrote, err := st.SaveCIDBatch(ctx, &netmonv1.CIDBatch{RunId: 1, Batch: 0, Cids: []*netmonv1.CID{{UserId: 9, Cid: "Qz"}}}); err != nil || wrote {
+		t.Fatalf("second SaveCIDBatch: wrote=%v err=%v", wrote, err)
+	}
+	if wrote, err := st.SaveCIDResult(ctx, &netmonv1.CIDResult{RunId: 1, SpId: 1, Route: plain, Batch: 0,
+		Cids: []string{"Qa"}, States: []netmonv1.CIDState{absent}}); err != nil || wrote {
+		t.Fatalf("second SaveCIDResult: wrote=%v err=%v", wrote, err)
+	}
+	if _, err := st.SaveCIDResult(ctx, &netmonv1.CIDResult{RunId: 1, SpId: 1, Batch: 9, Cids: []string{"Qa"}}); err == nil {
+		t.Fatal("a result with more CIDs than states was accepted")
+	}
+
+	samples, err := st.Compute(ctx, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, s := range samples {
+		got[s.Key()] = s.Value
+	}
+	node := func(name string, sp string) string {
+		return name + `{endpoint="http://cn` + sp + `",sp_id="` + sp + `"}`
+	}
+	want := map[string]float64{
+		`audius_nm_snapshot_cids{}`:    50,
+		`audius_nm_checked_cids{}`:     5,
+		`audius_nm_cid_sample_ratio{}`: 0.1,
+		// Qa on 3 nodes; Qb on 1; Qd on 1 (node 2; node 3 did not answer); Qc and Qe (no replica
+		// set) on none.
+		`audius_nm_cids_by_replication_factor{replicas="0"}`: 2,
+		`audius_nm_cids_by_replication_factor{replicas="1"}`: 2,
+		`audius_nm_cids_by_replication_factor{replicas="2"}`: 0,
+		`audius_nm_cids_by_replication_factor{replicas="3"}`: 1,
+		// User 1: no node holds Qa, Qb and Qc; user 2: node 2 holds Qd, node 3 did not answer; user 3: none.
+		`audius_nm_users_by_cid_synced_nodes{nodes="0"}`:                                            2,
+		`audius_nm_users_by_cid_synced_nodes{nodes="1"}`:                                            1,
+		`audius_nm_users_by_cid_synced_nodes{nodes="2"}`:                                            0,
+		`audius_nm_users_by_cid_synced_nodes{nodes="3"}`:                                            0,
+		node("audius_nm_cids_replicated_at_least_once", "1"):                                        1, // Qa
+		node("audius_nm_cids_not_replicated", "1"):                                                  1, // Qb
+		node("audius_nm_cids_missing", "1"):                                                         1, // Qc
+		node("audius_nm_missed_cid_checks", "1"):                                                    0,
+		node("audius_nm_cids_replicated_at_least_once", "2"):                                        1, // Qa; Qd is held by node 2 only
+		node("audius_nm_cids_not_replicated", "2"):                                                  1, // Qd
+		node("audius_nm_cids_missing", "2"):                                                         2, // Qb, Qc
+		node("audius_nm_missed_cid_checks", "2"):                                                    0,
+		node("audius_nm_cids_replicated_at_least_once", "3"):                                        1, // Qa
+		node("audius_nm_cids_not_replicated", "3"):                                                  0,
+		node("audius_nm_cids_missing", "3"):                                                         0,
+		node("audius_nm_missed_cid_checks", "3"):                                                    3, // Qb timed out, Qc left out, Qd never arrived
+		`audius_nm_fetch_items{endpoint="http://cn3",kind="image_cid",outcome="timeout",sp_id="3"}`: 1,
+		`audius_nm_fetch_items{endpoint="http://cn3",kind="cid",outcome="ok",sp_id="3"}`:            1,
+		`audius_nm_fetch_items{endpoint="http://cn1",kind="clock",outcome="ok",sp_id="1"}`:          0,
+	}
+	for k, v := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("%s: no series", k)
+		} else if g != v {
+			t.Errorf("%s = %v, want %v", k, g, v)
+		}
+	}
+	// Worst-case 95% margin for 5 of 50, with the finite population correction.
+	if moe := got[`audius_nm_cid_sample_margin_of_error{}`]; moe < 0.41 || moe > 0.42 {
+		t.Errorf("margin of error = %v, want 1.96*sqrt(0.25/5)*sqrt(45/49) = 0.4200", moe)
+	}
+	// The original's CID tables, as views: the snapshot, and the CIDs a replica confirmed.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var fromDiscovery, fromContent int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM network_monitoring_cids_from_discovery WHERE run_id = 1),
+		(SELECT count(*) FROM network_monitoring_cids_from_content WHERE run_id = 1)`).Scan(&fromDiscovery, &fromContent); err != nil {
+		t.Fatal(err)
+	}
+	if fromDiscovery != 5 || fromContent != 5 { // Qa on nodes 1, 2 and 3, Qb on 1, Qd on 2
+		t.Errorf("views: %d CIDs from discovery, %d from content; want 5 and 5", fromDiscovery, fromContent)
+	}
+}
+
+func TestCIDMetricsAbsentWhenChecksOff(t *testing.T) {
+	st, _ := openStore(t)
+	loadRun(t, st, 1) // planned without CID checks
+	samples, err := st.Compute(context.Background(), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range samples {
+		if slices.Contains([]string{"audius_nm_snapshot_cids", "audius_nm_checked_cids", "audius_nm_cids_by_replication_factor",
+			"audius_nm_cids_missing", "audius_nm_users_by_cid_synced_nodes"}, s.Name) || s.Labels["kind"] == "cid" {
+			t.Errorf("run without CID checks has %s", s.Key())
+		}
+	}
+}
+
+// TestDiscoveryCIDs reads the CID snapshot from a hand-written discovery database: spec §4's ten
+// sources, JSON values without quotes, deactivated users and deleted tracks left out, and the
+// sampling rule (the first 32 bits of the CID's MD5 below the threshold).
+func TestDiscoveryCIDs(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.Database(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+CREATE TABLE users (user_id int, is_current bool, txhash text, wallet text, creator_node_endpoint text,
+    primary_id int, secondary_ids int[], metadata_multihash text, profile_picture text,
+    profile_picture_sizes text, cover_photo text, cover_photo_sizes text, is_deactivated bool NOT NULL DEFAULT false);
+CREATE TABLE tracks (track_id int, is_current bool, txhash text, owner_id int NOT NULL, cover_art text,
+    cover_art_sizes text, metadata_multihash text, download jsonb, track_segments jsonb NOT NULL, is_delete bool);
+INSERT INTO users VALUES
+    (1, true, 'a', '0xa', '', 1, '{2,3}', 'Qum', '0', 'Qupd', 'Qucp', NULL, false),
+    (1, false, 'o', '0xa', '', 1, '{2,3}', 'Qold', NULL, NULL, NULL, NULL, false),
+    (2, true, 'b', '0xb', '', 2, '{1}', 'Qgone', 'Qgonepp', NULL, NULL, NULL, true),
+    (3, true, 'c', '0xc', NULL, NULL, NULL, '', 'Q3pp', NULL, NULL, 'Q3cps', false);
+INSERT INTO tracks VALUES
+    (10, true, 't', 1, 'Qca', NULL, 'Qtm', '{"cid": "Qdl", "is_downloadable": true}', '[{"multihash": "Qs0", "duration": 6}, {"multihash": "Qs1"}]', false),
+    (11, true, 't', 1, NULL, 'Qcas', 'Qtm2', '{"cid": null}', '[]', false),
+    (12, true, 't', 1, NULL, NULL, 'Qdeleted', NULL, '[{"multihash": "Qsdel"}]', true),
+    (10, false, 'o', 1, NULL, NULL, 'Qoldtrack', NULL, '[]', false),
+    (13, true, 't', 2, NULL, NULL, 'Qdeactivated', NULL, '[{"multihash": "Qsdeact"}]', false),
+    (14, true, 't', 3, NULL, NULL, NULL, 'null', '{"not": "an array"}', false);`); err != nil {
+		t.Fatal(err)
+	}
+	disc, err := store.OpenDiscovery(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disc.Close()
+	type row struct {
+		User int64
+		Type string
+		CID  string
+		Set  [3]int64
+	}
+	read := func(threshold int64) (rows []row, count int64) {
+		err := disc.Read(ctx, func(s *store.Snapshot) error {
+			var err error
+			if count, err = s.CIDCount(ctx); err != nil {
+				return err
+			}
+			return s.CIDs(ctx, threshold, func(c store.DiscoveryCID) error {
+				r := row{User: c.UserID, Type: store.CIDTypeName(c.Type), CID: c.CID}
+				for k, sp := range []*int64{c.Primary, c.Secondary1, c.Secondary2} {
+					if sp != nil {
+						r.Set[k] = *sp
+					}
+				}
+				rows = append(rows, r)
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows, count
+	}
+	rows, count := read(store.SampleAll)
+	set1, none := [3]int64{1, 2, 3}, [3]int64{}
+	want := []row{
+		{1, "metadata", "Qum", set1}, {1, "image", "Qucp", set1}, {1, "dir", "Qupd", set1},
+		{1, "image", "Qca", set1}, {1, "metadata", "Qtm", set1}, {1, "track", "Qdl", set1},
+		{1, "track", "Qs0", set1}, {1, "track", "Qs1", set1},
+		{1, "dir", "Qcas", set1}, {1, "metadata", "Qtm2", set1},
+		{3, "image", "Q3pp", none}, {3, "dir", "Q3cps", none},
+	}
+	sortRows := func(r []row) {
+		slices.SortFunc(r, func(a, b row) int {
+			if a.User != b.User {
+				return int(a.User - b.User)
+			}
+			return map[bool]int{true: -1, false: 1}[a.CID < b.CID]
+		})
+	}
+	sortRows(want)
+	got := slices.Clone(rows)
+	sortRows(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("CID snapshot (-want +got):\n%s", diff)
+	}
+	if count != int64(len(want)) {
+		t.Errorf("CIDCount = %d, want %d", count, len(want))
+	}
+	for i := 1; i < len(rows); i++ {
+		if rows[i].User < rows[i-1].User {
+			t.Fatalf("rows not in user order: %v", rows)
+		}
+	}
+
+	// Sampling keeps exactly the CIDs whose MD5 prefix is below the threshold.
+	threshold := int64(1) << 31
+	sampled, _ := read(threshold)
+	var wantSample []string
+	for _, r := range want {
+		d := md5.Sum([]byte(r.CID))
+		if int64(binary.BigEndian.Uint32(d[:4])) < threshold {
+			wantSample = append(wantSample, r.CID)
+		}
+	}
+	var gotSample []string
+	for _, r := range sampled {
+		gotSample = append(gotSample, r.CID)
+	}
+	slices.Sort(wantSample)
+	slices.Sort(gotSample)
+	if diff := cmp.Diff(wantSample, gotSample); diff != "" || len(gotSample) == 0 || len(gotSample) == len(want) {
+		t.Errorf("sample at threshold 2^31 (-want +got):\n%s", diff)
+	}
+}
