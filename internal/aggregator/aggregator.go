@@ -33,6 +33,8 @@ type Options struct {
 	Foundation    []int64
 	RetentionRuns int
 	RetentionAge  time.Duration
+	// Slack receives the end-of-run summary (spec §8); nil sends none.
+	Slack *Slack
 }
 
 // Aggregator computes and publishes a run's metrics.
@@ -95,6 +97,11 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason s
 	end := a.now()
 	generating, total := end.Sub(start).Seconds(), end.Sub(run.CreatedAt).Seconds()
 	samples = append(samples, runSamples(run.ID, status, generating, total)...)
+	jobSamples, err := a.batchJobSamples(ctx, run.ID, run.CreatedAt, status, generating, total)
+	if err != nil {
+		return nil, err
+	}
+	samples = append(samples, jobSamples...)
 	if err := a.store.SaveSamples(ctx, run.ID, samples); err != nil {
 		return nil, err
 	}
@@ -110,6 +117,10 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason s
 	}
 	log := a.log.With().Int64("run_id", run.ID).Logger()
 	log.Info().Str("status", status).Str("reason", reason).Int("series", len(samples)).Msg("run finished, metrics pushed")
+	// At most once: after the run is marked, so a redelivered event does not post again.
+	if err := a.opts.Slack.Post(ctx, SlackMessage(samples, run.CreatedAt, a.now(), status, reason)); err != nil {
+		log.Warn().Err(err).Msg("slack report not sent")
+	}
 	if pruned, err := a.store.Prune(ctx, a.opts.RetentionRuns, a.opts.RetentionAge); err != nil {
 		log.Warn().Err(err).Msg("prune old runs")
 	} else if len(pruned) > 0 {

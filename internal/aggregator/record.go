@@ -107,6 +107,15 @@ func (a *Aggregator) Replay(ctx context.Context, rec *netmonv1.RunRecord) ([]sto
 		return nil, err
 	}
 	samples = append(samples, runSamples(rec.GetRunId(), status, rec.GetGeneratingMetricsSeconds(), rec.GetTotalJobSeconds())...)
+	run, err := a.store.GetRun(ctx, rec.GetRunId())
+	if err != nil {
+		return nil, err
+	}
+	jobSamples, err := a.batchJobSamples(ctx, run.ID, run.CreatedAt, status, rec.GetGeneratingMetricsSeconds(), rec.GetTotalJobSeconds())
+	if err != nil {
+		return nil, err
+	}
+	samples = append(samples, jobSamples...)
 	if err := a.store.SaveSamples(ctx, rec.GetRunId(), samples); err != nil {
 		return nil, err
 	}

@@ -50,6 +50,7 @@ func RunAggregator(ctx context.Context, d Deps) error {
 			Foundation:    d.Config.FoundationSPIDs,
 			RetentionRuns: d.Config.RetentionRuns,
 			RetentionAge:  d.Config.RetentionAge,
+			Slack:         aggregator.NewSlack(d.Config.SlackURL.Reveal(), nil),
 		}, d.Log)
 	h := newHealth("aggregator")
 	g, ctx := errgroup.WithContext(ctx)

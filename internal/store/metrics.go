@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -342,6 +343,20 @@ func (s *Store) SaveSamples(ctx context.Context, run int64, samples []Sample) er
 		}
 		return nil
 	})
+}
+
+// LatestSample is the value of the unlabelled series name stored for the newest run before run
+// that has it; ok is false when no earlier run has it.
+func (s *Store) LatestSample(ctx context.Context, name string, run int64) (v float64, ok bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT value FROM metric_values WHERE name = $1 AND run_id < $2 AND labels = '{}'
+		ORDER BY run_id DESC LIMIT 1`, name, run).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("latest %s before run %d: %w", name, run, err)
+	}
+	return v, true, nil
 }
 
 // Samples returns the stored series of a run, sorted by key.
