@@ -19,6 +19,7 @@ COPY services/loader/go.* services/loader/
 COPY services/aggregator/go.* services/aggregator/
 COPY services/netmon/go.* services/netmon/
 COPY services/simnet/go.* services/simnet/
+COPY services/bench/go.* services/bench/
 RUN go mod download
 
 COPY . .
@@ -33,7 +34,8 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags "-s -w" -o /out/netmon-loader ./services/loader && \
     go build -trimpath -ldflags "-s -w" -o /out/netmon-aggregator ./services/aggregator && \
     go build -trimpath -ldflags "-s -w" -o /out/netmon ./services/netmon && \
-    go build -trimpath -ldflags "-s -w" -o /out/netmon-simnet ./services/simnet
+    go build -trimpath -ldflags "-s -w" -o /out/netmon-simnet ./services/simnet && \
+    go build -trimpath -ldflags "-s -w" -o /out/netmon-bench ./services/bench
 
 # ---- run --------------------------------------------------------------------------------------
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -31,8 +31,13 @@ demo: services build ## a full monitoring run over a simulated network; metrics 
 	@scripts/ensure-pushgateway.sh
 	$(BIN)/netmon demo
 
-bench: services ## benchmarks (throughput and ratios; see docs/benchmarks.md)
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m $(addsuffix /...,$(MODULES))
+NATS_SERVER_VERSION := v2.15.2
+BENCH_FLAGS ?=
+
+bench: services build ## network-scale benchmarks: complete runs at 10k, 100k and 1M users, ceilings, profiles, scale-out (docs/benchmarks.md)
+	@test -x $(GOBIN_DIR)/nats-server || $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+	$(GO) build -o $(BIN)/netmon-bench ./services/bench
+	$(BIN)/netmon-bench -bin $(BIN) -nats-server $(GOBIN_DIR)/nats-server -out $(BIN)/bench $(BENCH_FLAGS)
 
 $(BUF):
 	GOFLAGS=-mod=mod $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)

@@ -59,10 +59,8 @@ func DefaultPlan(o PlanOptions) []Spec {
 		}
 		plan = append(plan,
 			knob("NETMON_WORK_BATCH_SIZE=1000", "NETMON_WORK_BATCH_SIZE=1000"),
-			knob("NETMON_USER_BATCH_SIZE=1000", "NETMON_USER_BATCH_SIZE=1000"),
 			knob("NETMON_USER_BATCH_SIZE=20000", "NETMON_USER_BATCH_SIZE=20000"),
 			knob("NETMON_FETCH_CONCURRENCY=4", "NETMON_FETCH_CONCURRENCY=4"),
-			knob("NETMON_FETCH_CONCURRENCY=64", "NETMON_FETCH_CONCURRENCY=64"),
 		)
 		s := knob("loader synchronous_commit=off")
 		s.LoaderDBParams = "synchronous_commit=off"

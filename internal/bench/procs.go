@@ -265,3 +265,67 @@ func startPushgateway(ctx context.Context, bin string) (*pushgateway, error) {
 	}
 	return &pushgateway{proc: p, url: url}, nil
 }
+
+// machineCPU is the busy CPU time of the whole machine so far (/proc/stat, all CPUs: every
+// state but idle and iowait).
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clockTicks
+}
+
+// postgresCPU is the CPU time of every process named postgres, plus what a postmaster (a
+// postgres whose parent is not one) collected from backends that have exited.
+func postgresCPU() time.Duration {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	type entry struct {
+		ppid     string
+		cpu      time.Duration
+		children time.Duration
+	}
+	procs := map[string]entry{}
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + d.Name() + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 15 {
+			continue
+		}
+		cu, _ := strconv.ParseInt(f[13], 10, 64)
+		cs, _ := strconv.ParseInt(f[14], 10, 64)
+		procs[d.Name()] = entry{ppid: f[1], cpu: statCPU(stat), children: time.Duration(cu+cs) * time.Second / clockTicks}
+	}
+	var total time.Duration
+	for _, e := range procs {
+		total += e.cpu
+		if _, child := procs[e.ppid]; !child {
+			total += e.children
+		}
+	}
+	return total
+}

@@ -187,8 +187,8 @@ func (rep *Report) Markdown(w io.Writer) error {
 	}
 
 	p("\n### Resources of the best run\n\n")
-	p("| run | peak RSS MiB (planner / fetchers / loader / aggregator) | CPU s (planner / fetchers / loader / aggregator / simnet+driver) | NM DB MiB | run's tables MiB | seed s (not in the run) |\n")
-	p("|---|---|---|---|---|---|\n")
+	p("| run | peak RSS MiB (planner / fetchers / loader / aggregator) | CPU s (planner / fetchers / loader / aggregator / simnet+driver / nats-server / postgres) | machine CPU s: all · not ours (of 2 × e2e) | NM DB MiB | run's tables MiB | seed s (not in the run) |\n")
+	p("|---|---|---|---|---|---|---|\n")
 	for _, g := range groups {
 		r := g[0]
 		var rss, cpu [4][]string
@@ -204,8 +204,13 @@ func (rep *Report) Markdown(w io.Writer) error {
 			}
 			return strings.Join(parts, " / ")
 		}
-		p("| %s | %s | %s / %.1f | %s | %s | %s |\n", r.Spec.Name, j(rss), j(cpu), r.SimnetCPU.Seconds(),
-			mib(r.NMDBSize), mib(r.RunSize), secs(r.Seed))
+		ours := r.SimnetCPU + r.NATSCPU + r.PostgresCPU
+		for _, s := range r.Stages {
+			ours += s.CPU
+		}
+		p("| %s | %s | %s / %.1f / %.1f / %.1f | %.0f · %.0f (of %.0f) | %s | %s | %s |\n", r.Spec.Name, j(rss), j(cpu), r.SimnetCPU.Seconds(),
+			r.NATSCPU.Seconds(), r.PostgresCPU.Seconds(), r.MachineCPU.Seconds(), max(r.MachineCPU-ours, 0).Seconds(),
+			2*r.EndToEnd.Seconds(), mib(r.NMDBSize), mib(r.RunSize), secs(r.Seed))
 	}
 
 	var withCeil [][]*Result

@@ -70,6 +70,9 @@ type Result struct {
 	Status        string
 	Stages        []Stage
 	SimnetCPU     time.Duration // the bench process (fake content nodes, driver)
+	NATSCPU       time.Duration // the nats-server process
+	PostgresCPU   time.Duration // every postgres process (all databases)
+	MachineCPU    time.Duration // the whole machine, other users' work included
 	NMDBSize      int64         // pg_database_size after the run
 	RunSize       int64         // the run's partitions and ledger rows
 	TruthSeries   int
@@ -254,7 +257,8 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	}
 	defer stopEvents()
 
-	cpu0 := selfUsage()
+	cpu0, pg0, mach0 := selfUsage(), postgresCPU(), machineCPU()
+	nats0, _ := readUsage(ns.cmd.Process.Pid)
 	start := time.Now()
 	run, err := requestRun(ctx, conn)
 	if err != nil {
@@ -277,6 +281,10 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	}
 	res.EndToEnd = time.Since(start)
 	res.SimnetCPU = selfUsage() - cpu0
+	res.PostgresCPU, res.MachineCPU = postgresCPU()-pg0, machineCPU()-mach0
+	if nats1, err := readUsage(ns.cmd.Process.Pid); err == nil {
+		res.NATSCPU = nats1.CPU - nats0.CPU
+	}
 	res.Status = strings.ToLower(strings.TrimPrefix(final.GetStatus().String(), "RUN_STATUS_"))
 	for i, p := range procs {
 		u, uerr := readUsage(p.cmd.Process.Pid)
