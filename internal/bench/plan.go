@@ -8,7 +8,7 @@ import (
 
 // PlanOptions choose the measurements of DefaultPlan.
 type PlanOptions struct {
-	Groups     []string // of "sizes", "profile", "scaleout", "knobs"; nil means all
+	Groups     []string // of Groups; nil means all
 	Sizes      []int    // users per size run (10k, 100k, 1M)
 	Nodes      int      // content nodes (50)
 	ScaleUsers int      // users of the scale-out runs
@@ -17,11 +17,15 @@ type PlanOptions struct {
 }
 
 // Groups of DefaultPlan.
-var Groups = []string{"sizes", "profile", "scaleout", "knobs"}
+var Groups = []string{"sizes", "cids", "profile", "scaleout", "knobs"}
+
+// clockOnly turns CID checks off: issue 7's targets are for clock checks only.
+const clockOnly = "NETMON_CID_CHECKS=off"
 
 // DefaultPlan is issue 7's measurement plan:
 //
-//   - sizes: each size with the default settings, with ceilings;
+//   - sizes: each size with clock checks only (NETMON_CID_CHECKS=off), with ceilings;
+//   - cids: each size with CID checks as configured by default (NETMON_CID_CHECKS=sample);
 //   - profile: the largest size once more with every stage profiled;
 //   - scaleout: content nodes answering after Latency, one request per node per fetcher
 //     (NETMON_NODE_CONCURRENCY=1) and two work items in flight per fetcher, with 1, 2 and 4
@@ -33,17 +37,22 @@ func DefaultPlan(o PlanOptions) []Spec {
 	var plan []Spec
 	if want("sizes") {
 		for _, u := range o.Sizes {
-			plan = append(plan, Spec{Name: "size/" + count(u), Users: u, Nodes: o.Nodes, Ceilings: true})
+			plan = append(plan, Spec{Name: "size/" + count(u), Users: u, Nodes: o.Nodes, Ceilings: true, Env: []string{clockOnly}})
+		}
+	}
+	if want("cids") {
+		for _, u := range o.Sizes {
+			plan = append(plan, Spec{Name: "cids=sample/" + count(u), Users: u, Nodes: o.Nodes, Env: []string{"NETMON_CID_CHECKS=sample"}})
 		}
 	}
 	if want("profile") && len(o.Sizes) > 0 {
 		u := slices.Max(o.Sizes)
-		plan = append(plan, Spec{Name: "profile/" + count(u), Users: u, Nodes: o.Nodes, Profile: true})
+		plan = append(plan, Spec{Name: "profile/" + count(u), Users: u, Nodes: o.Nodes, Profile: true, Env: []string{clockOnly}})
 	}
 	if want("scaleout") {
 		slow := func(name string, fetchers, fetchConc, nodeConc int) Spec {
 			return Spec{Name: name, Users: o.ScaleUsers, Nodes: o.Nodes, Latency: o.Latency, Fetchers: fetchers,
-				Env: []string{"NETMON_WORK_BATCH_SIZE=500",
+				Env: []string{clockOnly, "NETMON_WORK_BATCH_SIZE=500",
 					fmt.Sprintf("NETMON_FETCH_CONCURRENCY=%d", fetchConc), fmt.Sprintf("NETMON_NODE_CONCURRENCY=%d", nodeConc)}}
 		}
 		for _, f := range []int{1, 2, 4} {
@@ -55,7 +64,7 @@ func DefaultPlan(o PlanOptions) []Spec {
 	}
 	if want("knobs") {
 		knob := func(name string, env ...string) Spec {
-			return Spec{Name: "knob/" + name, Users: o.KnobUsers, Nodes: o.Nodes, Env: env}
+			return Spec{Name: "knob/" + name, Users: o.KnobUsers, Nodes: o.Nodes, Env: append([]string{clockOnly}, env...)}
 		}
 		plan = append(plan,
 			knob("NETMON_WORK_BATCH_SIZE=1000", "NETMON_WORK_BATCH_SIZE=1000"),

@@ -173,12 +173,16 @@ func (rep *Report) Markdown(w io.Writer) error {
 	groups := rep.groups()
 
 	p("### Runs (best of n by end-to-end; range over the n runs)\n\n")
-	p("| run | n | users | wallet checks | end to end s | planner done s · users/s · msgs/s | fetchers done s · checks/s · items/s | loader done s · rows/s · msgs/s | aggregator s · users/s | truth |\n")
+	p("| run | n | users | wallet checks (+ CIDs) | end to end s | planner done s · users/s · msgs/s | fetchers done s · checks/s · items/s | loader done s · rows/s · msgs/s | aggregator s · users/s | truth |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, g := range groups {
 		r := g[0]
-		p("| %s | %d | %d | %d | %s | %s · %s · %s | %s · %s · %s | %s · %s · %s | %s · %s | %d/%d |\n",
-			r.Spec.Name, len(g), r.Users, r.WalletChecks, spread(g, func(r *Result) time.Duration { return r.EndToEnd }),
+		checks := fmt.Sprint(r.WalletChecks)
+		if r.CIDs > 0 {
+			checks += fmt.Sprintf(" (+ %d CIDs in %d items)", r.CIDs, r.CIDItems)
+		}
+		p("| %s | %d | %d | %s | %s | %s · %s · %s | %s · %s · %s | %s · %s · %s | %s · %s | %d/%d |\n",
+			r.Spec.Name, len(g), r.Users, checks, spread(g, func(r *Result) time.Duration { return r.EndToEnd }),
 			secs(r.PlanDone), human(per(r.Users, r.planWin())), human(per(r.planMsgs(), r.planWin())),
 			secs(r.LastResult), human(per(r.WalletChecks, r.fetchWin())), human(per(r.WorkItems, r.fetchWin())),
 			secs(r.Loaded), human(per(r.loadRows(), r.loadWin())), human(per(r.loadMsgs(), r.loadWin())),

@@ -57,6 +57,7 @@ type Result struct {
 
 	Users, UserBatches, WorkItems, WalletChecks int64
 	ClockRows                                   int64
+	CIDs, CIDItems                              int64 // CIDs checked (sampled or all) and their work items
 	UserBytes, ResultBytes                      int64 // payload bytes of user batches and results
 
 	EndToEnd      time.Duration // run requested → "complete" event (metrics pushed)
@@ -493,9 +494,11 @@ func (r *runner) dbFacts(ctx context.Context, st *store.Store, nmDB string, run 
 	}
 	defer conn.Close(ctx)
 	q := fmt.Sprintf(`SELECT pg_database_size(current_database()),
-		pg_total_relation_size('users_r%[1]d') + pg_total_relation_size('clocks_r%[1]d') + pg_total_relation_size('user_status_r%[1]d'),
-		(SELECT count(*) FROM clocks_r%[1]d)`, run)
-	return conn.QueryRow(ctx, q).Scan(&res.NMDBSize, &res.RunSize, &res.ClockRows)
+		(SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c WHERE c.relname LIKE '%%\_r%[1]d' AND c.relkind = 'r'),
+		(SELECT count(*) FROM clocks_r%[1]d),
+		(SELECT coalesce(sampled_cids, 0) FROM runs WHERE run_id = %[1]d),
+		(SELECT count(*) FROM fetch_results WHERE run_id = %[1]d AND kind <> 'clock')`, run)
+	return conn.QueryRow(ctx, q).Scan(&res.NMDBSize, &res.RunSize, &res.ClockRows, &res.CIDs, &res.CIDItems)
 }
 
 // compareTruth checks the stored metrics against the simulator's ground truth, so a fast run
