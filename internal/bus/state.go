@@ -28,6 +28,10 @@ const (
 type Lease struct {
 	Run   int64     `json:"run"`
 	Until time.Time `json:"until"`
+	// Created and Plan let a restarted planner finish planning the run the same way (stage's
+	// resume): the run's creation time, and a fingerprint of the plan settings.
+	Created time.Time `json:"created,omitzero"`
+	Plan    string    `json:"plan,omitempty"`
 }
 
 // ErrRunActive is returned when a run is requested while another one holds the lease.

@@ -62,11 +62,13 @@ func RunPlanner(ctx context.Context, d Deps) error {
 			opts.StaticNodes = append(opts.StaticNodes, store.DiscoveryNode{SPID: n.SPID, Endpoint: n.Endpoint})
 		}
 	}
-	s := &starter{conn: conn, state: state, disc: disc, planner: planner.New(opts, d.Log), deadline: d.Config.RunDeadline, log: d.Log}
+	s := &starter{conn: conn, state: state, disc: disc, planner: planner.New(opts, d.Log), deadline: d.Config.RunDeadline, log: d.Log,
+		plan: planFingerprint(opts)}
 	h := newHealth("planner")
 	s.status = h.status
 	g, ctx := errgroup.WithContext(ctx)
 	s.ctx = ctx
+	s.resume() // a run this planner's predecessor died planning (resume.go)
 	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("planner"), reg, h, d.Log) })
 	sub, err := conn.NC.Subscribe(message.StartSubject, func(m *nats.Msg) {
 		var req netmonv1.StartRunRequest
@@ -127,6 +129,7 @@ type starter struct {
 	deadline time.Duration
 	log      zerolog.Logger
 	status   *Status
+	plan     string // fingerprint of the plan settings, kept in the lease (resume.go)
 	mu       sync.Mutex
 	wg       sync.WaitGroup
 }
@@ -145,7 +148,7 @@ func (s *starter) start(by string) (int64, error) {
 		return 0, err
 	}
 	created := time.Now().UTC()
-	if err := s.state.Acquire(ctx, bus.Lease{Run: run, Until: created.Add(s.deadline + leaseGrace)}); err != nil {
+	if err := s.state.Acquire(ctx, bus.Lease{Run: run, Until: created.Add(s.deadline + leaseGrace), Created: created, Plan: s.plan}); err != nil {
 		return 0, err
 	}
 	if err := s.conn.Publish(ctx, runEvent(run, "planned", netmonv1.RunStatus_RUN_STATUS_PLANNED, "")); err != nil {

@@ -1,0 +1,212 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/audius-netmon/netmon/internal/simnet"
+	"github.com/audius-netmon/netmon/internal/store"
+	"github.com/audius-netmon/netmon/internal/testenv"
+)
+
+// crashScenario is a network whose nodes answer slowly enough that a run is still fetching when
+// a stage is killed: 12 nodes, 1200 users, 40 wallets per work item (about 90 items).
+func crashScenario(t *testing.T, seed int64) simnet.Scenario {
+	t.Helper()
+	faults, err := simnet.ParseFaults("1=slow:60ms:200ms,2=slow:60ms:200ms,3=slow:60ms:200ms,4=slow:60ms:200ms," +
+		"5=slow:60ms:200ms,6=slow:60ms:200ms,7=down,8=failfirst:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return simnet.Scenario{Seed: seed, UserCount: 1200, NodeCount: 12}.WithNodes(faults)
+}
+
+var crashEnv = []string{"NETMON_WORK_BATCH_SIZE=40", "NETMON_USER_BATCH_SIZE=200", "NETMON_FETCH_TIMEOUT=1s"}
+
+// poll calls cond every interval until it holds or timeout passes.
+func poll(t *testing.T, timeout, interval time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s", what, timeout)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// queryInt runs a one-value query on the database at url; -1 when it fails.
+func queryInt(url, sql string, args ...any) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return -1
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// TestCrashFetcherMidBatch: one of two fetchers is killed with SIGKILL while it has content-node
+// requests in flight, after some results are loaded, and started again. The items it held are
+// redelivered (to either fetcher), the run completes, and every metric equals simnet's truth:
+// no item lost, none counted twice.
+func TestCrashFetcherMidBatch(t *testing.T) {
+	s := startChaosStack(t, chaosConfig{scenario: crashScenario(t, 31), fetchers: 2, env: crashEnv})
+	run := s.startRun(t)
+	victim := s.fetchers[0]
+	poll(t, time.Minute, 5*time.Millisecond, "fetcher 1 busy after the first results", func() bool {
+		return queryInt(s.nmDB, "SELECT count(*) FROM fetch_results WHERE run_id = $1", run) > 0 &&
+			victim.inFlight(run, "") > 0
+	})
+	held := victim.inFlight(run, "")
+	victim.kill9()
+	loaded := queryInt(s.nmDB, "SELECT count(*) FROM fetch_results WHERE run_id = $1", run)
+	t.Logf("killed fetcher 1 with %d items in flight, %d results loaded", held, loaded)
+	time.Sleep(500 * time.Millisecond)
+	victim.run()
+	s.checkComplete(t, run, fmt.Sprintf("SIGKILL of 1 of 2 fetchers with %d items in flight; restarted", held))
+}
+
+// TestCrashLoaderMidCOPY: the loader is killed with SIGKILL while its COPY of clock rows is in
+// progress (held on a table lock the test takes, seen in pg_stat_activity), and started again.
+// The open transactions roll back, the results are redelivered and written once; the run completes
+// exactly.
+func TestCrashLoaderMidCOPY(t *testing.T) {
+	s := startChaosStack(t, chaosConfig{scenario: crashScenario(t, 32), env: crashEnv})
+	// The run will be 1. Its partitions are made now (the loader does the same, idempotently, on
+	// its first message) so the test can hold a lock on its clock partition before any COPY.
+	ctx := context.Background()
+	st, err := store.Open(ctx, s.nmDB, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnsureRun(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	lockConn, err := pgx.Connect(ctx, s.nmDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockConn.Close(ctx)
+	lock, err := lockConn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SHARE lets the loader read the table's columns (pgx does, before COPY) but holds its COPY,
+	// which has started: the statement is sent and its rows are streaming.
+	if _, err := lock.Exec(ctx, "LOCK TABLE clocks_r1 IN SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	if run := s.startRun(t); run != 1 {
+		t.Fatalf("run %d, want 1", run)
+	}
+	copying := `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND query ILIKE 'copy%clocks_r1%' AND wait_event_type = 'Lock'`
+	poll(t, time.Minute, 20*time.Millisecond, "the loader's COPY waiting mid-transaction", func() bool {
+		return queryInt(s.nmDB, copying) > 0
+	})
+	n := queryInt(s.nmDB, copying)
+	s.loader.kill9()
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The killed loader's backends find their client gone and roll back.
+	poll(t, 30*time.Second, 50*time.Millisecond, "the killed loader's COPYs rolled back", func() bool {
+		return queryInt(s.nmDB, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND query ILIKE 'copy%clocks_r1%' AND state <> 'idle'`) == 0
+	})
+	t.Logf("killed the loader with %d COPYs in progress", n)
+	s.loader.run()
+	s.checkComplete(t, 1, fmt.Sprintf("SIGKILL of the loader with %d COPYs in progress; restarted", n))
+}
+
+// TestCrashAggregatorMidPush: the aggregator is killed with SIGKILL while its PUT to the
+// Pushgateway is in progress (a proxy holds the request), and started again. The run, still
+// "loaded", is finished by the restarted aggregator: metrics pushed once more, exactly.
+func TestCrashAggregatorMidPush(t *testing.T) {
+	pg := startPushgatewayBehindGate(t)
+	s := startChaosStack(t, chaosConfig{scenario: crashScenario(t, 33), env: crashEnv, pushgateway: pg.url})
+	s.pushgateway = pg.real // scrape the real one
+	run := s.startRun(t)
+	select {
+	case <-pg.held:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no push arrived")
+	}
+	if st := runStatus(s.nmDB, run); st != "loaded" {
+		t.Fatalf("run %d is %q while its push is held, want loaded", run, st)
+	}
+	s.aggregator.kill9()
+	pg.open()
+	if st := runStatus(s.nmDB, run); st != "loaded" {
+		t.Fatalf("run %d is %q after the aggregator died mid-push, want loaded", run, st)
+	}
+	s.aggregator.run()
+	s.checkComplete(t, run, "SIGKILL of the aggregator during its Pushgateway PUT; restarted")
+	if n := pg.puts.Load(); n < 2 {
+		t.Errorf("%d PUTs reached the gate, want the held one and the retry", n)
+	}
+}
+
+// gatedPushgateway is the real Pushgateway behind a proxy that holds the first PUT until the
+// client goes away or the gate opens.
+type gatedPushgateway struct {
+	url, real string
+	held      chan struct{}
+	opened    chan struct{}
+	puts      atomic.Int32
+	open      func()
+}
+
+func startPushgatewayBehindGate(t *testing.T) *gatedPushgateway {
+	t.Helper()
+	real := testenv.Pushgateway(t)
+	u, _ := url.Parse(real)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	g := &gatedPushgateway{real: real, held: make(chan struct{}), opened: make(chan struct{})}
+	var once, openOnce atomic.Bool
+	g.open = func() {
+		if openOnce.CompareAndSwap(false, true) {
+			close(g.opened)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/metrics/job/") {
+			g.puts.Add(1)
+			if once.CompareAndSwap(false, true) {
+				close(g.held)
+				select {
+				case <-r.Context().Done():
+					return // the aggregator died mid-push
+				case <-g.opened:
+				}
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(g.open)
+	g.url = srv.URL
+	return g
+}
+
