@@ -10,7 +10,7 @@ BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build services test demo bench proto proto-baseline lint tidy clean
+.PHONY: help build services test rules demo bench proto proto-baseline lint tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -24,8 +24,13 @@ build: ## build every binary into bin/
 services: ## make sure Postgres and the Pushgateway binary are installed and running (idempotent)
 	@scripts/ensure-services.sh
 
-test: services ## run every test of every module (starts what the tests need)
+test: services rules ## run every test of every module (starts what the tests need)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(addsuffix /...,$(MODULES))
+
+rules: ## check the Prometheus config and alert rules and run the rules' unit tests (promtool)
+	@command -v promtool >/dev/null || { echo "promtool missing: run make services (Debian package prometheus)"; exit 1; }
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/tests/*.yml
 
 demo: services build ## a full monitoring run over a simulated network; metrics on 127.0.0.1:9091
 	@scripts/ensure-pushgateway.sh

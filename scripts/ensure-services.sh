@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure what netmon's tests and demo need is on this machine and running: a PostgreSQL
-# server on 127.0.0.1:5432 that the postgres role can reach without a password, and the
-# Pushgateway binary. Installs Debian packages when missing (root needed). Idempotent.
+# server on 127.0.0.1:5432 that the postgres role can reach without a password, the Pushgateway
+# binary, and promtool (which checks the alert rules). Installs Debian packages when
+# missing (root needed). Idempotent.
 set -euo pipefail
 
 say() { echo "ensure-services: $*" >&2; }
@@ -47,5 +48,10 @@ fi
 if ! command -v prometheus-pushgateway >/dev/null 2>&1 && ! command -v pushgateway >/dev/null 2>&1 \
    && [ -z "${NETMON_PUSHGATEWAY_BIN:-}" ]; then
   apt_install prometheus-pushgateway
+fi
+
+# --- promtool (Debian package prometheus) ---------------------------------------------------------
+if ! command -v promtool >/dev/null 2>&1; then
+  apt_install prometheus
 fi
 say "ok"

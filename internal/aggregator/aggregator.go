@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -35,6 +36,8 @@ type Options struct {
 	RetentionAge  time.Duration
 	// Slack receives the end-of-run summary (spec §8); nil sends none.
 	Slack *Slack
+	// Registerer gets the aggregator's own series (runs by status, push failures); nil: none.
+	Registerer prometheus.Registerer
 }
 
 // Aggregator computes and publishes a run's metrics.
@@ -45,11 +48,14 @@ type Aggregator struct {
 	opts   Options
 	log    zerolog.Logger
 	now    func() time.Time
+	// metrics are the aggregator's own series (metrics.go).
+	metrics *stageMetrics
 }
 
 // New returns an aggregator.
 func New(s *store.Store, p *Pusher, lease Lease, opts Options, log zerolog.Logger) *Aggregator {
-	return &Aggregator{store: s, pusher: p, lease: lease, opts: opts, log: log, now: time.Now}
+	return &Aggregator{store: s, pusher: p, lease: lease, opts: opts, log: log, now: time.Now,
+		metrics: newStageMetrics(opts.Registerer)}
 }
 
 // Handle finishes the run named by a "loaded" event.
@@ -61,7 +67,7 @@ func (a *Aggregator) Handle(ctx context.Context, data []byte) ([]message.Out, er
 	run, err := a.store.GetRun(ctx, ev.GetRunId())
 	if errors.Is(err, store.ErrNoRun) && ev.GetStatus() == netmonv1.RunStatus_RUN_STATUS_FAILED {
 		// Planning failed before the loader saw any message of the run.
-		return a.failed(ctx, store.Run{ID: ev.GetRunId()}, ev.GetReason())
+		return a.failedCounted(ctx, store.Run{ID: ev.GetRunId()}, ev.GetReason())
 	}
 	if err != nil {
 		if errors.Is(err, store.ErrNoRun) {
@@ -70,7 +76,7 @@ func (a *Aggregator) Handle(ctx context.Context, data []byte) ([]message.Out, er
 		return nil, err
 	}
 	if ev.GetStatus() == netmonv1.RunStatus_RUN_STATUS_FAILED {
-		return a.failed(ctx, run, ev.GetReason())
+		return a.failedCounted(ctx, run, ev.GetReason())
 	}
 	switch run.Status {
 	case "complete", "incomplete", "failed":
@@ -106,11 +112,13 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason s
 		return nil, err
 	}
 	if err := a.pusher.Push(ctx, run.ID, samples); err != nil {
+		a.metrics.pushFailures.Inc()
 		return nil, err
 	}
 	if err := a.store.FinishRun(ctx, run.ID, status, reason); err != nil {
 		return nil, err
 	}
+	a.metrics.runs.WithLabelValues(status).Inc()
 	record, err := a.record(ctx, run.ID, generating, total)
 	if err != nil {
 		return nil, err

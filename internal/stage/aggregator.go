@@ -51,6 +51,7 @@ func RunAggregator(ctx context.Context, d Deps) error {
 			RetentionRuns: d.Config.RetentionRuns,
 			RetentionAge:  d.Config.RetentionAge,
 			Slack:         aggregator.NewSlack(d.Config.SlackURL.Reveal(), nil),
+			Registerer:    reg,
 		}, d.Log)
 	h := newHealth("aggregator")
 	g, ctx := errgroup.WithContext(ctx)
