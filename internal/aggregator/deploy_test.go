@@ -1,0 +1,223 @@
+package aggregator
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/contentnode"
+	"github.com/audius-netmon/netmon/internal/fetcher"
+	"github.com/audius-netmon/netmon/internal/testenv"
+)
+
+// nameRecorder is a Registerer that only notes the names of the metrics registered on it.
+type nameRecorder struct{ names map[string]bool }
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+func (r nameRecorder) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc, 16)
+	go func() { c.Describe(ch); close(ch) }()
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			r.names[m[1]] = true
+		}
+	}
+	return nil
+}
+func (r nameRecorder) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = r.Register(c)
+	}
+}
+func (r nameRecorder) Unregister(prometheus.Collector) bool { return true }
+
+// knownMetrics is every metric name the deploy/ artefacts may use: what the aggregator pushes,
+// the stages' own series (fetcher, bus router, aggregator), and the Pushgateway's.
+func knownMetrics() map[string]bool {
+	names := map[string]bool{"push_time_seconds": true, "push_failure_time_seconds": true, "up": true}
+	for _, s := range everySeries() {
+		names[s.Name] = true
+	}
+	rec := nameRecorder{names}
+	fetcher.New(&contentnode.Client{}, fetcher.Options{}, rec, zerolog.Nop())
+	bus.NewRouterMetrics(rec)
+	newStageMetrics(rec)
+	return names
+}
+
+func TestKnownMetrics(t *testing.T) {
+	known := knownMetrics()
+	for _, n := range []string{"netmon_fetcher_request_duration_seconds", "netmon_bus_messages_total",
+		"netmon_aggregator_runs_total", "audius_nm_user_count", LastSuccessMetric} {
+		if !known[n] {
+			t.Errorf("%s is not among the known metrics", n)
+		}
+	}
+}
+
+var metricRef = regexp.MustCompile(`\b(?:audius_nm|netmon|push)_[a-z0-9_]+|\baudius_nm:[a-z0-9_:]+|\bup\b`)
+
+// checkExpr reports metric names in expr that neither exist nor are recorded by the rules.
+func checkExpr(t *testing.T, where, expr string, known, recorded map[string]bool) {
+	t.Helper()
+	for _, name := range metricRef.FindAllString(expr, -1) {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		if !known[name] && !known[base] && !recorded[name] {
+			t.Errorf("%s: %q uses %s, which netmon does not publish", where, expr, name)
+		}
+	}
+}
+
+type ruleFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []struct {
+			Record string            `yaml:"record"`
+			Alert  string            `yaml:"alert"`
+			Expr   string            `yaml:"expr"`
+			Labels map[string]string `yaml:"labels"`
+		} `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+// TestAlertRules: every rule uses metrics netmon publishes, every alert has a severity, and the
+// alerts the issue asks for are there. (`make test` runs promtool check and the rules' unit tests.)
+func TestAlertRules(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	files, _ := filepath.Glob(filepath.Join(root, "deploy/prometheus/rules/*.yml"))
+	if len(files) == 0 {
+		t.Fatal("no rule files in deploy/prometheus/rules")
+	}
+	known := knownMetrics()
+	recorded := map[string]bool{}
+	var alerts []string
+	var rf []ruleFile
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r ruleFile
+		if err := yaml.Unmarshal(b, &r); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		rf = append(rf, r)
+		for _, g := range r.Groups {
+			for _, rule := range g.Rules {
+				if rule.Record != "" {
+					recorded[rule.Record] = true
+				}
+			}
+		}
+	}
+	for _, r := range rf {
+		for _, g := range r.Groups {
+			for _, rule := range g.Rules {
+				checkExpr(t, "rule "+rule.Record+rule.Alert, rule.Expr, known, recorded)
+				if rule.Alert != "" {
+					alerts = append(alerts, rule.Alert)
+					if rule.Labels["severity"] == "" {
+						t.Errorf("alert %s has no severity label", rule.Alert)
+					}
+				}
+			}
+		}
+	}
+	for _, want := range []string{"NetmonRunNotCompleted", "NetmonRunFailed", "NetmonRunIncomplete", "NetmonPushFailing",
+		"NetmonMissedUsersHigh", "NetmonMissedUsersCritical", "NetmonNodeUnreachable", "NetmonFullySyncedRatioDropping"} {
+		if !slices.Contains(alerts, want) {
+			t.Errorf("no alert %s", want)
+		}
+	}
+}
+
+type dashboard struct {
+	UID    string  `json:"uid"`
+	Panels []panel `json:"panels"`
+}
+
+type panel struct {
+	Type       string `json:"type"`
+	Title      string `json:"title"`
+	Datasource *struct {
+		Type string `json:"type"`
+		UID  string `json:"uid"`
+	} `json:"datasource"`
+	Targets []struct {
+		Expr       string `json:"expr"`
+		Datasource *struct {
+			UID string `json:"uid"`
+		} `json:"datasource"`
+	} `json:"targets"`
+}
+
+// TestDashboards: each dashboard refers to the provisioned datasource by its fixed uid, queries
+// only metrics netmon publishes (or the rules record), and covers run freshness, sync health,
+// per-node health and CID replication.
+func TestDashboards(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	files, _ := filepath.Glob(filepath.Join(root, "deploy/grafana/dashboards/*.json"))
+	if len(files) == 0 {
+		t.Fatal("no dashboards in deploy/grafana/dashboards")
+	}
+	known := knownMetrics()
+	recorded := map[string]bool{"audius_nm:fully_synced_ratio": true}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d dashboard
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if d.UID == "" {
+			t.Errorf("%s: no uid (provisioned dashboards need a fixed one)", f)
+		}
+		var rows []string
+		used := map[string]bool{}
+		for _, p := range d.Panels {
+			if p.Type == "row" {
+				rows = append(rows, p.Title)
+				continue
+			}
+			if p.Datasource == nil || p.Datasource.UID != "netmon-prometheus" {
+				t.Errorf("%s: panel %q does not use the datasource uid netmon-prometheus", f, p.Title)
+			}
+			if len(p.Targets) == 0 {
+				t.Errorf("%s: panel %q has no query", f, p.Title)
+			}
+			for _, tg := range p.Targets {
+				if tg.Datasource == nil || tg.Datasource.UID != "netmon-prometheus" {
+					t.Errorf("%s: a query of panel %q does not use the datasource uid netmon-prometheus", f, p.Title)
+				}
+				checkExpr(t, f+": panel "+p.Title, tg.Expr, known, recorded)
+				for _, n := range metricRef.FindAllString(tg.Expr, -1) {
+					used[n] = true
+				}
+			}
+		}
+		for _, want := range []string{"Run freshness", "Sync health", "Per-node health", "CID replication"} {
+			if !slices.Contains(rows, want) {
+				t.Errorf("%s: no row %q (rows %v)", f, want, rows)
+			}
+		}
+		for _, must := range []string{"audius_nm_last_completion_timestamp_seconds", "audius_nm_fully_synced_user_count",
+			"audius_nm_missed_users_count", "audius_nm_fetch_items", "audius_nm_cids_by_replication_factor",
+			"audius_nm_secondaries_by_clock_lag"} {
+			if !used[must] {
+				t.Errorf("%s: no panel shows %s", f, must)
+			}
+		}
+	}
+}
