@@ -209,4 +209,3 @@ func startPushgatewayBehindGate(t *testing.T) *gatedPushgateway {
 	g.url = srv.URL
 	return g
 }
-

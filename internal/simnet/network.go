@@ -61,11 +61,11 @@ const (
 )
 
 const (
-	flagExplicit  uint8 = 1 << iota // an explicit user (Scenario.Users)
-	flagMixedCase                   // discovery stores the wallet in mixed case
-	flagNoPrimary                   // primary_id NULL (generated users)
-	flagArtist                      // owns tracks
-	flagDeactivated                 // is_deactivated: its CIDs and its tracks' are not in the CID snapshot
+	flagExplicit    uint8 = 1 << iota // an explicit user (Scenario.Users)
+	flagMixedCase                     // discovery stores the wallet in mixed case
+	flagNoPrimary                     // primary_id NULL (generated users)
+	flagArtist                        // owns tracks
+	flagDeactivated                   // is_deactivated: its CIDs and its tracks' are not in the CID snapshot
 )
 
 // Build validates a scenario and generates its network. It is deterministic in s.
