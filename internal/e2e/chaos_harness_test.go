@@ -306,6 +306,8 @@ func (s *chaosStack) checkComplete(t *testing.T, run int64, faults string) {
 	}
 	checkTruth(t, got, s.truth)
 	c := countItems(t, s.nmDB, run)
+	c.took = time.Duration(queryInt(s.nmDB, `SELECT (extract(epoch FROM completed_at - created_at) * 1000)::bigint
+		FROM runs WHERE run_id = $1`, run)) * time.Millisecond
 	if c.lost != 0 || c.doubled != 0 {
 		t.Errorf("run %d: %d items lost, %d counted twice (%+v)", run, c.lost, c.doubled, c)
 	}
@@ -314,10 +316,11 @@ func (s *chaosStack) checkComplete(t *testing.T, run int64, faults string) {
 
 // itemCounts compares what the run's manifest promised with the rows loaded.
 type itemCounts struct {
-	items   int64 // work items (clock and CID) and user batches promised
-	rows    int64 // user, clock and CID-check rows loaded
-	lost    int64 // promised but never loaded
-	doubled int64 // rows loaded more than once
+	items   int64         // work items (clock and CID) and user batches promised
+	rows    int64         // user, clock and CID-check rows loaded
+	lost    int64         // promised but never loaded
+	doubled int64         // rows loaded more than once
+	took    time.Duration // from the run's creation to its completion
 }
 
 // countItems counts, for one run: work items and user batches promised by the manifest but with
@@ -360,7 +363,8 @@ func countItems(t *testing.T, dbURL string, run int64) itemCounts {
 // chaosReport appends one line per checked run to $NETMON_CHAOS_REPORT (make chaos prints
 // them as the table in docs/reliability.md).
 func chaosReport(t *testing.T, faults string, c itemCounts) {
-	t.Logf("reliability: %s | faults: %s | items %d, rows %d, lost %d, double-counted %d", t.Name(), faults, c.items, c.rows, c.lost, c.doubled)
+	t.Logf("reliability: %s | faults: %s | run took %s | items %d, rows %d, lost %d, double-counted %d",
+		t.Name(), faults, c.took.Round(100*time.Millisecond), c.items, c.rows, c.lost, c.doubled)
 	path := os.Getenv("NETMON_CHAOS_REPORT")
 	if path == "" {
 		return
@@ -371,7 +375,8 @@ func chaosReport(t *testing.T, faults string, c itemCounts) {
 		return
 	}
 	defer f.Close()
-	fmt.Fprintf(f, "| %s | %s | 1 | %d | %d | %d | %d |\n", t.Name(), faults, c.items, c.rows, c.lost, c.doubled)
+	fmt.Fprintf(f, "| %s | %s | 1 | %s | %d | %d | %d | %d |\n", t.Name(), faults, c.took.Round(100*time.Millisecond),
+		c.items, c.rows, c.lost, c.doubled)
 }
 
 // ---- External NATS servers -----------------------------------------------------------------

@@ -38,7 +38,7 @@ func RunAggregator(ctx context.Context, d Deps) error {
 		return err
 	}
 	defer conn.Close()
-	state, err := conn.OpenState(ctx, d.Config.StreamReplicas)
+	state, err := openState(ctx, d, conn)
 	if err != nil {
 		return err
 	}

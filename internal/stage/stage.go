@@ -97,7 +97,11 @@ func connect(ctx context.Context, d Deps, name string) (*bus.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("nats %s: %w", d.Config.NATSURL, err)
 	}
-	if err := bus.EnsureStreams(ctx, conn.JS, bus.StreamOptions{Replicas: d.Config.StreamReplicas, MaxAge: d.Config.StreamMaxAge}); err != nil {
+	// A cluster electing leaders, or busy with other stages creating the same streams, can time
+	// out a first attempt.
+	if err := retry(ctx, d, "nats streams", func() error {
+		return bus.EnsureStreams(ctx, conn.JS, bus.StreamOptions{Replicas: d.Config.StreamReplicas, MaxAge: d.Config.StreamMaxAge})
+	}); err != nil {
 		conn.Close()
 		return nil, err
 	}
