@@ -29,8 +29,8 @@ const clockOnly = "NETMON_CID_CHECKS=off"
 //   - profile: the largest size once more with every stage profiled;
 //   - scaleout: content nodes answering after Latency, one request per node per fetcher
 //     (NETMON_NODE_CONCURRENCY=1) and two work items in flight per fetcher, with 1, 2 and 4
-//     fetcher processes; then one fetcher with more items in flight (NETMON_FETCH_CONCURRENCY)
-//     and a looser per-node limit;
+//     fetcher processes started once the plan is queued; then one fetcher with more items in
+//     flight (NETMON_FETCH_CONCURRENCY) and a looser per-node limit;
 //   - knobs: the knob size with one setting changed at a time (the sizes run is the baseline).
 func DefaultPlan(o PlanOptions) []Spec {
 	want := func(g string) bool { return o.Groups == nil || slices.Contains(o.Groups, g) }
@@ -51,7 +51,7 @@ func DefaultPlan(o PlanOptions) []Spec {
 	}
 	if want("scaleout") {
 		slow := func(name string, fetchers, fetchConc, nodeConc int) Spec {
-			return Spec{Name: name, Users: o.ScaleUsers, Nodes: o.Nodes, Latency: o.Latency, Fetchers: fetchers,
+			return Spec{Name: name, Users: o.ScaleUsers, Nodes: o.Nodes, Latency: o.Latency, Fetchers: fetchers, FetchersAfterPlan: true,
 				Env: []string{clockOnly, "NETMON_WORK_BATCH_SIZE=500",
 					fmt.Sprintf("NETMON_FETCH_CONCURRENCY=%d", fetchConc), fmt.Sprintf("NETMON_NODE_CONCURRENCY=%d", nodeConc)}}
 		}

@@ -111,12 +111,17 @@ func mib(b int64) string { return fmt.Sprintf("%.0f", float64(b)/(1<<20)) }
 
 // Stage windows, each from when its first input can exist to its last output (see
 // docs/benchmarks.md): planner [request, manifest stored]; fetchers [first snapshot message,
-// last result stored]; loader [first snapshot message, "loaded"]; aggregator ["loaded",
+// last result stored], or [fetchers ready, last result stored] when they start after the plan; loader [first snapshot message, "loaded"]; aggregator ["loaded",
 // "complete"].
-func (r *Result) planWin() time.Duration  { return r.PlanDone }
-func (r *Result) fetchWin() time.Duration { return r.LastResult - r.FirstData }
-func (r *Result) loadWin() time.Duration  { return r.Loaded - r.FirstData }
-func (r *Result) aggWin() time.Duration   { return r.Complete - r.Loaded }
+func (r *Result) planWin() time.Duration { return r.PlanDone }
+func (r *Result) fetchWin() time.Duration {
+	if r.FetchStart > 0 {
+		return r.LastResult - r.FetchStart
+	}
+	return r.LastResult - r.FirstData
+}
+func (r *Result) loadWin() time.Duration { return r.Loaded - r.FirstData }
+func (r *Result) aggWin() time.Duration  { return r.Complete - r.Loaded }
 
 // loadRows are the rows the loader COPYs: users and clocks.
 func (r *Result) loadRows() int64 { return r.Users + r.ClockRows }
@@ -215,6 +220,36 @@ func (rep *Report) Markdown(w io.Writer) error {
 		p("| %s | %s | %s / %.1f / %.1f / %.1f | %.0f · %.0f (of %.0f) | %s | %s | %s |\n", r.Spec.Name, j(rss), j(cpu), r.SimnetCPU.Seconds(),
 			r.NATSCPU.Seconds(), r.PostgresCPU.Seconds(), r.MachineCPU.Seconds(), max(r.MachineCPU-ours, 0).Seconds(),
 			2*r.EndToEnd.Seconds(), mib(r.NMDBSize), mib(r.RunSize), secs(r.Seed))
+	}
+
+	var slow [][]*Result
+	for _, g := range groups {
+		if g[0].Spec.Latency > 0 {
+			slow = append(slow, g)
+		}
+	}
+	if len(slow) > 0 {
+		p("\n### Fetcher scale-out (content nodes answer after %s; fetchers start once the plan is queued; best of n by fetch window)\n\n", slow[0][0].Spec.Latency)
+		p("| run | fetchers | settings | fetch window s (range) | items/s | wallet checks/s | × one fetcher | fetcher CPU s |\n")
+		p("|---|---|---|---|---|---|---|---|\n")
+		var base float64
+		for _, g := range slow {
+			sort.SliceStable(g, func(i, j int) bool { return g[i].fetchWin() < g[j].fetchWin() })
+			r := g[0]
+			rate := per(r.WorkItems, r.fetchWin())
+			if base == 0 && r.Spec.Fetchers == 1 {
+				base = rate
+			}
+			var cpu float64
+			for _, s := range r.Stages {
+				if strings.HasPrefix(s.Name, "fetcher") {
+					cpu += s.CPU.Seconds()
+				}
+			}
+			settings := strings.Join(r.Spec.Env, " ")
+			p("| %s | %d | %s | %s | %.0f | %s | %.2f | %.1f |\n", r.Spec.Name, r.Spec.Fetchers, settings,
+				spread(g, (*Result).fetchWin), rate, human(per(r.WalletChecks, r.fetchWin())), rate/max(base, 1e-9), cpu)
+		}
 	}
 
 	var withCeil [][]*Result

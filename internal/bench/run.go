@@ -40,6 +40,9 @@ type Spec struct {
 	// Ceilings measures COPY, JetStream and content-node ceilings after the run, with the run's
 	// message sizes and row counts.
 	Ceilings bool
+	// FetchersAfterPlan starts the fetchers only once the planner has queued every work item, so
+	// the fetch window measures the fetchers alone.
+	FetchersAfterPlan bool
 }
 
 // Stage is what one stage process used over the run.
@@ -64,6 +67,7 @@ type Result struct {
 	PlanDone      time.Duration // manifest stored in the stream (planner finished)
 	Discovery     time.Duration // the planner's own measure (manifest.discovery_duration)
 	FirstResult   time.Duration
+	FetchStart    time.Duration // fetchers ready, when started after the plan (FetchersAfterPlan)
 	LastResult    time.Duration
 	FirstData     time.Duration // first snapshot message stored
 	Loaded        time.Duration // "loaded" event
@@ -217,11 +221,11 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 			}
 		}
 	}()
-	for _, name := range names {
+	startStage := func(name string) error {
 		kind := strings.TrimRight(name, "0123456789")
 		addr, err := freeAddr()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		penv := append(slices.Clone(env), "NETMON_HTTP_ADDR="+addr)
 		if kind == "loader" && spec.LoaderDBParams != "" {
@@ -233,10 +237,16 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		}
 		p, err := startProc(name, bin, penv, args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		procs = append(procs, p)
-		if err := waitHTTP(ctx, "http://"+addr+"/readyz", p, time.Minute); err != nil {
+		return waitHTTP(ctx, "http://"+addr+"/readyz", p, time.Minute)
+	}
+	for _, name := range names {
+		if spec.FetchersAfterPlan && strings.HasPrefix(name, "fetcher") {
+			continue
+		}
+		if err := startStage(name); err != nil {
 			return nil, err
 		}
 	}
@@ -264,6 +274,30 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	run, err := requestRun(ctx, conn)
 	if err != nil {
 		return nil, err
+	}
+	if spec.FetchersAfterPlan {
+		// The whole plan is queued before any fetcher exists: the fetch window then measures the
+		// fetchers alone, not how fast the planner feeds them.
+		if err := waitManifest(ctx, conn.JS, run); err != nil {
+			return nil, err
+		}
+		var fetchers []string
+		for _, name := range names {
+			if strings.HasPrefix(name, "fetcher") {
+				fetchers = append(fetchers, name)
+			}
+		}
+		errs := make(chan error, len(fetchers))
+		for _, name := range fetchers {
+			// Started together, so that none gets a head start on the queue.
+			go func() { errs <- startStage(name) }()
+		}
+		for range fetchers {
+			if err := <-errs; err != nil {
+				return nil, err
+			}
+		}
+		res.FetchStart = time.Since(start)
 	}
 	var final *netmonv1.RunEvent
 	for final == nil {
@@ -319,6 +353,29 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		res.Ceilings = c
 	}
 	return res, nil
+}
+
+// waitManifest waits until the run's manifest is in the data stream (the plan is complete).
+func waitManifest(ctx context.Context, js jetstream.JetStream, run int64) error {
+	str, err := js.Stream(ctx, message.StreamData)
+	if err != nil {
+		return err
+	}
+	subject := message.SnapshotSubject(run, message.KindManifest)
+	for {
+		info, err := str.Info(ctx, jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			return err
+		}
+		if info.State.Subjects[subject] > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the manifest of run %d: %w", run, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // requestRun asks the planner for a run, as `netmon run` does.
