@@ -356,10 +356,20 @@ func (f *Fetcher) observe(item *netmonv1.WorkItem, res *netmonv1.FetchResult) {
 	sp, endpoint := strconv.FormatInt(item.GetSpId(), 10), item.GetEndpoint()
 	outcome := outcomeLabel(res.GetOutcome())
 	f.metrics.items.WithLabelValues(sp, endpoint, message.KindClock, outcome).Inc()
-	missing := float64(res.GetMissing())
-	f.metrics.wallets.WithLabelValues(sp, endpoint, outcome).Add(float64(len(res.GetWallets())) - missing)
+	missing, unknown := float64(res.GetMissing()), 0.0
+	if res.GetOutcome() == netmonv1.Outcome_OUTCOME_OK {
+		for _, c := range res.GetClocks() {
+			if c == -1 {
+				unknown++
+			}
+		}
+	}
+	f.metrics.wallets.WithLabelValues(sp, endpoint, outcome).Add(float64(len(res.GetWallets())) - missing - unknown)
 	if missing > 0 {
 		f.metrics.wallets.WithLabelValues(sp, endpoint, "missing").Add(missing)
+	}
+	if unknown > 0 {
+		f.metrics.wallets.WithLabelValues(sp, endpoint, "unknown_wallet").Add(unknown)
 	}
 }
 

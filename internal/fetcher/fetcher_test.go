@@ -537,7 +537,8 @@ func TestMetrics(t *testing.T) {
 		want   float64
 	}{
 		{"netmon_fetcher_items_total", with(with(node3, "kind", "clock"), "outcome", "ok"), 2},
-		{"netmon_fetcher_wallets_total", with(node3, "outcome", "ok"), 3},
+		{"netmon_fetcher_wallets_total", with(node3, "outcome", "ok"), 2},
+		{"netmon_fetcher_wallets_total", with(node3, "outcome", "unknown_wallet"), 1}, // 0xb
 		{"netmon_fetcher_requests_total", with(with(node3, "kind", "clock"), "code", "200"), 2},
 		{"netmon_fetcher_requests_total", with(with(node3, "kind", "clock"), "code", "500"), 1},
 		{"netmon_fetcher_request_duration_seconds", with(node3, "kind", "clock"), 3},

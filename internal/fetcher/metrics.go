@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"sp_id", "endpoint", "kind", "outcome"}),
 		wallets: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "netmon_fetcher_wallets_total",
-			Help: "Wallets in answered clock work items, by content node and item outcome; wallets an OK answer left out count as outcome \"missing\".",
+			Help: "Wallets in answered clock work items, by content node and item outcome; of an OK answer, wallets the node does not know (-1) count as \"unknown_wallet\" and wallets it left out as \"missing\".",
 		}, []string{"sp_id", "endpoint", "outcome"}),
 		cids: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "netmon_fetcher_cids_total",

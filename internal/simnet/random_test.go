@@ -425,6 +425,7 @@ func (d *discovery) metrics(clocks map[slotKey]int64, deregistered map[string]bo
 			}
 			nt := byNode[int64(*sp)]
 			nt.MissedUsers += count(v[k] == -2)
+			nt.UnknownWalletSlots += count(v[k] == -1)
 			distinct[int64(*sp)] = true
 		}
 		for sp := range distinct {

@@ -43,13 +43,16 @@ func TestReferenceTruthMatchesSpec14(t *testing.T) {
 		Nodes: []NodeTruth{
 			{SPID: 1, Endpoint: "http://cn1", PrimaryUsers: 3, AllUsers: 5,
 				FullyByPrimary: 1, PartiallyByPrimary: 2, UnsyncedByPrimary: 0, // users 1 | 2, 6
-				FullyByReplica: 2, PartiallyByReplica: 2, UnsyncedByReplica: 1}, // 1, 5 | 2, 6 | 3
+				FullyByReplica: 2, PartiallyByReplica: 2, UnsyncedByReplica: 1, // 1, 5 | 2, 6 | 3
+				UnknownWalletSlots: 1}, // user 5 (-1 everywhere)
 			{SPID: 2, Endpoint: "http://cn2", PrimaryUsers: 1, AllUsers: 5,
-				UnsyncedByPrimary: 1,                                               // user 3
-				FullyByReplica:    2, PartiallyByReplica: 2, UnsyncedByReplica: 1}, // 1, 5 | 2, 6 | 3
+				UnsyncedByPrimary: 1,                                              // user 3
+				FullyByReplica:    2, PartiallyByReplica: 2, UnsyncedByReplica: 1, // 1, 5 | 2, 6 | 3
+				UnknownWalletSlots: 1}, // user 5
 			{SPID: 3, Endpoint: "http://cn3", PrimaryUsers: 1, AllUsers: 4,
-				FullyByPrimary: 1,                                               // user 5
-				FullyByReplica: 2, PartiallyByReplica: 1, UnsyncedByReplica: 1}, // 1, 5 | 2 | 3
+				FullyByPrimary: 1,                                              // user 5
+				FullyByReplica: 2, PartiallyByReplica: 1, UnsyncedByReplica: 1, // 1, 5 | 2 | 3
+				UnknownWalletSlots: 1}, // user 5
 			{SPID: 4, Endpoint: "", AllUsers: 1, PartiallyByReplica: 1, MissedUsers: 1}, // user 6
 		},
 	}
@@ -58,8 +61,8 @@ func TestReferenceTruthMatchesSpec14(t *testing.T) {
 	}
 
 	samples := got.Samples()
-	if len(samples) != 8+9+9*4 {
-		t.Fatalf("got %d samples, want %d", len(samples), 8+9+9*4)
+	if len(samples) != 8+9+10*4 {
+		t.Fatalf("got %d samples, want %d", len(samples), 8+9+10*4)
 	}
 	find := func(name, sp string) float64 {
 		t.Helper()

@@ -48,6 +48,8 @@ type NodeTruth struct {
 	UnsyncedByReplica  int64 `json:"unsynced_user_by_replica_count"`
 
 	MissedUsers int64 `json:"missed_users_count"`
+	// UnknownWalletSlots: slots on the node whose clock is -1 (the node does not know the wallet).
+	UnknownWalletSlots int64 `json:"unknown_wallet_slots"`
 }
 
 // Sample is one expected series.
@@ -146,6 +148,9 @@ func (n *Network) Truth(nodes *Nodes) Truth {
 			nt := &t.Nodes[n.nodeIdx[sp]]
 			if c[k] == -2 {
 				nt.MissedUsers++
+			}
+			if c[k] == -1 {
+				nt.UnknownWalletSlots++
 			}
 			if slices.Index(u.spid[:k], sp) >= 0 {
 				continue // a user counts once per node in the distinct counts
@@ -248,6 +253,7 @@ func (t Truth) Samples() []Sample {
 			{"audius_nm_partially_synced_user_by_replica_count", nt.PartiallyByReplica},
 			{"audius_nm_unsynced_user_by_replica_count", nt.UnsyncedByReplica},
 			{"audius_nm_missed_users_count", nt.MissedUsers},
+			{"audius_nm_unknown_wallet_slots", nt.UnknownWalletSlots},
 		} {
 			out = append(out, Sample{Name: s.name, Labels: labels(), Value: float64(s.value)})
 		}

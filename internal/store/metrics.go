@@ -194,6 +194,8 @@ SELECT b.bucket, count(l.bucket)
 FROM ` + valuesList(LagBuckets) + ` AS b(ord, bucket)
 LEFT JOIN lag l ON l.bucket = b.bucket
 GROUP BY b.ord, b.bucket ORDER BY b.ord`},
+	{Name: "audius_nm_unknown_wallet_slots", Help: "User replica slots on this content node whose wallet the node answered it does not know (clock -1).", Labels: nodeLabels,
+		SQL: perNode("count(s.user_id) FILTER (WHERE s.clock = -1)")},
 
 	// ---- CID replication (runs with CID checks only). A "CID" is a row of the CID snapshot: a CID
 	// of a user, or of one of its tracks, in one column or track segment.
