@@ -93,6 +93,18 @@ func (c *Client) BatchClockStatus(ctx context.Context, endpoint string, wallets 
 	if err != nil {
 		return ClockAnswer{}, err
 	}
+	ans, err := decodeClocks(body, wallets)
+	if err != nil {
+		return ClockAnswer{}, &Error{Reason: BadResponse, Status: status,
+			Err: fmt.Errorf("POST %s: %w", redact(endpoint, PathBatchClockStatus), err)}
+	}
+	ans.HTTPStatus = status
+	return ans, nil
+}
+
+// decodeClocks decodes a batch_clock_status body strictly and matches it to the requested wallets
+// (see ClockAnswer). Any problem fails the whole answer.
+func decodeClocks(body []byte, wallets []string) (ClockAnswer, error) {
 	var resp struct {
 		Data *struct {
 			Users *[]struct {
@@ -102,8 +114,7 @@ func (c *Client) BatchClockStatus(ctx context.Context, endpoint string, wallets 
 		} `json:"data"`
 	}
 	bad := func(format string, args ...any) (ClockAnswer, error) {
-		return ClockAnswer{}, &Error{Reason: BadResponse, Status: status,
-			Err: fmt.Errorf("POST %s: %s", redact(endpoint, PathBatchClockStatus), fmt.Sprintf(format, args...))}
+		return ClockAnswer{}, fmt.Errorf(format, args...)
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return bad("decode: %v", err)
@@ -115,7 +126,7 @@ func (c *Client) BatchClockStatus(ctx context.Context, endpoint string, wallets 
 	for _, w := range wallets {
 		requested[strings.ToLower(w)] = struct{}{}
 	}
-	ans := ClockAnswer{Clocks: make(map[string]int64, len(wallets)), HTTPStatus: status}
+	ans := ClockAnswer{Clocks: make(map[string]int64, len(wallets))}
 	for i, u := range *resp.Data.Users {
 		if u.WalletPublicKey == nil {
 			return bad("data.users[%d]: no string walletPublicKey", i)
@@ -178,6 +189,16 @@ func (c *Client) BatchCIDsExist(ctx context.Context, endpoint string, cids []str
 	if err != nil {
 		return nil, err
 	}
+	out, err := decodeCIDs(body, cids)
+	if err != nil {
+		return nil, &Error{Reason: BadResponse, Status: status, Err: fmt.Errorf("POST %s: %w", redact(endpoint, path), err)}
+	}
+	return out, nil
+}
+
+// decodeCIDs decodes a batch_cids_exist body strictly and keeps the requested CIDs' answers (the
+// first of duplicates). Any problem fails the whole answer.
+func decodeCIDs(body []byte, cids []string) (map[string]bool, error) {
 	var resp struct {
 		Data *struct {
 			CIDs *[]struct {
@@ -187,8 +208,7 @@ func (c *Client) BatchCIDsExist(ctx context.Context, endpoint string, cids []str
 		} `json:"data"`
 	}
 	bad := func(format string, args ...any) (map[string]bool, error) {
-		return nil, &Error{Reason: BadResponse, Status: status,
-			Err: fmt.Errorf("POST %s: %s", redact(endpoint, path), fmt.Sprintf(format, args...))}
+		return nil, fmt.Errorf(format, args...)
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return bad("decode: %v", err)

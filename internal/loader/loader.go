@@ -73,7 +73,7 @@ func (l *Loader) write(ctx context.Context, subj message.Subject, data []byte) e
 		if err := proto.Unmarshal(data, m); err != nil {
 			return message.Permanent(fmt.Errorf("decode %s message of run %d: %w", subj.Family, subj.Run, err))
 		}
-		return nil
+		return validate(subj, m)
 	}
 	switch {
 	case subj.Family == "result" && subj.IsCID():
