@@ -74,7 +74,13 @@ func Run(ctx context.Context, o Options, out io.Writer, log zerolog.Logger) erro
 			fmt.Fprintf(out, "%s: run %d/%d ...\n", spec.Name, i+1, reps)
 			res, err := r.run(ctx, spec)
 			if err != nil {
-				return fmt.Errorf("%s: %w", spec.Name, err)
+				if ctx.Err() != nil {
+					return fmt.Errorf("%s: %w", spec.Name, err)
+				}
+				// A run that fails is a finding (a knob value that breaks a run); record it and go on.
+				fmt.Fprintf(out, "%s: FAILED: %v\n", spec.Name, err)
+				rep.Failed = append(rep.Failed, Failure{Name: spec.Name, Env: spec.Env, Error: err.Error()})
+				break
 			}
 			fmt.Fprintf(out, "%s: %s\n", spec.Name, res.Line())
 			rep.Results = append(rep.Results, res)

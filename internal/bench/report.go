@@ -20,8 +20,16 @@ type Report struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Results  []*Result `json:"results"`
+	Failed   []Failure `json:"failed,omitempty"`
 	// Tops are `go tool pprof -top` of each profiled stage: CPU, then allocated bytes.
 	Tops map[string]string `json:"profile_tops,omitempty"`
+}
+
+// Failure is a run that did not complete.
+type Failure struct {
+	Name  string   `json:"name"`
+	Env   []string `json:"env"`
+	Error string   `json:"error"`
 }
 
 func machine() string {
@@ -289,6 +297,12 @@ func (rep *Report) Markdown(w io.Writer) error {
 			}
 			p("| %s | %s | %s | %s | %s |\n", r.Spec.Name, ratio(r.planWin(), planCeil), ratio(r.fetchWin(), fetchCeil),
 				ratio(r.loadWin(), loadCeil), ratio(r.aggWin(), c.ScanStatus.Took))
+		}
+	}
+	if len(rep.Failed) > 0 {
+		p("\n### Runs that failed\n\n| run | settings | error |\n|---|---|---|\n")
+		for _, f := range rep.Failed {
+			p("| %s | %s | %s |\n", f.Name, strings.Join(f.Env, " "), strings.ReplaceAll(firstLines(f.Error, 1), "|", "\\|"))
 		}
 	}
 	if len(rep.Tops) > 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	latency := fs.Duration("latency", 20*time.Millisecond, "content-node latency of the scale-out runs")
 	repeat := fs.Int("repeat", 2, "runs per measurement (best and range are reported)")
 	timeout := fs.Duration("run-timeout", 20*time.Minute, "give up on one run after this long")
+	only := fs.String("only", "", "measure only the runs whose name matches this regular expression")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,6 +87,19 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	o.Plan = bench.DefaultPlan(bench.PlanOptions{Groups: strings.Split(*groups, ","), Sizes: users, Nodes: *nodes,
 		ScaleUsers: *scaleUsers, KnobUsers: *knobUsers, Latency: *latency})
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			return fmt.Errorf("-only: %w", err)
+		}
+		var keep []bench.Spec
+		for _, s := range o.Plan {
+			if re.MatchString(s.Name) {
+				keep = append(keep, s)
+			}
+		}
+		o.Plan = keep
+	}
 	if len(o.Plan) == 0 {
 		return fmt.Errorf("-groups %q: nothing to measure", *groups)
 	}
