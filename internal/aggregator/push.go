@@ -107,9 +107,20 @@ func (p *Pusher) Push(ctx context.Context, run int64, samples []store.Sample) er
 	if err != nil {
 		return err
 	}
-	pusher := push.New(p.url, p.job).Gatherer(reg).Client(p.client)
-	if p.user != "" {
-		pusher = pusher.BasicAuth(p.user, p.pass)
+	// Credentials in the URL become basic auth, so the push library never has them in the URL it
+	// quotes in its errors.
+	target, user, pass := p.url, p.user, p.pass
+	if u, err := url.Parse(p.url); err == nil && u.User != nil {
+		if user == "" {
+			user = u.User.Username()
+			pass, _ = u.User.Password()
+		}
+		u.User = nil
+		target = u.String()
+	}
+	pusher := push.New(target, p.job).Gatherer(reg).Client(p.client)
+	if user != "" {
+		pusher = pusher.BasicAuth(user, pass)
 	}
 	if err := pusher.PushContext(ctx); err != nil {
 		return fmt.Errorf("push run %d to %s: %w", run, shownURL(p.url), err)
