@@ -4,66 +4,21 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/audius-netmon/netmon/internal/aggregator"
 	"github.com/audius-netmon/netmon/internal/store"
 	"github.com/audius-netmon/netmon/internal/testenv"
 )
 
-// authPushgateway starts the real Pushgateway with basic auth (--web.config.file) for user and
-// password, and returns its base URL.
-func authPushgateway(t *testing.T, user, password string) string {
-	t.Helper()
-	bin, err := testenv.PushgatewayBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	web := filepath.Join(t.TempDir(), "web.yml")
-	if err := os.WriteFile(web, []byte("basic_auth_users:\n  "+user+": "+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := testenv.FreeAddr(t)
-	cmd := exec.Command(bin, "--web.listen-address="+addr, "--web.config.file="+web, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	base := "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pushgateway with basic auth not up: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestPushBasicAuth: against a Pushgateway that requires basic auth, the aggregator's pusher
 // gets in with NETMON_PUSH_GATEWAY_USERNAME/PASSWORD (or credentials in PUSH_GATEWAY_URL), is
 // refused without them or with a wrong password, and never shows the password in its errors.
 func TestPushBasicAuth(t *testing.T) {
 	const user, password = "pusher", "push-pass-s3cr3t"
-	base := authPushgateway(t, user, password)
+	base := testenv.PushgatewayWithAuth(t, user, password)
 	samples := []store.Sample{{Name: "audius_nm_user_count", Value: 42}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -564,8 +564,9 @@ type privatePostgres struct {
 }
 
 // startPrivatePostgres initialises and starts a private server. extraConf is appended to its
-// postgresql.conf, hba (if not empty) replaces pg_hba.conf.
-func startPrivatePostgres(t *testing.T, extraConf, hba string) *privatePostgres {
+// postgresql.conf, hba (if not empty) replaces pg_hba.conf, and files are copied into the data
+// directory (readable by the server only), where the configuration can name them.
+func startPrivatePostgres(t *testing.T, extraConf, hba string, files ...string) *privatePostgres {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(pgBin(), "initdb")); err != nil {
 		t.Fatalf("no initdb in %s (install postgresql, or set NETMON_TEST_PG_BIN to its bin directory): %v", pgBin(), err)
@@ -605,6 +606,13 @@ func startPrivatePostgres(t *testing.T, extraConf, hba string) *privatePostgres 
 	p.appendFile(filepath.Join(data, "postgresql.conf"), conf)
 	if hba != "" {
 		p.writeFile(filepath.Join(data, "pg_hba.conf"), hba)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.writeFile(filepath.Join(data, filepath.Base(f)), string(b))
 	}
 	p.start()
 	return p
