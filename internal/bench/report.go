@@ -142,8 +142,8 @@ func (r *Result) Line() string {
 	for _, s := range r.Stages {
 		rss = append(rss, fmt.Sprintf("%s %s MiB/%.1fs", s.Name, mib(s.PeakRSS), s.CPU.Seconds()))
 	}
-	return fmt.Sprintf("e2e %ss (plan %s, last result %s, loaded %s, complete %s); seed %ss; %s; truth %d/%d ok",
-		secs(r.EndToEnd), secs(r.PlanDone), secs(r.LastResult), secs(r.Loaded), secs(r.Complete), secs(r.Seed),
+	return fmt.Sprintf("e2e %ss (plan %s, last result %s, written %s, loaded %s, complete %s); seed %ss; %s; truth %d/%d ok",
+		secs(r.EndToEnd), secs(r.PlanDone), secs(r.LastResult), secs(r.Written), secs(r.Loaded), secs(r.Complete), secs(r.Seed),
 		strings.Join(rss, ", "), r.TruthSeries-r.TruthMismatch, r.TruthSeries)
 }
 
@@ -186,19 +186,23 @@ func (rep *Report) Markdown(w io.Writer) error {
 	groups := rep.groups()
 
 	p("### Runs (best of n by end-to-end; range over the n runs)\n\n")
-	p("| run | n | users | wallet checks (+ CIDs) | end to end s | planner done s · users/s · msgs/s | fetchers done s · checks/s · items/s | loader done s · rows/s · msgs/s | aggregator s · users/s | truth |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| run | n | users | wallet checks (+ CIDs) | end to end s | planner done s · users/s · msgs/s | fetchers done s · checks/s · items/s | loader done s · rows/s · msgs/s | of which status build s | aggregator s · users/s | truth |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, g := range groups {
 		r := g[0]
 		checks := fmt.Sprint(r.WalletChecks)
 		if r.CIDs > 0 {
 			checks += fmt.Sprintf(" (+ %d CIDs in %d items)", r.CIDs, r.CIDItems)
 		}
-		p("| %s | %d | %d | %s | %s | %s · %s · %s | %s · %s · %s | %s · %s · %s | %s · %s | %d/%d |\n",
+		build := "–"
+		if r.Written > 0 {
+			build = secs(r.Loaded - r.Written)
+		}
+		p("| %s | %d | %d | %s | %s | %s · %s · %s | %s · %s · %s | %s · %s · %s | %s | %s · %s | %d/%d |\n",
 			r.Spec.Name, len(g), r.Users, checks, spread(g, func(r *Result) time.Duration { return r.EndToEnd }),
 			secs(r.PlanDone), human(per(r.Users, r.planWin())), human(per(r.planMsgs(), r.planWin())),
 			secs(r.LastResult), human(per(r.WalletChecks, r.fetchWin())), human(per(r.WorkItems, r.fetchWin())),
-			secs(r.Loaded), human(per(r.loadRows(), r.loadWin())), human(per(r.loadMsgs(), r.loadWin())),
+			secs(r.Loaded), human(per(r.loadRows(), r.loadWin())), human(per(r.loadMsgs(), r.loadWin())), build,
 			secs(r.aggWin()), human(per(r.Users, r.aggWin())),
 			r.TruthSeries-r.TruthMismatch, r.TruthSeries)
 	}

@@ -68,6 +68,7 @@ type Result struct {
 	Discovery     time.Duration // the planner's own measure (manifest.discovery_duration)
 	FirstResult   time.Duration
 	FetchStart    time.Duration // fetchers ready, when started after the plan (FetchersAfterPlan)
+	Written       time.Duration // the loader's last batch or result row committed (sampled every 200 ms)
 	LastResult    time.Duration
 	FirstData     time.Duration // first snapshot message stored
 	Loaded        time.Duration // "loaded" event
@@ -299,6 +300,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		}
 		res.FetchStart = time.Since(start)
 	}
+	written := watchWrites(ctx, nmDB, run, start)
 	var final *netmonv1.RunEvent
 	for final == nil {
 		select {
@@ -315,6 +317,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		}
 	}
 	res.EndToEnd = time.Since(start)
+	res.Written = written()
 	res.SimnetCPU = selfUsage() - cpu0
 	res.PostgresCPU, res.MachineCPU = postgresCPU()-pg0, machineCPU()-mach0
 	if nats1, err := readUsage(ns.cmd.Process.Pid); err == nil {
@@ -353,6 +356,42 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		res.Ceilings = c
 	}
 	return res, nil
+}
+
+// watchWrites samples, every 200 ms until the returned function is called, how many of the
+// run's batches and results the loader has committed, and reports when that count last grew:
+// the end of the loader's writes, before it builds the run's status tables.
+func watchWrites(ctx context.Context, url string, run int64, start time.Time) func() time.Duration {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan time.Duration, 1)
+	go func() {
+		var last int64
+		var at time.Duration
+		defer func() { done <- at }()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var n int64
+			if conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM loaded_batches WHERE run_id = $1) +
+				(SELECT count(*) FROM fetch_results WHERE run_id = $1)`, run).Scan(&n) == nil && n > last {
+				last, at = n, time.Since(start)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() time.Duration {
+		cancel()
+		return <-done
+	}
 }
 
 // waitManifest waits until the run's manifest is in the data stream (the plan is complete).
