@@ -1,0 +1,46 @@
+package bench
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestProcParsing(t *testing.T) {
+	status := []byte("Name:\tnetmon-loader\nVmPeak:\t  812340 kB\nVmHWM:\t   45120 kB\nVmRSS:\t   40000 kB\n")
+	if got := statusKiB(status, "VmHWM:"); got != 45120 {
+		t.Errorf("VmHWM = %d, want 45120", got)
+	}
+	// The command name may hold spaces and parentheses; utime and stime are fields 14 and 15.
+	stat := []byte("4242 (netmon (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 130 0 0 20 0 9 0 1234 0 0")
+	if got := statCPU(stat); got != 3800*time.Millisecond {
+		t.Errorf("cpu = %s, want 3.8s", got)
+	}
+}
+
+func TestDefaultPlan(t *testing.T) {
+	plan := DefaultPlan(PlanOptions{Sizes: []int{10_000, 1_000_000}, Nodes: 50, ScaleUsers: 200_000,
+		KnobUsers: 1_000_000, Latency: 20 * time.Millisecond})
+	names := map[string]Spec{}
+	for _, s := range plan {
+		names[s.Name] = s
+		// Everything but the CID runs measures clock checks only, as the targets are stated.
+		if s.Name[:4] != "cids" && !slices.Contains(s.Env, clockOnly) {
+			t.Errorf("%s: CID checks are not off: %v", s.Name, s.Env)
+		}
+	}
+	for _, want := range []string{"size/10k", "size/1M", "cids=sample/1M", "profile/1M", "scaleout/fetchers=4"} {
+		if _, ok := names[want]; !ok {
+			t.Errorf("plan has no %s", want)
+		}
+	}
+	if s := names["scaleout/fetchers=4"]; s.Fetchers != 4 || !s.FetchersAfterPlan || s.Latency != 20*time.Millisecond {
+		t.Errorf("scale-out spec: %+v", s)
+	}
+	if !names["profile/1M"].Profile || !names["size/1M"].Ceilings {
+		t.Error("profile or ceilings missing")
+	}
+	if got := envInt([]string{"NETMON_WORK_BATCH_SIZE=500"}, "NETMON_WORK_BATCH_SIZE", 5000); got != 500 {
+		t.Errorf("envInt = %d", got)
+	}
+}
