@@ -96,7 +96,7 @@ func (a *Aggregator) Handle(ctx context.Context, data []byte) ([]message.Out, er
 // finish computes, pushes and records the run's metrics and gives it its final status.
 func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason string) ([]message.Out, error) {
 	start := a.now()
-	samples, err := a.store.Compute(ctx, run.ID, a.opts.Foundation)
+	samples, seen, err := a.store.ComputeSeen(ctx, run.ID, a.opts.Foundation)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason s
 		return nil, err
 	}
 	a.metrics.runs.WithLabelValues(status).Inc()
-	record, err := a.record(ctx, run.ID, generating, total)
+	record, err := a.record(ctx, run.ID, generating, total, seen)
 	if err != nil {
 		return nil, err
 	}

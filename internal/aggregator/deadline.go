@@ -16,7 +16,8 @@ type Publish func(ctx context.Context, outs ...message.Out) error
 // Deadlines ends runs whose deadline passes before they are loaded, until ctx ends. Every
 // interval it looks in the runs table for overdue runs; for each it builds the per-user clock
 // table from what arrived (store.ExpireRun), which marks the run loaded with the reason it is
-// incomplete, and publishes the run's "loaded" event. The aggregator's consumer then finishes the
+// incomplete and records which messages the cut counted (the run's record carries them, for
+// replay), and publishes the run's "loaded" event. The aggregator's consumer then finishes the
 // run like any other, as incomplete: metrics computed, pushed with audius_nm_run_incomplete = 1,
 // the run marked, the lease released, the "incomplete" event published. Going through the event
 // keeps the ack rules in one place: a failed push is retried by redelivery.

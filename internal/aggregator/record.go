@@ -43,26 +43,74 @@ var recordStatus = map[string]netmonv1.RunStatus{
 }
 
 // record is the run's RunRecord, read back from the NM DB after FinishRun so its times are
-// exactly the stored ones.
-func (a *Aggregator) record(ctx context.Context, run int64, generating, total float64) (message.Out, error) {
+// exactly the stored ones. seen are the run's messages its metrics were computed over; for an
+// incomplete run the record names the messages its cut counted and those of seen written after
+// the cut, so that replay rebuilds both steps from the same messages.
+func (a *Aggregator) record(ctx context.Context, run int64, generating, total float64, seen store.Cut) (message.Out, error) {
 	r, err := a.store.GetRun(ctx, run)
 	if err != nil {
 		return message.Out{}, err
 	}
+	rec := &netmonv1.RunRecord{
+		RunId:                    run,
+		Status:                   recordStatus[r.Status],
+		Reason:                   r.Error,
+		ManifestAt:               stamp(r.ManifestAt),
+		LoadedAt:                 stamp(r.LoadedAt),
+		CompletedAt:              stamp(r.CompletedAt),
+		GeneratingMetricsSeconds: generating,
+		TotalJobSeconds:          total,
+	}
+	if r.Status == "incomplete" {
+		cut, err := a.store.RunCut(ctx, run)
+		if err != nil {
+			return message.Out{}, err
+		}
+		rec.Cut, rec.AfterCut = CutMsg(cut), CutMsg(seen.Without(cut))
+	}
 	return message.Out{
 		Subject: message.RunEventSubject(run, KindRecord),
 		ID:      message.RunEventID(run, KindRecord),
-		Msg: &netmonv1.RunRecord{
-			RunId:                    run,
-			Status:                   recordStatus[r.Status],
-			Reason:                   r.Error,
-			ManifestAt:               stamp(r.ManifestAt),
-			LoadedAt:                 stamp(r.LoadedAt),
-			CompletedAt:              stamp(r.CompletedAt),
-			GeneratingMetricsSeconds: generating,
-			TotalJobSeconds:          total,
-		},
+		Msg:     rec,
 	}, nil
+}
+
+// CutMsg is the record's form of a set of messages: batch numbers grouped by node and kind
+// (results) or by kind (snapshot batches). It is never nil, so an empty set is still present.
+func CutMsg(c store.Cut) *netmonv1.RunCut {
+	m := &netmonv1.RunCut{}
+	for _, k := range c {
+		if k.Result {
+			if n := len(m.Results); n == 0 || m.Results[n-1].SpId != k.SPID || m.Results[n-1].Kind != k.Kind {
+				m.Results = append(m.Results, &netmonv1.RunCutResults{SpId: k.SPID, Kind: k.Kind})
+			}
+			g := m.Results[len(m.Results)-1]
+			g.Batches = append(g.Batches, k.Batch)
+			continue
+		}
+		if n := len(m.Batches); n == 0 || m.Batches[n-1].Kind != k.Kind {
+			m.Batches = append(m.Batches, &netmonv1.RunCutBatches{Kind: k.Kind})
+		}
+		g := m.Batches[len(m.Batches)-1]
+		g.Batches = append(g.Batches, k.Batch)
+	}
+	return m
+}
+
+// CutKeys is the set of messages a record's RunCut names.
+func CutKeys(m *netmonv1.RunCut) store.Cut {
+	var c store.Cut
+	for _, g := range m.GetBatches() {
+		for _, b := range g.GetBatches() {
+			c = append(c, store.MessageKey{Kind: g.GetKind(), Batch: b})
+		}
+	}
+	for _, g := range m.GetResults() {
+		for _, b := range g.GetBatches() {
+			c = append(c, store.MessageKey{Result: true, Kind: g.GetKind(), SPID: g.GetSpId(), Batch: b})
+		}
+	}
+	return c
 }
 
 func stamp(t *time.Time) *timestamppb.Timestamp {

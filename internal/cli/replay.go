@@ -31,8 +31,8 @@ restores its status, reason and times, so a replayed run is identical to the ori
 same rows and the same metric values. Use it after losing the NM DB, or to compute a metric
 added since over old runs (as long as their history is kept, NETMON_STREAM_MAX_AGE).
 
-An incomplete run's metrics are recomputed from the messages stored before it was cut off at its
-deadline; messages that arrived later are written afterwards, as they were.
+An incomplete run is rebuilt from exactly the messages its cut-off at the deadline counted (its
+record names them); messages that arrived later are written afterwards, as they were.
 A run still active, or one that failed in planning, cannot be replayed.
 
 The metrics are not pushed unless --push is given: then they replace the live Pushgateway
@@ -46,7 +46,7 @@ failed; 2 usage or configuration; 3 the run is the active one.
 type replayReport struct {
 	Run      store.Run      `json:"run"`
 	Messages int            `json:"messages"`
-	Late     int            `json:"late"` // of Messages: stored after an incomplete run's cut-off
+	Late     int            `json:"late"` // of Messages: written after an incomplete run's metrics, as live
 	Pushed   bool           `json:"pushed"`
 	Metrics  []store.Sample `json:"metrics"`
 }
@@ -128,11 +128,15 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 	if info.NumPending == 0 {
 		return rep, fmt.Errorf("replay run %d: NETMON_DATA holds no message of the run (older than NETMON_STREAM_MAX_AGE?)", run)
 	}
-	// An incomplete run was cut off at its deadline: its per-user table and metrics come from the
-	// messages stored until then, and what arrived later was written afterwards. Replay does the
-	// same in the same order, so both the rows and the metric values come out as they were.
+	// An incomplete run was cut off at its deadline: its per-user tables were built from the
+	// messages the cut counted, its metrics computed over those and the ones written before the
+	// metrics, and the rest was written afterwards. The record names both sets (by the ledger rows
+	// the messages write), so replay does the same in the same order; stream times decide nothing,
+	// since a lagging loader writes a message well after the stream stored it.
 	incomplete := rec.GetStatus() == netmonv1.RunStatus_RUN_STATUS_INCOMPLETE
-	cutoff := rec.GetLoadedAt().AsTime()
+	legacy := incomplete && rec.GetCut() == nil
+	inCut, afterCut := keySet(aggregator.CutKeys(rec.GetCut())), keySet(aggregator.CutKeys(rec.GetAfterCut()))
+	found := map[store.MessageKey]bool{}
 	l := loader.New(st, log)
 	handle := func(m jetstream.Msg) error {
 		// The loader's outputs (the "loaded" event) are not published: a replay announces nothing.
@@ -141,26 +145,47 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 		}
 		return nil
 	}
-	var late []jetstream.Msg
+	var between, late []jetstream.Msg
 	for i := uint64(0); i < info.NumPending; i++ {
 		m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
 		if err != nil {
 			return rep, fmt.Errorf("replay run %d: message %d of %d: %w", run, i+1, info.NumPending, err)
 		}
-		if incomplete && len(late) == 0 {
-			if md, err := m.Metadata(); err == nil && md.Timestamp.After(cutoff) {
+		switch {
+		case !incomplete:
+		case legacy:
+			// A record written before netmon recorded its cuts: the messages stored until the run
+			// was loaded, the best the history can tell.
+			if len(late) > 0 {
 				late = append(late, m)
 				continue
 			}
-		}
-		if len(late) > 0 {
-			late = append(late, m)
-			continue
+			if md, err := m.Metadata(); err == nil && md.Timestamp.After(rec.GetLoadedAt().AsTime()) {
+				late = append(late, m)
+				continue
+			}
+		default:
+			// The run's opening message and manifest have no key: they come first.
+			if key, ok := messageKey(m.Subject(), m.Data()); ok {
+				found[key] = true
+				if afterCut[key] {
+					between = append(between, m)
+					continue
+				}
+				if !inCut[key] {
+					late = append(late, m)
+					continue
+				}
+			}
 		}
 		if err := handle(m); err != nil {
 			return rep, err
 		}
 		rep.Messages++
+	}
+	if missing := missingKeys(found, inCut, afterCut); missing > 0 {
+		return rep, fmt.Errorf("replay run %d: the history is incomplete (%d of the %d messages the run's cut and metrics counted are missing): it cannot rebuild the run",
+			run, missing, len(inCut)+len(afterCut))
 	}
 	loaded := false
 	if incomplete {
@@ -175,6 +200,13 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 		r, _ := st.GetRun(ctx, run)
 		return rep, fmt.Errorf("replay run %d: the history is incomplete (%d/%s results, %d/%s user batches): it cannot rebuild the run",
 			run, r.LoadedResults, formatInt(r.ExpectedItems), r.LoadedUserBatches, formatInt(r.ExpectedUserBatches))
+	}
+	// Written after the cut, before the metrics: in the metrics, not in the per-user tables.
+	for _, m := range between {
+		if err := handle(m); err != nil {
+			return rep, err
+		}
+		rep.Messages++
 	}
 	a := aggregator.New(st, aggregator.NewPusher(cfg.PushGatewayURL, cfg.PushJob, cfg.RunIDLabel, nil), nil,
 		aggregator.Options{Foundation: cfg.FoundationSPIDs}, log)
@@ -200,6 +232,69 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 	}
 	rep.Metrics = samples
 	return rep, nil
+}
+
+// messageKey names a data message by the ledger row it writes (store.MessageKey); ok is false for
+// the run's opening message and manifest, and for anything that does not decode (the loader says
+// why).
+func messageKey(subject string, data []byte) (key store.MessageKey, ok bool) {
+	subj, err := message.ParseSubject(subject)
+	if err != nil {
+		return key, false
+	}
+	switch {
+	case subj.Family == "result" && subj.IsCID():
+		var r netmonv1.CIDResult
+		if proto.Unmarshal(data, &r) != nil {
+			return key, false
+		}
+		return store.MessageKey{Result: true, Kind: message.CIDRouteKind(r.GetRoute()), SPID: r.GetSpId(), Batch: r.GetBatch()}, true
+	case subj.Family == "result":
+		var r netmonv1.FetchResult
+		if proto.Unmarshal(data, &r) != nil {
+			return key, false
+		}
+		return store.MessageKey{Result: true, Kind: message.KindClock, SPID: r.GetSpId(), Batch: r.GetBatch()}, true
+	case subj.Family == "snapshot" && len(subj.Rest) == 1:
+		switch kind := subj.Rest[0]; kind {
+		case message.KindNodes:
+			return store.MessageKey{Kind: kind}, true
+		case message.KindUsers:
+			var b netmonv1.UserBatch
+			if proto.Unmarshal(data, &b) != nil {
+				return key, false
+			}
+			return store.MessageKey{Kind: kind, Batch: b.GetBatch()}, true
+		case message.KindCIDs:
+			var b netmonv1.CIDBatch
+			if proto.Unmarshal(data, &b) != nil {
+				return key, false
+			}
+			return store.MessageKey{Kind: kind, Batch: b.GetBatch()}, true
+		}
+	}
+	return key, false
+}
+
+func keySet(c store.Cut) map[store.MessageKey]bool {
+	set := make(map[store.MessageKey]bool, len(c))
+	for _, k := range c {
+		set[k] = true
+	}
+	return set
+}
+
+// missingKeys counts the keys of the sets that no message of the history has.
+func missingKeys(found map[store.MessageKey]bool, sets ...map[store.MessageKey]bool) int {
+	n := 0
+	for _, set := range sets {
+		for k := range set {
+			if !found[k] {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // runRecord reads the run's record from the run events stream.

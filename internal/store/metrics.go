@@ -280,16 +280,47 @@ func (s Sample) Key() string {
 // Compute runs every catalogue query for the run. An error in any query is an error of the
 // whole computation: a broken query never shows up as a zero.
 func (s *Store) Compute(ctx context.Context, run int64, foundation []int64) ([]Sample, error) {
+	out, _, err := s.compute(ctx, run, foundation, false)
+	return out, err
+}
+
+// ComputeSeen is Compute that also returns the run's messages (ledger keys) the series were
+// computed over. The queries and the keys read one snapshot (a read-only repeatable-read
+// transaction), so rows the loader commits meanwhile are in all of them or in none.
+func (s *Store) ComputeSeen(ctx context.Context, run int64, foundation []int64) ([]Sample, Cut, error) {
+	return s.compute(ctx, run, foundation, true)
+}
+
+func (s *Store) compute(ctx context.Context, run int64, foundation []int64, withKeys bool) ([]Sample, Cut, error) {
 	if _, err := s.GetRun(ctx, run); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if foundation == nil {
 		foundation = []int64{}
 	}
+	var out []Sample
+	var seen Cut
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		if out, err = computeIn(ctx, tx, run, foundation); err != nil || !withKeys {
+			return err
+		}
+		if seen, err = cutKeys(ctx, tx, run, false); err != nil {
+			return fmt.Errorf("metrics of run %d: %w", run, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, seen, nil
+}
+
+func computeIn(ctx context.Context, tx pgx.Tx, run int64, foundation []int64) ([]Sample, error) {
 	args := pgx.NamedArgs{"run": run, "foundation": foundation}
 	var out []Sample
 	for _, m := range Catalogue {
-		rows, err := s.pool.Query(ctx, m.SQL, args)
+		rows, err := tx.Query(ctx, m.SQL, args)
 		if err != nil {
 			return nil, fmt.Errorf("metric %s: %w", m.Name, err)
 		}

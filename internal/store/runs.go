@@ -97,9 +97,29 @@ func (s *Store) OverdueRuns(ctx context.Context, now time.Time, fallback time.Du
 // marks the run loaded, with the reason it is incomplete in its error column (empty if, after
 // all, everything had arrived). It reports whether the run is now loaded or further along; a
 // failed run stays failed. It is serialised with the loader's TryFinishLoad on the run's row.
+//
+// The cut of an incomplete run also records which messages it counted (in_cut on their
+// fetch_results and loaded_batches rows; RunCut lists them), for replay. The transaction is
+// repeatable read, so the per-user tables and that set come from the same snapshot whatever the
+// loader commits meanwhile; a lost race on the run's row is retried.
 func (s *Store) ExpireRun(ctx context.Context, run int64) (bool, error) {
 	var loaded bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		loaded, err = s.expireRun(ctx, run)
+		if !serializationFailure(err) || attempt == 5 {
+			break
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("expire run %d: %w", run, err)
+	}
+	return loaded, nil
+}
+
+func (s *Store) expireRun(ctx context.Context, run int64) (bool, error) {
+	var loaded bool
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		p, err := progress(ctx, tx, run, true)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNoRun
@@ -117,15 +137,19 @@ func (s *Store) ExpireRun(ctx context.Context, run int64) (bool, error) {
 		if err := buildUserStatus(ctx, tx, run); err != nil {
 			return err
 		}
+		reason := shortfall(p)
+		if reason != "" {
+			// A cut that found everything is a complete load, recorded as such.
+			if err := markCut(ctx, tx, run); err != nil {
+				return err
+			}
+		}
 		_, err = tx.Exec(ctx, "UPDATE runs SET status = 'loaded', loaded_at = now(), error = $2 WHERE run_id = $1",
-			run, shortfall(p))
+			run, reason)
 		loaded = err == nil
 		return err
 	})
-	if err != nil {
-		return false, fmt.Errorf("expire run %d: %w", run, err)
-	}
-	return loaded, nil
+	return loaded, err
 }
 
 // shortfall says what a run's data lacks; empty when everything the manifest promised is there.

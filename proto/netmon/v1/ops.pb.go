@@ -41,8 +41,17 @@ type RunRecord struct {
 	// The values of audius_nm_generating_metrics_duration and audius_nm_total_job_duration.
 	GeneratingMetricsSeconds float64 `protobuf:"fixed64,7,opt,name=generating_metrics_seconds,json=generatingMetricsSeconds,proto3" json:"generating_metrics_seconds,omitempty"`
 	TotalJobSeconds          float64 `protobuf:"fixed64,8,opt,name=total_job_seconds,json=totalJobSeconds,proto3" json:"total_job_seconds,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// INCOMPLETE runs only: which of the run's messages the cut at its deadline counted (the
+	// per-user tables were built from exactly these), whatever the stream times. Replay writes the
+	// run's opening message, its manifest and these, cuts the run, writes after_cut, computes the
+	// metrics, then writes the rest. Absent in records of incomplete runs written before netmon
+	// recorded its cuts.
+	Cut *RunCut `protobuf:"bytes,9,opt,name=cut,proto3" json:"cut,omitempty"`
+	// INCOMPLETE runs only: messages written after the cut but before the metrics were computed
+	// (the metrics that read the ledgers and snapshot rows count them; the per-user tables do not).
+	AfterCut      *RunCut `protobuf:"bytes,10,opt,name=after_cut,json=afterCut,proto3" json:"after_cut,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunRecord) Reset() {
@@ -131,11 +140,195 @@ func (x *RunRecord) GetTotalJobSeconds() float64 {
 	return 0
 }
 
+func (x *RunRecord) GetCut() *RunCut {
+	if x != nil {
+		return x.Cut
+	}
+	return nil
+}
+
+func (x *RunRecord) GetAfterCut() *RunCut {
+	if x != nil {
+		return x.AfterCut
+	}
+	return nil
+}
+
+// RunCut is a set of a run's messages, named by the NM DB ledger rows they write: fetch results
+// by content node, kind and batch, snapshot batches by kind and batch. Batch numbers ascend.
+type RunCut struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*RunCutResults       `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Batches       []*RunCutBatches       `protobuf:"bytes,2,rep,name=batches,proto3" json:"batches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunCut) Reset() {
+	*x = RunCut{}
+	mi := &file_netmon_v1_ops_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunCut) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunCut) ProtoMessage() {}
+
+func (x *RunCut) ProtoReflect() protoreflect.Message {
+	mi := &file_netmon_v1_ops_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunCut.ProtoReflect.Descriptor instead.
+func (*RunCut) Descriptor() ([]byte, []int) {
+	return file_netmon_v1_ops_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RunCut) GetResults() []*RunCutResults {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *RunCut) GetBatches() []*RunCutBatches {
+	if x != nil {
+		return x.Batches
+	}
+	return nil
+}
+
+// RunCutResults are fetch results of one content node and kind of work item.
+type RunCutResults struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	SpId  int64                  `protobuf:"varint,1,opt,name=sp_id,json=spId,proto3" json:"sp_id,omitempty"`
+	// "clock", "cid" or "image_cid" (fetch_results.kind).
+	Kind          string  `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Batches       []int64 `protobuf:"varint,3,rep,packed,name=batches,proto3" json:"batches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunCutResults) Reset() {
+	*x = RunCutResults{}
+	mi := &file_netmon_v1_ops_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunCutResults) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunCutResults) ProtoMessage() {}
+
+func (x *RunCutResults) ProtoReflect() protoreflect.Message {
+	mi := &file_netmon_v1_ops_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunCutResults.ProtoReflect.Descriptor instead.
+func (*RunCutResults) Descriptor() ([]byte, []int) {
+	return file_netmon_v1_ops_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RunCutResults) GetSpId() int64 {
+	if x != nil {
+		return x.SpId
+	}
+	return 0
+}
+
+func (x *RunCutResults) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RunCutResults) GetBatches() []int64 {
+	if x != nil {
+		return x.Batches
+	}
+	return nil
+}
+
+// RunCutBatches are snapshot batches of one kind.
+type RunCutBatches struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "nodes", "users" or "cids" (loaded_batches.kind).
+	Kind          string  `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Batches       []int64 `protobuf:"varint,2,rep,packed,name=batches,proto3" json:"batches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunCutBatches) Reset() {
+	*x = RunCutBatches{}
+	mi := &file_netmon_v1_ops_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunCutBatches) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunCutBatches) ProtoMessage() {}
+
+func (x *RunCutBatches) ProtoReflect() protoreflect.Message {
+	mi := &file_netmon_v1_ops_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunCutBatches.ProtoReflect.Descriptor instead.
+func (*RunCutBatches) Descriptor() ([]byte, []int) {
+	return file_netmon_v1_ops_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RunCutBatches) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RunCutBatches) GetBatches() []int64 {
+	if x != nil {
+		return x.Batches
+	}
+	return nil
+}
+
 var File_netmon_v1_ops_proto protoreflect.FileDescriptor
 
 const file_netmon_v1_ops_proto_rawDesc = "" +
 	"\n" +
-	"\x13netmon/v1/ops.proto\x12\tnetmon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13netmon/v1/run.proto\"\x87\x03\n" +
+	"\x13netmon/v1/ops.proto\x12\tnetmon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13netmon/v1/run.proto\"\xdc\x03\n" +
 	"\tRunRecord\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12,\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x14.netmon.v1.RunStatusR\x06status\x12\x16\n" +
@@ -145,7 +338,20 @@ const file_netmon_v1_ops_proto_rawDesc = "" +
 	"\tloaded_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\x12=\n" +
 	"\fcompleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12<\n" +
 	"\x1agenerating_metrics_seconds\x18\a \x01(\x01R\x18generatingMetricsSeconds\x12*\n" +
-	"\x11total_job_seconds\x18\b \x01(\x01R\x0ftotalJobSecondsB:Z8github.com/audius-netmon/netmon/proto/netmon/v1;netmonv1b\x06proto3"
+	"\x11total_job_seconds\x18\b \x01(\x01R\x0ftotalJobSeconds\x12#\n" +
+	"\x03cut\x18\t \x01(\v2\x11.netmon.v1.RunCutR\x03cut\x12.\n" +
+	"\tafter_cut\x18\n" +
+	" \x01(\v2\x11.netmon.v1.RunCutR\bafterCut\"p\n" +
+	"\x06RunCut\x122\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.netmon.v1.RunCutResultsR\aresults\x122\n" +
+	"\abatches\x18\x02 \x03(\v2\x18.netmon.v1.RunCutBatchesR\abatches\"R\n" +
+	"\rRunCutResults\x12\x13\n" +
+	"\x05sp_id\x18\x01 \x01(\x03R\x04spId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\abatches\x18\x03 \x03(\x03R\abatches\"=\n" +
+	"\rRunCutBatches\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
+	"\abatches\x18\x02 \x03(\x03R\abatchesB:Z8github.com/audius-netmon/netmon/proto/netmon/v1;netmonv1b\x06proto3"
 
 var (
 	file_netmon_v1_ops_proto_rawDescOnce sync.Once
@@ -159,22 +365,29 @@ func file_netmon_v1_ops_proto_rawDescGZIP() []byte {
 	return file_netmon_v1_ops_proto_rawDescData
 }
 
-var file_netmon_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_netmon_v1_ops_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_netmon_v1_ops_proto_goTypes = []any{
 	(*RunRecord)(nil),             // 0: netmon.v1.RunRecord
-	(RunStatus)(0),                // 1: netmon.v1.RunStatus
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*RunCut)(nil),                // 1: netmon.v1.RunCut
+	(*RunCutResults)(nil),         // 2: netmon.v1.RunCutResults
+	(*RunCutBatches)(nil),         // 3: netmon.v1.RunCutBatches
+	(RunStatus)(0),                // 4: netmon.v1.RunStatus
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 }
 var file_netmon_v1_ops_proto_depIdxs = []int32{
-	1, // 0: netmon.v1.RunRecord.status:type_name -> netmon.v1.RunStatus
-	2, // 1: netmon.v1.RunRecord.manifest_at:type_name -> google.protobuf.Timestamp
-	2, // 2: netmon.v1.RunRecord.loaded_at:type_name -> google.protobuf.Timestamp
-	2, // 3: netmon.v1.RunRecord.completed_at:type_name -> google.protobuf.Timestamp
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4, // 0: netmon.v1.RunRecord.status:type_name -> netmon.v1.RunStatus
+	5, // 1: netmon.v1.RunRecord.manifest_at:type_name -> google.protobuf.Timestamp
+	5, // 2: netmon.v1.RunRecord.loaded_at:type_name -> google.protobuf.Timestamp
+	5, // 3: netmon.v1.RunRecord.completed_at:type_name -> google.protobuf.Timestamp
+	1, // 4: netmon.v1.RunRecord.cut:type_name -> netmon.v1.RunCut
+	1, // 5: netmon.v1.RunRecord.after_cut:type_name -> netmon.v1.RunCut
+	2, // 6: netmon.v1.RunCut.results:type_name -> netmon.v1.RunCutResults
+	3, // 7: netmon.v1.RunCut.batches:type_name -> netmon.v1.RunCutBatches
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_netmon_v1_ops_proto_init() }
@@ -189,7 +402,7 @@ func file_netmon_v1_ops_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_netmon_v1_ops_proto_rawDesc), len(file_netmon_v1_ops_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
