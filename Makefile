@@ -10,7 +10,7 @@ BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build services test rules demo bench proto proto-baseline lint tidy clean
+.PHONY: help build services test rules demo bench proto proto-baseline lint tidy clean chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -31,6 +31,26 @@ rules: ## check the Prometheus config and alert rules and run the rules' unit te
 	@command -v promtool >/dev/null || { echo "promtool missing: run make services (Debian package prometheus)"; exit 1; }
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool test rules deploy/prometheus/tests/*.yml
+
+# Fuzz targets `make chaos` runs for FUZZ_TIME each (package:target). `make test` runs their seeds
+# and committed corpora (testdata/fuzz) as ordinary tests.
+FUZZ_TIME ?= 4s
+FUZZ_TARGETS := internal/contentnode:FuzzDecodeClocks internal/contentnode:FuzzDecodeCIDs \
+	internal/contentnode:FuzzRetryAfter internal/config:FuzzLoad internal/planner:FuzzDiscoveryRows \
+	internal/loader:FuzzLoaderHandle internal/fetcher:FuzzWorkItem
+CHAOS_REPORT := $(BIN)/chaos-report.md
+
+chaos: services ## crash, restart, cluster, fault, poison and auth tests (-tags chaos), then each fuzz target for FUZZ_TIME
+	@mkdir -p $(BIN) && rm -f $(CHAOS_REPORT)
+	$(GO) vet -tags chaos ./internal/e2e/
+	NETMON_CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) $(GO) test -count=1 -tags chaos -timeout $(TEST_TIMEOUT) -run '^Test(Crash|Chaos)' ./internal/e2e/
+	@out=$$(mktemp); for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZ_TIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) ./$${t%%:*} >$$out 2>&1 || \
+		{ cat $$out; rm -f $$out; exit 1; }; \
+	done; rm -f $$out
+	@echo; echo "| test | faults injected | runs completed | run took | items | rows | items lost | items double-counted |"
+	@echo "|---|---|---|---|---|---|---|---|"; cat $(CHAOS_REPORT)
 
 demo: services build ## a full monitoring run over a simulated network; metrics on 127.0.0.1:9091
 	@scripts/ensure-pushgateway.sh

@@ -214,6 +214,12 @@ func shownURL(v string) string {
 
 // postgresURLProblem says what is wrong with v as a postgres URL, or "" if nothing is.
 func postgresURLProblem(v string) string {
+	// libpq's URLs start with postgres:// or postgresql://; anything else (postgres:host, a typo
+	// such as postgres:://...) could hide a password where masking does not look (FuzzLoad).
+	lower := strings.ToLower(v)
+	if !strings.HasPrefix(lower, "postgres://") && !strings.HasPrefix(lower, "postgresql://") {
+		return "want a postgres:// or postgresql:// URL"
+	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return "want a postgres:// or postgresql:// URL"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -100,19 +101,29 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-// markPasswords adds the marker to a URL's user-info password and to its password and
-// sslpassword query parameters, the parts of a database URL that are secret.
+// markPasswords adds the marker to the parts of a database URL that are secret: the user-info
+// password, the password and sslpassword query parameters, and a fragment (where an unescaped '#'
+// in a password puts the rest of it). A URL that does not parse is secret as a whole.
 func markPasswords(raw string) string {
-	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
-		if at := strings.LastIndex(strings.SplitN(rest, "/", 2)[0], "@"); at >= 0 {
-			if user, pw, ok := strings.Cut(rest[:at], ":"); ok {
-				raw = scheme + "://" + user + ":" + pw + fuzzMarker + rest[at:]
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw + fuzzMarker
+	}
+	if pw, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), pw+fuzzMarker)
+	}
+	if u.RawQuery != "" {
+		params := strings.Split(u.RawQuery, "&")
+		for i, kv := range params {
+			if k, _, _ := strings.Cut(kv, "="); k == "password" || k == "sslpassword" {
+				params[i] = kv + fuzzMarker
 			}
 		}
+		u.RawQuery = strings.Join(params, "&")
 	}
-	for _, k := range []string{"password=", "sslpassword="} {
-		raw = strings.ReplaceAll(raw, "?"+k, "?"+k+fuzzMarker)
-		raw = strings.ReplaceAll(raw, "&"+k, "&"+k+fuzzMarker)
+	if u.Fragment != "" {
+		u.Fragment += fuzzMarker
+		u.RawFragment = ""
 	}
-	return raw
+	return u.String()
 }

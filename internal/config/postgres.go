@@ -73,8 +73,8 @@ func (p Postgres) build() string {
 // parse as a URL is masked entirely.
 func maskURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "***"
+	if err != nil || strings.Contains(u.Opaque, "@") {
+		return "***" // credentials in an opaque URL cannot be told apart (FuzzLoad found one)
 	}
 	_, masked := u.User.Password()
 	if u.RawQuery != "" {
@@ -85,6 +85,11 @@ func maskURL(raw string) string {
 			}
 		}
 		u.RawQuery = strings.Join(params, "&")
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		// No URL here has a meaningful fragment, but an unescaped '#' in a password puts the rest
+		// of the password there (FuzzLoad found it).
+		u.Fragment, u.RawFragment, masked = "***", "", true
 	}
 	if !masked {
 		return raw

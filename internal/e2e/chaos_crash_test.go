@@ -1,3 +1,5 @@
+//go:build chaos
+
 package e2e
 
 import (
@@ -20,18 +22,21 @@ import (
 )
 
 // crashScenario is a network whose nodes answer slowly enough that a run is still fetching when
-// a stage is killed: 12 nodes, 1200 users, 40 wallets per work item (about 90 items).
+// a stage is killed: 12 nodes, 1200 users, 40 wallets per work item (about 130 items with the
+// CID items), half the nodes slow, one down, one failing each request once.
 func crashScenario(t *testing.T, seed int64) simnet.Scenario {
 	t.Helper()
-	faults, err := simnet.ParseFaults("1=slow:60ms:200ms,2=slow:60ms:200ms,3=slow:60ms:200ms,4=slow:60ms:200ms," +
-		"5=slow:60ms:200ms,6=slow:60ms:200ms,7=down,8=failfirst:1")
+	faults, err := simnet.ParseFaults("1=slow:150ms:400ms,2=slow:150ms:400ms,3=slow:150ms:400ms,4=slow:150ms:400ms," +
+		"5=slow:150ms:400ms,6=slow:150ms:400ms,7=down,8=failfirst:1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return simnet.Scenario{Seed: seed, UserCount: 1200, NodeCount: 12}.WithNodes(faults)
 }
 
-var crashEnv = []string{"NETMON_WORK_BATCH_SIZE=40", "NETMON_USER_BATCH_SIZE=200", "NETMON_FETCH_TIMEOUT=1s"}
+// crashEnv keeps each fetcher to a few items at a time, so fetching lasts seconds.
+var crashEnv = []string{"NETMON_WORK_BATCH_SIZE=40", "NETMON_USER_BATCH_SIZE=200", "NETMON_FETCH_TIMEOUT=1s",
+	"NETMON_FETCH_CONCURRENCY=4", "NETMON_NODE_CONCURRENCY=2"}
 
 // poll calls cond every interval until it holds or timeout passes.
 func poll(t *testing.T, timeout, interval time.Duration, what string, cond func() bool) {
@@ -68,15 +73,21 @@ func queryInt(url, sql string, args ...any) int64 {
 func TestCrashFetcherMidBatch(t *testing.T) {
 	s := startChaosStack(t, chaosConfig{scenario: crashScenario(t, 31), fetchers: 2, env: crashEnv})
 	run := s.startRun(t)
-	victim := s.fetchers[0]
-	poll(t, time.Minute, 5*time.Millisecond, "fetcher 1 busy after the first results", func() bool {
-		return queryInt(s.nmDB, "SELECT count(*) FROM fetch_results WHERE run_id = $1", run) > 0 &&
-			victim.inFlight(run, "") > 0
+	var victim *service
+	var held int
+	poll(t, time.Minute, 5*time.Millisecond, "a fetcher busy after the first results", func() bool {
+		for _, f := range s.fetchers {
+			if held = f.inFlight(run, ""); held > 0 &&
+				queryInt(s.nmDB, "SELECT count(*) FROM fetch_results WHERE run_id = $1", run) > 0 {
+				victim = f
+				return true
+			}
+		}
+		return false
 	})
-	held := victim.inFlight(run, "")
 	victim.kill9()
 	loaded := queryInt(s.nmDB, "SELECT count(*) FROM fetch_results WHERE run_id = $1", run)
-	t.Logf("killed fetcher 1 with %d items in flight, %d results loaded", held, loaded)
+	t.Logf("killed a fetcher with %d items in flight, %d results loaded", held, loaded)
 	time.Sleep(500 * time.Millisecond)
 	victim.run()
 	s.checkComplete(t, run, fmt.Sprintf("SIGKILL of 1 of 2 fetchers with %d items in flight; restarted", held))

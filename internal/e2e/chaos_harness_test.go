@@ -1,3 +1,5 @@
+//go:build chaos
+
 package e2e
 
 // The chaos tests' harness: stage processes that can be killed (SIGKILL, no chance to clean up)
