@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,20 +89,10 @@ func (s *service) kill9() {
 	if s.cmd == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGCONT) // in case it was frozen
 	_ = s.cmd.Process.Kill()
 	<-s.done
 	fmt.Fprintf(lockedWriter{s.outMu, s.out}, "=== killed (SIGKILL) at %s ===\n", time.Now().Format(time.TimeOnly))
 	s.cmd = nil
-}
-
-// freeze stops the process (SIGSTOP) where it is, so the test can look at what it left behind.
-func (s *service) freeze() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGSTOP)
-	}
 }
 
 // stop ends the process gracefully (SIGINT, then SIGKILL after 20s).
@@ -113,7 +102,6 @@ func (s *service) stop() {
 	if s.cmd == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGCONT)
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-s.done:
