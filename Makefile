@@ -24,8 +24,12 @@ build: ## build every binary into bin/
 services: ## make sure Postgres and the Pushgateway binary are installed and running (idempotent)
 	@scripts/ensure-services.sh
 
+# One package at a time: the end-to-end tests run whole stacks of processes with deadlines, and on
+# 2 cores several such packages at once starve each other.
+TEST_PARALLEL ?= 1
+
 test: services rules ## run every test of every module (starts what the tests need)
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(addsuffix /...,$(MODULES))
+	$(GO) test -count=1 -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(addsuffix /...,$(MODULES))
 
 rules: ## check the Prometheus config and alert rules and run the rules' unit tests (promtool)
 	@command -v promtool >/dev/null || { echo "promtool missing: run make services (Debian package prometheus)"; exit 1; }

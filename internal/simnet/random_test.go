@@ -250,7 +250,7 @@ type slotKey struct {
 }
 
 // fetchClocks asks every node that a client should ask for the lower-cased wallets of its users,
-// as netmon would: batches of 1000, three attempts with a 1 s timeout, waiting out 429s, strict
+// as netmon would: batches of 1000, three attempts with a 3 s timeout, waiting out 429s, strict
 // JSON, and a node whose batch fails for good gives -2 for all its wallets.
 func fetchClocks(t *testing.T, d *discovery, deregistered map[string]bool) map[slotKey]int64 {
 	t.Helper()
@@ -271,7 +271,7 @@ func fetchClocks(t *testing.T, d *discovery, deregistered map[string]bool) map[s
 	out := map[slotKey]int64{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	client := &http.Client{Timeout: time.Second}
+	client := &http.Client{Timeout: 3 * time.Second}
 	for _, nt := range d.nodes {
 		if nt.Endpoint == "" || deregistered[nt.Endpoint] {
 			continue
