@@ -17,6 +17,7 @@ import (
 	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/stage"
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
@@ -136,7 +137,7 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 	}
 
 	try("nats", red["NETMON_NATS_URL"], func(ctx context.Context) (string, error) {
-		conn, err := bus.Connect(cfg.NATSURL, "netmon-check", zerolog.Nop())
+		conn, err := bus.Connect(cfg.NATSURL, "netmon-check", zerolog.Nop(), stage.NATSOptions(cfg)...)
 		if err != nil {
 			return "", err
 		}

@@ -90,7 +90,7 @@ func runCmd(ctx context.Context, args []string, io IO) int {
 // dial connects to NATS for a command, giving up after a short while: an operator wants to
 // hear that NATS is not reachable, not wait for it.
 func dial(ctx context.Context, cfg config.Config, log zerolog.Logger) (*bus.Conn, error) {
-	conn, err := bus.Connect(cfg.NATSURL, "netmon-cli", log)
+	conn, err := bus.Connect(cfg.NATSURL, "netmon-cli", log, stage.NATSOptions(cfg)...)
 	if err != nil {
 		return nil, err
 	}
