@@ -150,7 +150,7 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 		ContentNodeSource:  r.oneOf("NETMON_CONTENT_NODES_SOURCE", "discovery", []string{"discovery", "static"}, noEthereum),
 		StaticContentNodes: r.contentNodes("NETMON_CONTENT_NODES"),
 		WorkBatchSize:      r.integer("NETMON_WORK_BATCH_SIZE", maxWorkBatch, 1, maxWorkBatch),
-		UserBatchSize:      r.integer("NETMON_USER_BATCH_SIZE", 5000, 1, 50000),
+		UserBatchSize:      r.integer("NETMON_USER_BATCH_SIZE", 5000, 1, 5000),
 		FetchTimeout:       r.duration("NETMON_FETCH_TIMEOUT", 10*time.Second, false),
 		FetchAttempts:      r.integer("NETMON_FETCH_ATTEMPTS", 3, 1, 10),
 		FetchConcurrency:   r.integer("NETMON_FETCH_CONCURRENCY", 16, 1, math.MaxInt),

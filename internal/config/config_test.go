@@ -96,7 +96,7 @@ var goodConfigs = map[string]func() Config{
 				{SPID: 4, Endpoint: ""},
 			},
 			WorkBatchSize:    1,
-			UserBatchSize:    50000,
+			UserBatchSize:    5000,
 			FetchTimeout:     2500 * time.Millisecond,
 			FetchAttempts:    10,
 			FetchConcurrency: 64,
