@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,60 +20,8 @@ import (
 	"github.com/audius-netmon/netmon/internal/testenv"
 )
 
-// opsStack is a stack whose stages serve HTTP on known addresses.
-type opsStack struct {
-	*stack
-	discovery string
-	http      map[string]string // stage → host:port
-}
-
-// startOpsStack is startStack with each stage's /status address kept.
-func startOpsStack(t *testing.T, sc simnet.Scenario, extraEnv ...string) *opsStack {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	net, err := simnet.Build(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := net.Start(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nodes.Close)
-	discovery := testenv.Database(t)
-	if err := net.SeedDiscovery(ctx, discovery); err != nil {
-		t.Fatal(err)
-	}
-	s := &opsStack{stack: &stack{pushgateway: testenv.Pushgateway(t), nmDB: testenv.Database(t),
-		truth: net.Truth(nodes), nodes: nodes}, discovery: discovery, http: map[string]string{}}
-	ns := testenv.NATS(t)
-	s.natsURL = ns.ClientURL()
-	var foundation []string
-	for _, f := range net.Foundation() {
-		foundation = append(foundation, fmt.Sprint(f))
-	}
-	s.env = append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + os.Getenv("HOME"),
-		"NETMON_NATS_URL=" + ns.ClientURL(),
-		"NETMON_DB_URL=" + s.nmDB,
-		"NETMON_DISCOVERY_DB_URL=" + discovery,
-		"PUSH_GATEWAY_URL=" + s.pushgateway,
-		"FOUNDATION_NODES_SPIDS=" + strings.Join(foundation, ","),
-		"DEREGISTERED_CONTENT_NODES=" + strings.Join(nodes.Deregistered(), ","),
-		"NETMON_SCHEDULE=off",
-		"NETMON_LOG_FORMAT=json",
-		"NETMON_FETCH_TIMEOUT=2s",
-		"NETMON_RUN_DEADLINE=5m",
-	}, extraEnv...)
-	for _, st := range []string{"planner", "fetcher", "loader", "aggregator"} {
-		addr := testenv.FreeAddr(t)
-		s.http[st] = addr
-		startProc(t, "netmon-"+st, append(append([]string{}, s.env...), "NETMON_HTTP_ADDR="+addr))
-	}
-	return s
-}
+// opsStack is a stack driven through the netmon command.
+type opsStack struct{ *stack }
 
 // netmon runs the netmon command and checks its exit code.
 func (s *opsStack) netmon(t *testing.T, want int, args ...string) string {
@@ -118,7 +65,7 @@ func TestOps(t *testing.T) {
 		{SPID: 4, Faults: simnet.Faults{ReadOnly: true}},
 		{SPID: 2, Faults: simnet.Faults{Latency: &simnet.Latency{Median: simnet.Duration(1500 * time.Millisecond)}}},
 	}}
-	s := startOpsStack(t, sc, "NETMON_FETCH_ATTEMPTS=1")
+	s := &opsStack{startStack(t, sc, "NETMON_FETCH_ATTEMPTS=1")}
 
 	// --help everywhere, exit 0; a wrong command line, exit 2.
 	for _, cmd := range [][]string{{"run"}, {"status"}, {"runs", "list"}, {"runs", "show"}, {"runs", "diff"},

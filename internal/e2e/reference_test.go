@@ -19,6 +19,8 @@ type stack struct {
 	pushgateway string
 	nmDB        string
 	natsURL     string
+	discovery   string            // the discovery database's URL
+	http        map[string]string // stage → its /metrics, /status address
 	truth       simnet.Truth
 	nodes       *simnet.Nodes
 }
@@ -45,8 +47,10 @@ func startStack(t *testing.T, sc simnet.Scenario, extraEnv ...string) *stack {
 	s := &stack{
 		pushgateway: testenv.Pushgateway(t),
 		nmDB:        testenv.Database(t),
+		discovery:   discovery,
 		truth:       net.Truth(nodes),
 		nodes:       nodes,
+		http:        map[string]string{},
 	}
 	ns := testenv.NATS(t)
 	s.natsURL = ns.ClientURL()
@@ -69,8 +73,8 @@ func startStack(t *testing.T, sc simnet.Scenario, extraEnv ...string) *stack {
 		"NETMON_RUN_DEADLINE=5m",
 	}, extraEnv...)
 	for _, st := range []string{"planner", "fetcher", "loader", "aggregator"} {
-		env := append(append([]string{}, s.env...), "NETMON_HTTP_ADDR="+testenv.FreeAddr(t))
-		startProc(t, "netmon-"+st, env)
+		s.http[st] = testenv.FreeAddr(t)
+		startProc(t, "netmon-"+st, append(append([]string{}, s.env...), "NETMON_HTTP_ADDR="+s.http[st]))
 	}
 	return s
 }
