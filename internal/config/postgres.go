@@ -80,8 +80,13 @@ func maskURL(raw string) string {
 	if u.RawQuery != "" {
 		params := strings.Split(u.RawQuery, "&")
 		for i, kv := range params {
-			if k, _, _ := strings.Cut(kv, "="); k == "password" || k == "sslpassword" {
-				params[i], masked = k+"=***", true
+			// A key that only starts like a password parameter is masked too: with its '='
+			// missing, the password itself is the tail of the key (FuzzLoad found it).
+			if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "password") || strings.HasPrefix(k, "sslpassword") {
+				params[i], masked = "password=***", true
+				if strings.HasPrefix(k, "ssl") {
+					params[i] = "sslpassword=***"
+				}
 			}
 		}
 		u.RawQuery = strings.Join(params, "&")
