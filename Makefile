@@ -36,21 +36,27 @@ rules: ## check the Prometheus config and alert rules and run the rules' unit te
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool test rules deploy/prometheus/tests/*.yml
 
-# Fuzz targets `make chaos` runs for FUZZ_TIME each (package:target). `make test` runs their seeds
-# and committed corpora (testdata/fuzz) as ordinary tests.
-FUZZ_TIME ?= 4s
-FUZZ_TARGETS := internal/contentnode:FuzzDecodeClocks internal/contentnode:FuzzDecodeCIDs \
-	internal/contentnode:FuzzRetryAfter internal/config:FuzzLoad internal/planner:FuzzDiscoveryRows \
-	internal/loader:FuzzLoaderHandle internal/fetcher:FuzzWorkItem
+# Fuzz targets `make chaos` explores (package:target:executions). `make test` runs their seeds and
+# committed corpora (testdata/fuzz) as ordinary tests. The budgets are counts, not durations: with
+# a duration, Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded"
+# when the time runs out while a worker is busy (golang/go#75804, fixed in Go 1.27); a count has no
+# deadline to race. Each budget is about 4 s of exploration on this 2-core machine; FUZZ_SCALE
+# multiplies them all (make chaos FUZZ_SCALE=25 explores for about 100 s a target).
+FUZZ_SCALE ?= 1
+FUZZ_TARGETS := internal/contentnode:FuzzDecodeClocks:20000 internal/contentnode:FuzzDecodeCIDs:20000 \
+	internal/contentnode:FuzzRetryAfter:20000 internal/config:FuzzLoad:15000 \
+	internal/planner:FuzzDiscoveryRows:2000 internal/loader:FuzzLoaderHandle:3000 \
+	internal/fetcher:FuzzWorkItem:10000
 CHAOS_REPORT := $(BIN)/chaos-report.md
 
-chaos: services ## crash, restart, cluster, fault, poison and auth tests (-tags chaos), then each fuzz target for FUZZ_TIME
+chaos: services ## crash, restart, cluster, fault, poison and auth tests (-tags chaos), then each fuzz target for its execution budget
 	@mkdir -p $(BIN) && rm -f $(CHAOS_REPORT)
 	$(GO) vet -tags chaos ./internal/e2e/
 	NETMON_CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) $(GO) test -count=1 -tags chaos -timeout $(TEST_TIMEOUT) -run '^Test(Crash|Chaos)' ./internal/e2e/
 	@out=$$(mktemp); for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $$t for $(FUZZ_TIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) ./$${t%%:*} >$$out 2>&1 || \
+		IFS=: read -r pkg target execs <<<"$$t"; execs=$$((execs * $(FUZZ_SCALE))); \
+		echo "fuzz $$pkg:$$target for $$execs executions"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $${execs}x ./$$pkg >$$out 2>&1 || \
 		{ cat $$out; rm -f $$out; exit 1; }; \
 	done; rm -f $$out
 	@echo; echo "| test | faults injected | runs completed | run took | items | rows | items lost | items double-counted |"
