@@ -208,7 +208,7 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 		}
 		rep.Messages++
 	}
-	a := aggregator.New(st, aggregator.NewPusher(cfg.PushGatewayURL, cfg.PushJob, cfg.RunIDLabel, nil), nil,
+	a := aggregator.New(st, stage.Pusher(cfg), nil,
 		aggregator.Options{Foundation: cfg.FoundationSPIDs}, log)
 	samples, err := a.Replay(ctx, rec)
 	if err != nil {

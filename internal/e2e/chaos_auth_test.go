@@ -5,7 +5,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +90,25 @@ func TestChaosSecuredRun(t *testing.T) {
 
 	run := startRunWith(t, s.env)
 	s.checkComplete(t, run, "NATS with user/password over mutual TLS, Postgres TLS-only (verify-full), Pushgateway with basic auth")
+
+	// netmon replay --push reaches the Pushgateway with the same credentials: with the group
+	// deleted, the replay puts the run's series back.
+	pushed := scrape(t, s.pushgateway, "network-monitoring")
+	req, err := http.NewRequest(http.MethodDelete, pushgateway+"/metrics/job/network-monitoring", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(pushUser, pushPass)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete the Pushgateway group: %v %v", resp, err)
+	}
+	if got := scrape(t, s.pushgateway, "network-monitoring"); len(got) != 0 {
+		t.Fatalf("the group still has %d series after its deletion", len(got))
+	}
+	cli(t, s.env, 0, "replay", strconv.FormatInt(run, 10), "--push")
+	if got := scrape(t, s.pushgateway, "network-monitoring"); len(pushed) == 0 || !sameSeries(got, pushed) {
+		t.Errorf("replay --push through basic auth: the Pushgateway holds %d series, want the run's %d", len(got), len(pushed))
+	}
 
 	// Every connection of the stages to the databases was encrypted.
 	plain := queryInt(adminTLS, `SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/audius-netmon/netmon/internal/aggregator"
 	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/message"
 )
 
@@ -43,8 +44,7 @@ func RunAggregator(ctx context.Context, d Deps) error {
 		return err
 	}
 	a := aggregator.New(st,
-		aggregator.NewPusher(d.Config.PushGatewayURL, d.Config.PushJob, d.Config.RunIDLabel, nil).
-			WithBasicAuth(d.Config.PushAuth.Username, d.Config.PushAuth.Password.Reveal()),
+		Pusher(d.Config),
 		state,
 		aggregator.Options{
 			Foundation:    d.Config.FoundationSPIDs,
@@ -66,4 +66,11 @@ func RunAggregator(ctx context.Context, d Deps) error {
 		}), bus.NewRouterMetrics(reg), d.Log)
 	})
 	return g.Wait()
+}
+
+// Pusher is the Pushgateway client the configuration describes (URL, job group, run_id label,
+// basic auth): the aggregator's, and `netmon replay --push`'s.
+func Pusher(cfg config.Config) *aggregator.Pusher {
+	return aggregator.NewPusher(cfg.PushGatewayURL, cfg.PushJob, cfg.RunIDLabel, nil).
+		WithBasicAuth(cfg.PushAuth.Username, cfg.PushAuth.Password.Reveal())
 }
