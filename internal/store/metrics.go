@@ -16,65 +16,113 @@ import (
 
 // Metric is one entry of the metric catalogue: the declaration and the query that computes it.
 // The query takes the named arguments @run (the run id) and @foundation (bigint[] of foundation SP
-// ids), returns one row per series with the label values first, in Labels order, as text, and the
-// value last (a NULL value means no series). Adding a metric is adding an entry here; the
-// aggregator publishes every entry as a gauge, and docs/metrics.md describes it.
+// ids) and returns one row per series: the label values first, in Labels order, as text, then the
+// value columns (a NULL value means no series). Most queries compute one metric and return one
+// value column. A query that computes a family of metrics in one pass returns a named column per
+// metric; each metric of the family has the same SQL and Labels and names its column in Value, and
+// the query runs once for all of them. Adding a metric is adding an entry here (and its column to
+// the family's query); the aggregator publishes every entry as a gauge, and docs/metrics.md
+// describes it.
 type Metric struct {
 	Name   string
 	Help   string
 	Labels []string
 	SQL    string
+	Value  string // the value column, for a query returning several; empty for a query returning one
 }
 
 // nodeLabels are the labels of every per-content-node metric. The original labelled by endpoint
 // only; sp_id keeps series of nodes that share an endpoint (several deregistered "" SPs) apart.
 var nodeLabels = []string{"endpoint", "sp_id"}
 
-// userCount counts users of the run matching a condition on user_category (alias u).
-func userCount(cond string) string {
-	return "SELECT count(*) FROM user_category u WHERE u.run_id = @run AND " + cond
-}
-
-// perNode counts, for every content node of the run (zero-filled), over the slots (user, role)
-// that name the node: slot columns are s.user_id, s.clock and s.category, plus s.role.
-func perNode(agg string) string {
-	return `
-WITH slots AS (
-    SELECT u.user_id, u.category, r.role, r.sp_id, r.clock
-    FROM user_category u
-    CROSS JOIN LATERAL (VALUES ('primary', u.primary_sp_id, u.primary_clock),
-                               ('secondary1', u.secondary1_sp_id, u.secondary1_clock),
-                               ('secondary2', u.secondary2_sp_id, u.secondary2_clock)) AS r(role, sp_id, clock)
-    WHERE u.run_id = @run AND r.sp_id IS NOT NULL
-)
-SELECT n.endpoint, n.sp_id::text, ` + agg + `
-FROM content_nodes n
-LEFT JOIN slots s ON s.sp_id = n.sp_id
-WHERE n.run_id = @run
-GROUP BY n.sp_id, n.endpoint
-ORDER BY n.sp_id`
-}
-
 const allInFoundation = `u.primary_sp_id = ANY(@foundation) AND u.secondary1_sp_id = ANY(@foundation) AND u.secondary2_sp_id = ANY(@foundation)`
 
 const fullReplicaSet = `u.primary_sp_id IS NOT NULL AND u.secondary1_sp_id IS NOT NULL AND u.secondary2_sp_id IS NOT NULL`
 
-// cidRun restricts a CID metric to runs that checked CIDs: a run planned with CID checks off has
-// no CID series at all (rather than zeros that would read as "nothing replicated").
-const cidRun = `JOIN runs r ON r.run_id = @run AND r.cid_mode <> 'off'`
+// userCounts counts the run's users by sync category, clocks and foundation nodes in one scan of
+// user_category (a user in no category is in none of the category counts).
+const userCounts = `
+SELECT count(*) FILTER (WHERE u.category = 'fully') AS fully,
+       count(*) FILTER (WHERE u.category = 'partially') AS partially,
+       count(*) FILTER (WHERE u.category = 'unsynced') AS unsynced,
+       count(*) FILTER (WHERE u.primary_clock IS NULL) AS no_primary,
+       count(*) FILTER (WHERE -2 IN (u.primary_clock, u.secondary1_clock, u.secondary2_clock)) AS unhealthy,
+       count(*) FILTER (WHERE ` + fullReplicaSet + ` AND ` + allInFoundation + `) AS all_foundation,
+       count(*) FILTER (WHERE ` + fullReplicaSet + ` AND NOT (u.primary_sp_id = ANY(@foundation))
+                        AND NOT (u.secondary1_sp_id = ANY(@foundation)) AND NOT (u.secondary2_sp_id = ANY(@foundation))) AS no_foundation
+FROM user_category u
+WHERE u.run_id = @run`
 
-// perNodeCID counts, for every content node of the run (zero-filled), over the cid_status rows
-// (alias s: one per CID row and node of its owner's replica set) that name the node.
-func perNodeCID(agg string) string {
-	return `
-SELECT n.endpoint, n.sp_id::text, ` + agg + `
+// nodeUsers counts, for every content node of the run (zero-filled), over the user slots (user,
+// role) that name the node, in one pass. Slot counts (missed, unknown_wallet) count a user once
+// per slot naming the node. User counts count a user once per node: primary ones at the primary
+// slot; replica ones at the first slot naming the node (first), which needs neither a
+// count(DISTINCT user_id) nor its sort of every slot (see docs/benchmarks.md). The slots are
+// aggregated by node before the join: grouped after it, an unanalysed user_status (as right
+// after loading) gets a sort of every slot.
+const nodeUsers = `
+WITH slots AS (
+    SELECT u.category, r.is_primary, r.first, r.sp_id, r.clock
+    FROM user_category u
+    CROSS JOIN LATERAL (VALUES
+        (true, true, u.primary_sp_id, u.primary_clock),
+        (false, u.secondary1_sp_id IS DISTINCT FROM u.primary_sp_id, u.secondary1_sp_id, u.secondary1_clock),
+        (false, u.secondary2_sp_id IS DISTINCT FROM u.primary_sp_id AND u.secondary2_sp_id IS DISTINCT FROM u.secondary1_sp_id,
+         u.secondary2_sp_id, u.secondary2_clock)) AS r(is_primary, first, sp_id, clock)
+    WHERE u.run_id = @run AND r.sp_id IS NOT NULL
+), a AS (
+    SELECT sp_id,
+           count(*) FILTER (WHERE is_primary) AS primary_users,
+           count(*) FILTER (WHERE first) AS all_users,
+           count(*) FILTER (WHERE is_primary AND category = 'fully') AS fully_by_primary,
+           count(*) FILTER (WHERE is_primary AND category = 'partially') AS partially_by_primary,
+           count(*) FILTER (WHERE is_primary AND category = 'unsynced') AS unsynced_by_primary,
+           count(*) FILTER (WHERE first AND category = 'fully') AS fully_by_replica,
+           count(*) FILTER (WHERE first AND category = 'partially') AS partially_by_replica,
+           count(*) FILTER (WHERE first AND category = 'unsynced') AS unsynced_by_replica,
+           count(*) FILTER (WHERE clock = -2) AS missed_slots,
+           count(*) FILTER (WHERE clock = -1) AS unknown_wallet_slots
+    FROM slots GROUP BY sp_id
+)
+SELECT n.endpoint, n.sp_id::text,
+       coalesce(a.primary_users, 0) AS primary_users,
+       coalesce(a.all_users, 0) AS all_users,
+       coalesce(a.fully_by_primary, 0) AS fully_by_primary,
+       coalesce(a.partially_by_primary, 0) AS partially_by_primary,
+       coalesce(a.unsynced_by_primary, 0) AS unsynced_by_primary,
+       coalesce(a.fully_by_replica, 0) AS fully_by_replica,
+       coalesce(a.partially_by_replica, 0) AS partially_by_replica,
+       coalesce(a.unsynced_by_replica, 0) AS unsynced_by_replica,
+       coalesce(a.missed_slots, 0) AS missed_slots,
+       coalesce(a.unknown_wallet_slots, 0) AS unknown_wallet_slots
 FROM content_nodes n
-` + cidRun + `
-LEFT JOIN cid_status s ON s.run_id = @run AND s.sp_id = n.sp_id
+LEFT JOIN a ON a.sp_id = n.sp_id
 WHERE n.run_id = @run
-GROUP BY n.sp_id, n.endpoint
 ORDER BY n.sp_id`
-}
+
+// nodeCIDs counts, for every content node of the run (zero-filled), over the cid_status rows (one
+// per CID row and node of its owner's replica set) that name the node, in one pass. A run planned
+// with CID checks off has no CID series at all (rather than zeros that would read as "nothing
+// replicated").
+const nodeCIDs = `
+WITH a AS (
+    SELECT sp_id,
+           count(*) FILTER (WHERE state = 1 AND replicas >= 2) AS replicated,
+           count(*) FILTER (WHERE state = 1 AND replicas = 1) AS not_replicated,
+           count(*) FILTER (WHERE state = 0) AS missing,
+           count(*) FILTER (WHERE state = -2) AS missed
+    FROM cid_status WHERE run_id = @run GROUP BY sp_id
+)
+SELECT n.endpoint, n.sp_id::text,
+       coalesce(a.replicated, 0) AS replicated,
+       coalesce(a.not_replicated, 0) AS not_replicated,
+       coalesce(a.missing, 0) AS missing,
+       coalesce(a.missed, 0) AS missed
+FROM content_nodes n
+JOIN runs r ON r.run_id = @run AND r.cid_mode <> 'off'
+LEFT JOIN a ON a.sp_id = n.sp_id
+WHERE n.run_id = @run
+ORDER BY n.sp_id`
 
 // fetchKinds are the kinds of work item, in label order.
 var fetchKinds = []string{message.KindClock, message.KindCID, message.KindImageCID}
@@ -116,37 +164,37 @@ var Catalogue = []Metric{
 	{Name: "audius_nm_user_count", Help: "Users in the discovery snapshot.",
 		SQL: "SELECT count(*) FROM users WHERE run_id = @run"},
 	{Name: "audius_nm_fully_synced_user_count", Help: "Users whose primary and both secondaries report the same clock.",
-		SQL: userCount("u.category = 'fully'")},
+		SQL: userCounts, Value: "fully"},
 	{Name: "audius_nm_partially_synced_user_count", Help: "Users whose primary agrees with exactly one secondary.",
-		SQL: userCount("u.category = 'partially'")},
+		SQL: userCounts, Value: "partially"},
 	{Name: "audius_nm_unsynced_user_count", Help: "Users whose primary agrees with neither secondary.",
-		SQL: userCount("u.category = 'unsynced'")},
+		SQL: userCounts, Value: "unsynced"},
 	{Name: "audius_nm_no_primary_user_count", Help: "Users without a primary clock (no primary, or no wallet).",
-		SQL: userCount("u.primary_clock IS NULL")},
+		SQL: userCounts, Value: "no_primary"},
 	{Name: "audius_nm_unhealthy_replica_users_count", Help: "Users with at least one replica that did not answer (clock -2).",
-		SQL: userCount("-2 IN (u.primary_clock, u.secondary1_clock, u.secondary2_clock)")},
+		SQL: userCounts, Value: "unhealthy"},
 	{Name: "audius_nm_users_with_all_foundation_node_replica_set", Help: "Users whose three replicas are all foundation nodes.",
-		SQL: userCount(fullReplicaSet + " AND " + allInFoundation)},
+		SQL: userCounts, Value: "all_foundation"},
 	{Name: "audius_nm_users_with_no_foundation_node_replica_set", Help: "Users whose three replicas include no foundation node.",
-		SQL: userCount(fullReplicaSet + " AND NOT (u.primary_sp_id = ANY(@foundation)) AND NOT (u.secondary1_sp_id = ANY(@foundation)) AND NOT (u.secondary2_sp_id = ANY(@foundation))")},
+		SQL: userCounts, Value: "no_foundation"},
 	{Name: "audius_nm_primary_user_count", Help: "Users whose primary is this content node.", Labels: nodeLabels,
-		SQL: perNode("count(s.user_id) FILTER (WHERE s.role = 'primary')")},
+		SQL: nodeUsers, Value: "primary_users"},
 	{Name: "audius_nm_all_user_count", Help: "Users that have this content node anywhere in their replica set.", Labels: nodeLabels,
-		SQL: perNode("count(DISTINCT s.user_id)")},
+		SQL: nodeUsers, Value: "all_users"},
 	{Name: "audius_nm_fully_synced_user_by_primary_count", Help: "Fully synced users by primary content node.", Labels: nodeLabels,
-		SQL: perNode("count(s.user_id) FILTER (WHERE s.role = 'primary' AND s.category = 'fully')")},
+		SQL: nodeUsers, Value: "fully_by_primary"},
 	{Name: "audius_nm_partially_synced_user_by_primary_count", Help: "Partially synced users by primary content node.", Labels: nodeLabels,
-		SQL: perNode("count(s.user_id) FILTER (WHERE s.role = 'primary' AND s.category = 'partially')")},
+		SQL: nodeUsers, Value: "partially_by_primary"},
 	{Name: "audius_nm_unsynced_user_by_primary_count", Help: "Unsynced users by primary content node.", Labels: nodeLabels,
-		SQL: perNode("count(s.user_id) FILTER (WHERE s.role = 'primary' AND s.category = 'unsynced')")},
+		SQL: nodeUsers, Value: "unsynced_by_primary"},
 	{Name: "audius_nm_fully_synced_user_by_replica_count", Help: "Fully synced users that have this content node in their replica set.", Labels: nodeLabels,
-		SQL: perNode("count(DISTINCT s.user_id) FILTER (WHERE s.category = 'fully')")},
+		SQL: nodeUsers, Value: "fully_by_replica"},
 	{Name: "audius_nm_partially_synced_user_by_replica_count", Help: "Partially synced users that have this content node in their replica set.", Labels: nodeLabels,
-		SQL: perNode("count(DISTINCT s.user_id) FILTER (WHERE s.category = 'partially')")},
+		SQL: nodeUsers, Value: "partially_by_replica"},
 	{Name: "audius_nm_unsynced_user_by_replica_count", Help: "Unsynced users that have this content node in their replica set.", Labels: nodeLabels,
-		SQL: perNode("count(DISTINCT s.user_id) FILTER (WHERE s.category = 'unsynced')")},
+		SQL: nodeUsers, Value: "unsynced_by_replica"},
 	{Name: "audius_nm_missed_users_count", Help: "User replica slots on this content node that got no answer (skipped, failed or never fetched).", Labels: nodeLabels,
-		SQL: perNode("count(s.user_id) FILTER (WHERE s.clock = -2)")},
+		SQL: nodeUsers, Value: "missed_slots"},
 	{Name: "audius_nm_user_batch_duration", Help: "Mean seconds per clock batch request to this content node, retries included; 0 when the node was never called.", Labels: nodeLabels,
 		SQL: `SELECT n.endpoint, n.sp_id::text, coalesce(avg(f.duration_seconds), 0)
 FROM content_nodes n
@@ -195,7 +243,7 @@ FROM ` + valuesList(LagBuckets) + ` AS b(ord, bucket)
 LEFT JOIN lag l ON l.bucket = b.bucket
 GROUP BY b.ord, b.bucket ORDER BY b.ord`},
 	{Name: "audius_nm_unknown_wallet_slots", Help: "User replica slots on this content node whose wallet the node answered it does not know (clock -1).", Labels: nodeLabels,
-		SQL: perNode("count(s.user_id) FILTER (WHERE s.clock = -1)")},
+		SQL: nodeUsers, Value: "unknown_wallet_slots"},
 
 	// ---- CID replication (runs with CID checks only). A "CID" is a row of the CID snapshot: a CID
 	// of a user, or of one of its tracks, in one column or track segment.
@@ -241,13 +289,13 @@ LEFT JOIN per_user u ON u.nodes = k.nodes
 WHERE r.run_id = @run AND r.cid_mode <> 'off'
 GROUP BY k.nodes ORDER BY k.nodes`},
 	{Name: "audius_nm_cids_replicated_at_least_once", Help: "Checked CIDs this content node holds that at least one other node of the owner's replica set holds too.", Labels: nodeLabels,
-		SQL: perNodeCID("count(s.idx) FILTER (WHERE s.state = 1 AND s.replicas >= 2)")},
+		SQL: nodeCIDs, Value: "replicated"},
 	{Name: "audius_nm_cids_not_replicated", Help: "Checked CIDs this content node holds that no other node of the owner's replica set holds.", Labels: nodeLabels,
-		SQL: perNodeCID("count(s.idx) FILTER (WHERE s.state = 1 AND s.replicas = 1)")},
+		SQL: nodeCIDs, Value: "not_replicated"},
 	{Name: "audius_nm_cids_missing", Help: "Checked CIDs of users with this content node in their replica set that the node answered it does not hold.", Labels: nodeLabels,
-		SQL: perNodeCID("count(s.idx) FILTER (WHERE s.state = 0)")},
+		SQL: nodeCIDs, Value: "missing"},
 	{Name: "audius_nm_missed_cid_checks", Help: "Checked CIDs of users with this content node in their replica set that got no answer from it (skipped, failed or never fetched).", Labels: nodeLabels,
-		SQL: perNodeCID("count(s.idx) FILTER (WHERE s.state = -2)")},
+		SQL: nodeCIDs, Value: "missed"},
 }
 
 // Sample is one computed series.
@@ -316,43 +364,102 @@ func (s *Store) compute(ctx context.Context, run int64, foundation []int64, with
 	return out, seen, nil
 }
 
+// computeIn runs every distinct catalogue query once, in catalogue order, and returns the series
+// in catalogue order: a metric's series in its query's row order.
 func computeIn(ctx context.Context, tx pgx.Tx, run int64, foundation []int64) ([]Sample, error) {
 	args := pgx.NamedArgs{"run": run, "foundation": foundation}
+	results := map[string]*result{} // by SQL
 	var out []Sample
 	for _, m := range Catalogue {
-		rows, err := tx.Query(ctx, m.SQL, args)
+		r, ok := results[m.SQL]
+		if !ok {
+			var err error
+			if r, err = query(ctx, tx, m.SQL, len(m.Labels), args); err != nil {
+				return nil, fmt.Errorf("metric %s: %w", m.Name, err)
+			}
+			results[m.SQL] = r
+		}
+		col, err := r.column(m)
 		if err != nil {
 			return nil, fmt.Errorf("metric %s: %w", m.Name, err)
 		}
-		for rows.Next() {
-			vals := make([]any, len(m.Labels)+1)
-			labels := make([]string, len(m.Labels))
-			var v *float64
-			for i := range labels {
-				vals[i] = &labels[i]
-			}
-			vals[len(labels)] = &v
-			if err := rows.Scan(vals...); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("metric %s: %w", m.Name, err)
-			}
+		for _, row := range r.rows {
+			v := row.values[col]
 			if v == nil {
 				continue
 			}
 			smp := Sample{Name: m.Name, Value: *v}
-			if len(labels) > 0 {
-				smp.Labels = make(map[string]string, len(labels))
+			if len(m.Labels) > 0 {
+				smp.Labels = make(map[string]string, len(m.Labels))
 				for i, l := range m.Labels {
-					smp.Labels[l] = labels[i]
+					smp.Labels[l] = row.labels[i]
 				}
 			}
 			out = append(out, smp)
 		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("metric %s: %w", m.Name, err)
-		}
 	}
 	return out, nil
+}
+
+// result is the rows of one catalogue query, for every metric that shares it.
+type result struct {
+	labels  int      // label columns, first in each row
+	columns []string // names of the value columns that follow
+	rows    []resultRow
+}
+
+type resultRow struct {
+	labels []string
+	values []*float64 // nil: NULL, no series
+}
+
+func query(ctx context.Context, tx pgx.Tx, sql string, labels int, args pgx.NamedArgs) (*result, error) {
+	rows, err := tx.Query(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	fields := rows.FieldDescriptions()
+	if len(fields) <= labels {
+		return nil, fmt.Errorf("%d columns for %d labels and a value", len(fields), labels)
+	}
+	r := &result{labels: labels}
+	for _, f := range fields[labels:] {
+		r.columns = append(r.columns, f.Name)
+	}
+	for rows.Next() {
+		row := resultRow{labels: make([]string, labels), values: make([]*float64, len(r.columns))}
+		dest := make([]any, 0, labels+len(r.columns))
+		for i := range row.labels {
+			dest = append(dest, &row.labels[i])
+		}
+		for i := range row.values {
+			dest = append(dest, &row.values[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		r.rows = append(r.rows, row)
+	}
+	return r, rows.Err()
+}
+
+// column is the index of m's value column among r's.
+func (r *result) column(m Metric) (int, error) {
+	switch {
+	case len(m.Labels) != r.labels:
+		return 0, fmt.Errorf("%d labels, but its query is shared with a metric of %d", len(m.Labels), r.labels)
+	case m.Value == "" && len(r.columns) == 1:
+		return 0, nil
+	case m.Value == "":
+		return 0, fmt.Errorf("its query returns the value columns %v: name one in Value", r.columns)
+	}
+	for i, c := range r.columns {
+		if c == m.Value {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("its query returns no value column %q (it returns %v)", m.Value, r.columns)
 }
 
 // SaveSamples stores the run's computed series (replacing any earlier set).

@@ -28,9 +28,6 @@ var sqlBuilders = map[string]string{
 		"from the operator's configuration (DDL takes no parameters)",
 	"discovery_cid.go CIDCount":  "cidSnapshotSQL with a filter from cidFilter, which picks one of two constant fragments",
 	"discovery_cid.go CIDs":      "as CIDCount, plus the constant sampleHash; the threshold is the parameter $1",
-	"metrics.go userCount":       "wraps a condition; every caller passes constants from the catalogue",
-	"metrics.go perNode":         "wraps an aggregate expression; every caller passes constants from the catalogue",
-	"metrics.go perNodeCID":      "as perNode, for the CID metrics",
 	"metrics.go valuesList":      "a VALUES list of the outcome names (constants from the protobuf enum), quotes doubled",
 	"metrics.go (package scope)": "the metric catalogue: constant SQL fragments joined at init",
 }
