@@ -3,7 +3,8 @@
 // produces, through an Emitter, the run's opening message, the content-node list, user snapshot
 // batches, one work item per content node and batch of distinct wallets, the CID snapshot batches
 // and CID work items (cid.go), and finally the manifest of what it promised. It never holds the
-// user or CID tables in memory: rows stream through and leave as batches.
+// user or CID tables in memory: rows stream through and leave as batches (before the users stream,
+// finding the wallets several users share holds 16 bytes per user, shared.go).
 package planner
 
 import (
@@ -150,7 +151,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	// Each node is asked about each wallet once. Users arrive in user_id order, so a wallet shared
 	// by several users (rare) is remembered per node; every other wallet is asked once by
 	// construction.
-	shared, err := snap.SharedWallets(ctx)
+	shared, err := findSharedWallets(ctx, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +168,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		if wallet == "" {
 			return nil
 		}
-		_, isShared := shared[wallet]
+		isShared := shared.has(wallet)
 		slots := []*int64{u.Primary, u.Secondary1, u.Secondary2}
 		for i, sp := range slots {
 			if sp == nil || slices.ContainsFunc(slots[:i], func(o *int64) bool { return o != nil && *o == *sp }) {
