@@ -306,7 +306,9 @@ func (s *Store) TryFinishLoad(ctx context.Context, run int64) (bool, error) {
 // user's replicas match) and one hash aggregation by user. Sorts are off for the statement:
 // sorting millions of wallets under the database's text collation is what made the first
 // version (DISTINCT ON plus three merge joins) take 38 s at a million users; see
-// docs/benchmarks.md.
+// docs/benchmarks.md. The pivot is computed into a temporary table first because Postgres runs
+// an INSERT ... SELECT on one core, but may run the SELECT of a CREATE TABLE AS with parallel
+// workers; copying the finished rows into the run's partition is then a plain append.
 func buildUserStatus(ctx context.Context, tx pgx.Tx, run int64) error {
 	for _, set := range []string{"SET LOCAL work_mem = '512MB'", "SET LOCAL enable_mergejoin = off", "SET LOCAL enable_sort = off"} {
 		if _, err := tx.Exec(ctx, set); err != nil {
@@ -316,22 +318,27 @@ func buildUserStatus(ctx context.Context, tx pgx.Tx, run int64) error {
 	if _, err := tx.Exec(ctx, "DELETE FROM user_status WHERE run_id = $1", run); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `
-INSERT INTO user_status (run_id, user_id, has_wallet, primary_sp_id, secondary1_sp_id, secondary2_sp_id,
-                         primary_clock, secondary1_clock, secondary2_clock)
-SELECT $1, u.user_id, bool_and(u.w IS NOT NULL), min(u.p), min(u.s1), min(u.s2),
+	// A CREATE TABLE AS takes no parameters: the run id, an int64, is printed.
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`
+CREATE TEMPORARY TABLE user_status_build ON COMMIT DROP AS
+SELECT u.user_id, bool_and(u.w IS NOT NULL) AS has_wallet, min(u.p) AS p, min(u.s1) AS s1, min(u.s2) AS s2,
        CASE WHEN min(u.p) IS NULL OR bool_and(u.w IS NULL) THEN NULL
-            ELSE coalesce((min(ARRAY[c.batch, c.clock]) FILTER (WHERE c.sp_id = u.p))[2], -2) END,
+            ELSE coalesce((min(ARRAY[c.batch, c.clock]) FILTER (WHERE c.sp_id = u.p))[2], -2) END AS p_clock,
        CASE WHEN min(u.s1) IS NULL OR bool_and(u.w IS NULL) THEN NULL
-            ELSE coalesce((min(ARRAY[c.batch, c.clock]) FILTER (WHERE c.sp_id = u.s1))[2], -2) END,
+            ELSE coalesce((min(ARRAY[c.batch, c.clock]) FILTER (WHERE c.sp_id = u.s1))[2], -2) END AS s1_clock,
        CASE WHEN min(u.s2) IS NULL OR bool_and(u.w IS NULL) THEN NULL
-            ELSE coalesce((min(ARRAY[c.batch, c.clock]) FILTER (WHERE c.sp_id = u.s2))[2], -2) END
+            ELSE coalesce((min(ARRAY[c.batch, c.clock]) FILTER (WHERE c.sp_id = u.s2))[2], -2) END AS s2_clock
 FROM (SELECT user_id, primary_sp_id AS p, secondary1_sp_id AS s1, secondary2_sp_id AS s2,
              NULLIF(lower(btrim(wallet)), '') AS w
-      FROM users WHERE run_id = $1) u
-LEFT JOIN clocks c ON c.run_id = $1 AND c.wallet = u.w AND c.sp_id IN (u.p, u.s1, u.s2)
-GROUP BY u.user_id`, run)
-	if err != nil {
+      FROM users WHERE run_id = %[1]d) u
+LEFT JOIN clocks c ON c.run_id = %[1]d AND c.wallet = u.w AND c.sp_id IN (u.p, u.s1, u.s2)
+GROUP BY u.user_id`, run)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `
+INSERT INTO user_status (run_id, user_id, has_wallet, primary_sp_id, secondary1_sp_id, secondary2_sp_id,
+                         primary_clock, secondary1_clock, secondary2_clock)
+SELECT $1, user_id, has_wallet, p, s1, s2, p_clock, s1_clock, s2_clock FROM user_status_build`, run); err != nil {
 		return err
 	}
 	// The CID status is built with the user status, in the same transaction (cid.go).

@@ -21,6 +21,8 @@ import (
 var sqlBuilders = map[string]string{
 	"load.go EnsureRun": "partition DDL: table names from the constant list `partitioned`, the run id an int64 " +
 		"formatted with %d (DDL takes no parameters)",
+	"load.go buildUserStatus": "CREATE TEMPORARY TABLE AS of a constant query, the run id an int64 formatted " +
+		"with %d (CREATE TABLE AS takes no parameters)",
 	"load.go progress": "appends the constant \" FOR UPDATE\"",
 	"runs.go DeleteRun": "DETACH and DROP of partitions: table names from `partitioned`, partition names from " +
 		"partitionName (an int64 run id)",
