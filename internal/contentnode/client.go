@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/audius-netmon/netmon/internal/signing"
 )
@@ -61,17 +62,18 @@ type Client struct {
 	Now func() time.Time
 }
 
-// Clock is one wallet's clock as a node reports it.
-type Clock struct {
-	Wallet string
-	Clock  int64
-}
+// NoAnswer is the clock of a requested wallet a node's answer left out: the value the fetcher
+// stores for "no answer" (spec §6). A node's own clocks are >= -1.
+const NoAnswer int64 = -2
 
 // ClockAnswer is a node's valid answer to batch_clock_status.
 type ClockAnswer struct {
-	// Clocks holds the node's clock (>= 0, or -1 for a wallet it does not know) keyed by
-	// lower-cased wallet, only for requested wallets. A requested wallet the node left out is absent.
-	Clocks map[string]int64
+	// Clocks is parallel to the requested wallets: the node's clock for each (>= 0, or -1 for a
+	// wallet it does not know), matched by lower-cased wallet, never by position; NoAnswer for a
+	// wallet the node left out. Requested wallets equal once lower-cased share one answer.
+	Clocks []int64
+	// Missing counts the NoAnswer entries of Clocks.
+	Missing int
 	// Unrequested counts entries for wallets that were not requested (ignored).
 	Unrequested int
 	// Duplicates counts repeated entries for a wallet (the first one wins).
@@ -84,27 +86,151 @@ type ClockAnswer struct {
 // Wallets are sent as given (the node matches them case-sensitively) and matched back by lower-cased
 // wallet, never by position. Every failure after the request is built is an *Error.
 func (c *Client) BatchClockStatus(ctx context.Context, endpoint string, wallets []string) (ClockAnswer, error) {
-	if wallets == nil {
-		wallets = []string{} // the node wants an array, not null
-	}
-	body, status, err := c.post(ctx, endpoint, PathBatchClockStatus, struct {
-		WalletPublicKeys []string `json:"walletPublicKeys"`
-	}{wallets})
+	var ans ClockAnswer
+	status, err := c.post(ctx, endpoint, PathBatchClockStatus, listBody("walletPublicKeys", wallets),
+		func(body []byte) error {
+			var err error
+			ans, err = decodeClocks(body, wallets)
+			return err
+		})
 	if err != nil {
 		return ClockAnswer{}, err
-	}
-	ans, err := decodeClocks(body, wallets)
-	if err != nil {
-		return ClockAnswer{}, &Error{Reason: BadResponse, Status: status,
-			Err: fmt.Errorf("POST %s: %w", redact(endpoint, PathBatchClockStatus), err)}
 	}
 	ans.HTTPStatus = status
 	return ans, nil
 }
 
 // decodeClocks decodes a batch_clock_status body strictly and matches it to the requested wallets
-// (see ClockAnswer). Any problem fails the whole answer.
+// (see ClockAnswer). Any problem fails the whole answer. The common form of an answer is read in
+// one pass without allocating (clockMatch.scan); any other body is decoded with encoding/json
+// (clockMatch.decodeJSON), whose answer or error stands.
 func decodeClocks(body []byte, wallets []string) (ClockAnswer, error) {
+	m := newClockMatch(wallets)
+	defer m.release()
+	if m.scan(body) {
+		return m.answer(), nil
+	}
+	m.reset()
+	return m.decodeJSON(body)
+}
+
+// clockMatch matches a node's entries to the requested wallets by lower-cased wallet.
+type clockMatch struct {
+	first       map[string]int // lower-cased wallet -> the first position holding it
+	clocks      []int64        // parallel to the wallets; NoAnswer until answered
+	aliases     [][2]int       // (position, first position) of wallets lower-casing to an earlier one
+	unrequested int
+	duplicates  int
+}
+
+// release hands m's index to the next call; m is not to be used after.
+func (m *clockMatch) release() {
+	clear(m.first)
+	select {
+	case freeIndexes <- m.first:
+	default:
+	}
+}
+
+func newClockMatch(wallets []string) *clockMatch {
+	var first map[string]int
+	select {
+	case first = <-freeIndexes:
+	default:
+		first = make(map[string]int, len(wallets))
+	}
+	m := &clockMatch{first: first, clocks: make([]int64, len(wallets))}
+	for i, w := range wallets {
+		k := lowerWallet(w)
+		if j, dup := m.first[k]; dup {
+			m.aliases = append(m.aliases, [2]int{i, j})
+		} else {
+			m.first[k] = i
+		}
+		m.clocks[i] = NoAnswer
+	}
+	return m
+}
+
+// lowerWallet is strings.ToLower(w), and w itself when that is already lower-case ASCII, as the
+// planner sends wallets (planner.WalletKey). strings.ToLower checks that too, but its check costs
+// a branch per byte that mispredicts on hex digits: on 5000 lower-case wallets it takes about 8
+// times as long as this loop.
+func lowerWallet(w string) string {
+	for i := 0; i < len(w); i++ {
+		if c := w[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			return strings.ToLower(w)
+		}
+	}
+	return w
+}
+
+// add takes the entry of position i (ok: a requested wallet) with clock.
+func (m *clockMatch) add(i int, ok bool, clock int64) {
+	switch {
+	case !ok:
+		m.unrequested++
+	case m.clocks[i] != NoAnswer:
+		m.duplicates++
+	default:
+		m.clocks[i] = clock
+	}
+}
+
+func (m *clockMatch) reset() {
+	for i := range m.clocks {
+		m.clocks[i] = NoAnswer
+	}
+	m.unrequested, m.duplicates = 0, 0
+}
+
+func (m *clockMatch) answer() ClockAnswer {
+	for _, a := range m.aliases {
+		m.clocks[a[0]] = m.clocks[a[1]]
+	}
+	ans := ClockAnswer{Clocks: m.clocks, Unrequested: m.unrequested, Duplicates: m.duplicates}
+	for _, c := range m.clocks {
+		if c == NoAnswer {
+			ans.Missing++
+		}
+	}
+	return ans
+}
+
+// scan matches a body of the common form (see scanner) and reports whether it was one; when it
+// was not, what it matched so far is to be reset.
+func (m *clockMatch) scan(body []byte) bool {
+	s := newScanner(body)
+	var buf [64]byte
+	s.envelope("users", func() {
+		var wallet []byte
+		var upper, seenWallet, seenClock bool
+		var clock int64
+		s.object(func(key []byte) {
+			switch {
+			case s.field(key, "walletPublicKey", &seenWallet):
+				wallet, upper = s.str()
+			case s.field(key, "clock", &seenClock):
+				clock = s.integer()
+			default:
+				s.skip()
+			}
+		})
+		if !s.ok || !seenWallet || !seenClock {
+			s.ok = false
+			return
+		}
+		if upper {
+			wallet = lowerASCII(buf[:], wallet)
+		}
+		i, ok := m.first[string(wallet)]
+		m.add(i, ok, clock)
+	})
+	return s.ok
+}
+
+// decodeJSON is decodeClocks for any body, with encoding/json.
+func (m *clockMatch) decodeJSON(body []byte) (ClockAnswer, error) {
 	var resp struct {
 		Data *struct {
 			Users *[]struct {
@@ -122,11 +248,6 @@ func decodeClocks(body []byte, wallets []string) (ClockAnswer, error) {
 	if resp.Data == nil || resp.Data.Users == nil {
 		return bad("no data.users array")
 	}
-	requested := make(map[string]struct{}, len(wallets))
-	for _, w := range wallets {
-		requested[strings.ToLower(w)] = struct{}{}
-	}
-	ans := ClockAnswer{Clocks: make(map[string]int64, len(wallets))}
 	for i, u := range *resp.Data.Users {
 		if u.WalletPublicKey == nil {
 			return bad("data.users[%d]: no string walletPublicKey", i)
@@ -135,18 +256,10 @@ func decodeClocks(body []byte, wallets []string) (ClockAnswer, error) {
 		if err != nil {
 			return bad("data.users[%d]: %v", i, err)
 		}
-		w := strings.ToLower(*u.WalletPublicKey)
-		if _, ok := requested[w]; !ok {
-			ans.Unrequested++
-			continue
-		}
-		if _, seen := ans.Clocks[w]; seen {
-			ans.Duplicates++
-			continue
-		}
-		ans.Clocks[w] = clock
+		pos, ok := m.first[lowerWallet(*u.WalletPublicKey)]
+		m.add(pos, ok, clock)
 	}
-	return ans, nil
+	return m.answer(), nil
 }
 
 // parseClock accepts an integer JSON number >= -1 and nothing else: no strings, no null, no
@@ -176,29 +289,38 @@ func (c *Client) BatchCIDsExist(ctx context.Context, endpoint string, cids []str
 	if len(cids) > MaxCIDs {
 		return nil, fmt.Errorf("batch cids exist: %d cids, the node takes at most %d", len(cids), MaxCIDs)
 	}
-	if cids == nil {
-		cids = []string{}
-	}
 	path := PathBatchCIDsExist
 	if image {
 		path = PathBatchImageCIDsExist
 	}
-	body, status, err := c.post(ctx, endpoint, path, struct {
-		CIDs []string `json:"cids"`
-	}{cids})
+	var out map[string]bool
+	_, err := c.post(ctx, endpoint, path, listBody("cids", cids), func(body []byte) error {
+		var err error
+		out, err = decodeCIDs(body, cids)
+		return err
+	})
 	if err != nil {
 		return nil, err
-	}
-	out, err := decodeCIDs(body, cids)
-	if err != nil {
-		return nil, &Error{Reason: BadResponse, Status: status, Err: fmt.Errorf("POST %s: %w", redact(endpoint, path), err)}
 	}
 	return out, nil
 }
 
 // decodeCIDs decodes a batch_cids_exist body strictly and keeps the requested CIDs' answers (the
-// first of duplicates). Any problem fails the whole answer.
+// first of duplicates). Any problem fails the whole answer. Like decodeClocks, it reads the common
+// form with the scanner and leaves the rest to encoding/json.
 func decodeCIDs(body []byte, cids []string) (map[string]bool, error) {
+	requested := make(map[string]string, len(cids)) // the CID -> the requested string itself
+	for _, cid := range cids {
+		requested[cid] = cid
+	}
+	if out, ok := scanCIDs(body, requested, len(cids)); ok {
+		return out, nil
+	}
+	return decodeCIDsJSON(body, requested, len(cids))
+}
+
+// decodeCIDsJSON is decodeCIDs for any body, with encoding/json.
+func decodeCIDsJSON(body []byte, requested map[string]string, n int) (map[string]bool, error) {
 	var resp struct {
 		Data *struct {
 			CIDs *[]struct {
@@ -216,11 +338,7 @@ func decodeCIDs(body []byte, cids []string) (map[string]bool, error) {
 	if resp.Data == nil || resp.Data.CIDs == nil {
 		return bad("no data.cids array")
 	}
-	requested := make(map[string]struct{}, len(cids))
-	for _, cid := range cids {
-		requested[cid] = struct{}{}
-	}
-	out := make(map[string]bool, len(cids))
+	out := make(map[string]bool, n)
 	for i, e := range *resp.Data.CIDs {
 		if e.CID == nil {
 			return bad("data.cids[%d]: no string cid", i)
@@ -238,15 +356,114 @@ func decodeCIDs(body []byte, cids []string) (map[string]bool, error) {
 	return out, nil
 }
 
-// post sends one JSON POST and returns the body of a 2xx answer, capped at MaxBody.
-func (c *Client) post(ctx context.Context, endpoint, path string, payload any) ([]byte, int, error) {
+// scanCIDs is decodeCIDs for a body of the common form (see scanner); ok false for any other.
+// The answer's keys are the requested strings, so nothing points into body.
+func scanCIDs(body []byte, requested map[string]string, n int) (map[string]bool, bool) {
+	out := make(map[string]bool, n)
+	s := newScanner(body)
+	s.envelope("cids", func() {
+		var cid []byte
+		var exists, seenCID, seenExists bool
+		s.object(func(key []byte) {
+			switch {
+			case s.field(key, "cid", &seenCID):
+				cid, _ = s.str()
+			case s.field(key, "exists", &seenExists):
+				exists = s.boolean()
+			default:
+				s.skip()
+			}
+		})
+		if !s.ok || !seenCID || !seenExists {
+			s.ok = false
+			return
+		}
+		if c, ok := requested[string(cid)]; ok {
+			if _, seen := out[c]; !seen {
+				out[c] = exists
+			}
+		}
+	})
+	if !s.ok {
+		return nil, false
+	}
+	return out, true
+}
+
+// listBody is the JSON request {"<name>": list}, byte for byte what json.Marshal makes of it (nil
+// is sent as [], the node wants an array), written directly for the strings json.Marshal would
+// copy unchanged.
+func listBody(name string, list []string) []byte {
+	n := len(name) + 8
+	for _, s := range list {
+		n += len(s) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"`...)
+	b = append(b, name...)
+	b = append(b, `":[`...)
+	for i, s := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if !plainJSON(s) {
+			q, _ := json.Marshal(s) // a string always marshals
+			b = append(b, q...)
+			continue
+		}
+		b = append(b, '"')
+		b = append(b, s...)
+		b = append(b, '"')
+	}
+	return append(b, "]}"...)
+}
+
+// plainJSON says whether json.Marshal writes s between quotes unchanged: printable ASCII other
+// than the quote, the backslash and the characters it escapes for HTML.
+func plainJSON(s string) bool {
+	var escaped byte // an OR over a table, not a branch per byte: wallets are random hex
+	for i := 0; i < len(s); i++ {
+		escaped |= jsonEscaped[s[i]]
+	}
+	return escaped == 0
+}
+
+var jsonEscaped = func() (t [256]byte) {
+	for c := range t {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
+// Answer buffers and clockMatch indexes are reused across calls, from free lists of at most
+// freeListLen each (the fetcher's default items in flight). A free list, unlike a sync.Pool,
+// survives garbage collections, which at the fetcher's allocation rate would empty a pool every
+// few calls. A buffer goes back only after its answer is decoded, and nothing decoded points into
+// it; an index goes back cleared.
+var (
+	freeBodies  = make(chan []byte, freeListLen)
+	freeIndexes = make(chan map[string]int, freeListLen)
+)
+
+const (
+	freeListLen = 16
+	// maxFreeBody is the largest buffer kept (a full clock answer is about 300 KB), so the list
+	// holds at most 16 MiB.
+	maxFreeBody = 1 << 20
+)
+
+// post sends one JSON POST and hands the body of a 2xx answer, capped at MaxBody, to decode; a
+// decode error is a BadResponse. body is only valid during decode.
+func (c *Client) post(ctx context.Context, endpoint, path string, reqBody []byte, decode func(body []byte) error) (int, error) {
 	target := redact(endpoint, path)
 	if err := c.CheckEndpoint(endpoint); err != nil {
-		return nil, 0, &Error{Reason: Blocked, Err: fmt.Errorf("POST %s: %w", target, err)}
+		return 0, &Error{Reason: Blocked, Err: fmt.Errorf("POST %s: %w", target, err)}
 	}
 	u, err := url.Parse(strings.TrimRight(endpoint, "/") + path)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, 0, fmt.Errorf("POST %s: endpoint is not an http(s) URL", target)
+		return 0, fmt.Errorf("POST %s: endpoint is not an http(s) URL", target)
 	}
 	if c.Signer != nil {
 		q := u.Query()
@@ -255,13 +472,9 @@ func (c *Client) post(ctx context.Context, endpoint, path string, payload any) (
 		}
 		u.RawQuery = q.Encode()
 	}
-	reqBody, err := json.Marshal(payload)
-	if err != nil {
-		return nil, 0, fmt.Errorf("POST %s: encode: %w", target, err)
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(reqBody))
 	if err != nil {
-		return nil, 0, fmt.Errorf("POST %s: %w", target, err)
+		return 0, fmt.Errorf("POST %s: %w", target, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -273,7 +486,7 @@ func (c *Client) post(ctx context.Context, endpoint, path string, payload any) (
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, 0, &Error{Reason: classify(err), Err: fmt.Errorf("POST %s: %w", target, err)}
+		return 0, &Error{Reason: classify(err), Err: fmt.Errorf("POST %s: %w", target, err)}
 	}
 	defer resp.Body.Close()
 
@@ -284,21 +497,61 @@ func (c *Client) post(ctx context.Context, endpoint, path string, payload any) (
 		}
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, 4*excerptLen))
 		e.Err = fmt.Errorf("POST %s: HTTP %d: %s", target, resp.StatusCode, excerpt(head))
-		return nil, resp.StatusCode, e
+		return resp.StatusCode, e
 	}
 
 	limit := c.maxBody()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	var buf []byte
+	select {
+	case buf = <-freeBodies:
+	default:
+	}
+	body, err := readBody(resp.Body, limit, resp.ContentLength, buf)
+	defer func() {
+		if cap(body) <= maxFreeBody {
+			select {
+			case freeBodies <- body[:0]:
+			default:
+			}
+		}
+	}()
 	if err != nil {
 		// The node answered but the body did not arrive whole: a transport problem, worth a retry.
-		return nil, resp.StatusCode, &Error{Reason: classify(err), Status: resp.StatusCode,
+		return resp.StatusCode, &Error{Reason: classify(err), Status: resp.StatusCode,
 			Err: fmt.Errorf("POST %s: read body: %w", target, err)}
 	}
 	if int64(len(body)) > limit {
-		return nil, resp.StatusCode, &Error{Reason: BadResponse, Status: resp.StatusCode,
+		return resp.StatusCode, &Error{Reason: BadResponse, Status: resp.StatusCode,
 			Err: fmt.Errorf("POST %s: body larger than %d bytes", target, limit)}
 	}
-	return body, resp.StatusCode, nil
+	if err := decode(body); err != nil {
+		return resp.StatusCode, &Error{Reason: BadResponse, Status: resp.StatusCode,
+			Err: fmt.Errorf("POST %s: %w", target, err)}
+	}
+	return resp.StatusCode, nil
+}
+
+// readBody is io.ReadAll(io.LimitReader(r, limit+1)) into buf, sized at once when the length is
+// announced (a wrong announcement only costs a regrowth; the limit still holds).
+func readBody(r io.Reader, limit, announced int64, buf []byte) ([]byte, error) {
+	b := buf[:0]
+	if announced >= 0 && announced <= limit && int(announced)+1 > cap(b) {
+		b = make([]byte, 0, announced+1) // +1: the last read sees EOF without growing the buffer
+	}
+	r = io.LimitReader(r, limit+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
 }
 
 // CheckEndpoint says whether endpoint may be called under the client's Policy: nil, or a

@@ -109,7 +109,7 @@ func TestBatchClockStatusOK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ClockAnswer{Clocks: map[string]int64{"0xa": 5, "0xb": 0, "0xc": 12, "0xd": -1}, HTTPStatus: 200}
+	want := ClockAnswer{Clocks: []int64{5, 0, 12, -1}, HTTPStatus: 200}
 	if diff := cmp.Diff(want, ans); diff != "" {
 		t.Errorf("answer (-want +got):\n%s", diff)
 	}
@@ -117,7 +117,7 @@ func TestBatchClockStatusOK(t *testing.T) {
 
 func TestBatchClockStatusWalletCase(t *testing.T) {
 	// The node matches exactly, so a mixed-case request finds the mixed-case row; the answer is
-	// keyed by lower-cased wallet whatever case the node echoes.
+	// matched by lower-cased wallet whatever case the node echoes.
 	ep := node(t, clockNode(t, map[string]int64{"0xAbC": 3, "0xdef": 4}, func(us []entry) []entry {
 		for i := range us {
 			if us[i].WalletPublicKey == "0xdef" {
@@ -131,7 +131,7 @@ func TestBatchClockStatusWalletCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(map[string]int64{"0xabc": 3, "0xdef": 4}, ans.Clocks); diff != "" {
+	if diff := cmp.Diff([]int64{3, 4}, ans.Clocks); diff != "" {
 		t.Errorf("clocks (-want +got):\n%s", diff)
 	}
 }
@@ -150,7 +150,23 @@ func TestBatchClockStatusReorderedDuplicatedUnrequested(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ClockAnswer{Clocks: map[string]int64{"0xa": 1, "0xb": 2, "0xc": 3, "0xd": -1}, Unrequested: 2, Duplicates: 2, HTTPStatus: 200}
+	want := ClockAnswer{Clocks: []int64{1, 2, 3, -1}, Unrequested: 2, Duplicates: 2, HTTPStatus: 200}
+	if diff := cmp.Diff(want, ans); diff != "" {
+		t.Errorf("answer (-want +got):\n%s", diff)
+	}
+}
+
+func TestBatchClockStatusRepeatedWallet(t *testing.T) {
+	// A wallet requested twice in different cases (an old item replayed, say): the node knows the
+	// two exactly, the first entry for the lower-cased wallet wins for both positions, the second
+	// is a duplicate.
+	ep := node(t, clockNode(t, map[string]int64{"0xAB": 5, "0xab": 6, "0xcd": 7}, nil))
+	var c Client
+	ans, err := c.BatchClockStatus(context.Background(), ep, []string{"0xAB", "0xab", "0xcd", "0xab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ClockAnswer{Clocks: []int64{5, 5, 7, 5}, Duplicates: 1, HTTPStatus: 200}
 	if diff := cmp.Diff(want, ans); diff != "" {
 		t.Errorf("answer (-want +got):\n%s", diff)
 	}
@@ -163,8 +179,8 @@ func TestBatchClockStatusMissingWallet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(map[string]int64{"0xa": 1}, ans.Clocks); diff != "" {
-		t.Errorf("clocks (-want +got):\n%s", diff)
+	if diff := cmp.Diff(ClockAnswer{Clocks: []int64{1, NoAnswer}, Missing: 1, HTTPStatus: 200}, ans); diff != "" {
+		t.Errorf("answer (-want +got):\n%s", diff)
 	}
 }
 

@@ -3,9 +3,12 @@ package contentnode
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // The content node's answers are hostile input: a node (or whoever controls its endpoint in the
@@ -32,6 +35,17 @@ func FuzzDecodeClocks(f *testing.F) {
 		{`<html>busy</html>`, "0xab"},
 		{`{"data":{"users":[{"walletPublicKey":"0xAB\u0000","clock":0}]}}`, "0xab"},
 		{"{\"data\":{\"users\":[{\"walletPublicKey\":\"\xff\xfe\",\"clock\":0}]}}", "\xff\xfe"},
+		// Where the one-pass scanner gives up or must agree with encoding/json.
+		{`{"data":{"users":[{"WalletPublicKey":"0xab","clock":1}]}}`, "0xab"},
+		{`{"data":{"users":[{"walletPublicKey":"0xab","CLOCK":1,"clock":2}]}}`, "0xab"},
+		{`{"data":{"users":[{"walletPublicKey":"0xab","clock":1,"clock":2}]}}`, "0xab"},
+		{`{"data":{"users":[{"walletPublicKey":"0xab","walletPublicKey":"0xcd","clock":2}]}}`, "0xab,0xcd"},
+		{`{"data":{"users":[{"walletPublicKey":"0x\u0041B","clock":1}]}}`, "0xab"},
+		{`{"data":{"users":[{"walletPublicKey":"0xK","clock":1}]}}`, "0x\u212a"},
+		{`{"data":{"users":[{"walletPublicKey":"0xAB","clock":-0,"filesHash":null}]},"signer":"0x1","data2":"x"}`, "0xAb,0xab,0xcd"},
+		{` {"data" : {"users" : [ {"clock" : 7 , "walletPublicKey" : "0xab" } ] } } `, "0xab"},
+		{`{"data":{"users":[]},"Data":{"users":[{"walletPublicKey":"0xab","clock":1}]}}`, "0xab"},
+		{`{"data":{"users":[{"walletPublicKey":"0xab","clock":999999999999999999},{"walletPublicKey":"0xcd","clock":1000000000000000000}]}}`, "0xab,0xcd"},
 	} {
 		f.Add([]byte(s.body), s.wallets)
 	}
@@ -40,26 +54,63 @@ func FuzzDecodeClocks(f *testing.F) {
 		if len(wallets) > 64 {
 			wallets = wallets[:64]
 		}
+		if got, want := listBody("walletPublicKeys", wallets), mustMarshal(t, map[string][]string{"walletPublicKeys": wallets}); !bytes.Equal(got, want) {
+			t.Fatalf("request body %q, json.Marshal writes %q", got, want)
+		}
+		// The scanner's answer, when it takes the body, is encoding/json's; decodeClocks is
+		// encoding/json's answer and error whatever the body.
+		ref, refErr := newClockMatch(wallets).decodeJSON(body)
+		if m := newClockMatch(wallets); m.scan(body) {
+			if refErr != nil {
+				t.Fatalf("the scanner took %q, which encoding/json refuses: %v", body, refErr)
+			}
+			if diff := cmp.Diff(ref, m.answer()); diff != "" {
+				t.Fatalf("scanner and encoding/json differ on %q (-json +scanner):\n%s", body, diff)
+			}
+		}
 		ans, err := decodeClocks(body, wallets)
+		if (err == nil) != (refErr == nil) || err != nil && err.Error() != refErr.Error() {
+			t.Fatalf("error %v, encoding/json's %v", err, refErr)
+		}
 		if err != nil {
 			if ans.Clocks != nil {
 				t.Fatalf("error %v with clocks %v", err, ans.Clocks)
 			}
 			return
 		}
+		if diff := cmp.Diff(ref, ans); diff != "" {
+			t.Fatalf("answer differs from encoding/json's (-json +got):\n%s", diff)
+		}
 		if !json.Valid(body) {
 			t.Fatalf("accepted a body that is not JSON: %q", body)
 		}
-		requested := map[string]bool{}
-		for _, w := range wallets {
-			requested[strings.ToLower(w)] = true
+		if len(ans.Clocks) != len(wallets) {
+			t.Fatalf("%d clocks for %d wallets", len(ans.Clocks), len(wallets))
 		}
-		for w, c := range ans.Clocks {
-			if !requested[w] {
-				t.Fatalf("answer for %q, which was not requested (%q)", w, walletList)
-			}
-			if c < -1 {
+		// One answer per lower-cased wallet, each a node's clock or NoAnswer.
+		byWallet := map[string]int64{}
+		missing := 0
+		for i, w := range wallets {
+			c := ans.Clocks[i]
+			if c < -1 && c != NoAnswer {
 				t.Fatalf("clock %d for %q: below -1 accepted", c, w)
+			}
+			if c == NoAnswer {
+				missing++
+			}
+			k := strings.ToLower(w)
+			if prev, ok := byWallet[k]; ok && prev != c {
+				t.Fatalf("%q has clocks %d and %d", k, prev, c)
+			}
+			byWallet[k] = c
+		}
+		if missing != ans.Missing {
+			t.Fatalf("Missing = %d, %d NoAnswer clocks", ans.Missing, missing)
+		}
+		kept := 0
+		for _, c := range byWallet {
+			if c != NoAnswer {
+				kept++
 			}
 		}
 		// Every entry is accounted for: kept, unrequested, or a repeat.
@@ -75,8 +126,8 @@ func FuzzDecodeClocks(f *testing.F) {
 		if err := dec.Decode(&generic); err != nil {
 			t.Fatalf("accepted %q, which does not decode generically: %v", body, err)
 		}
-		if n := len(generic.Data.Users); n != len(ans.Clocks)+ans.Unrequested+ans.Duplicates {
-			t.Fatalf("%d entries but %d kept + %d unrequested + %d duplicates", n, len(ans.Clocks), ans.Unrequested, ans.Duplicates)
+		if n := len(generic.Data.Users); n != kept+ans.Unrequested+ans.Duplicates {
+			t.Fatalf("%d entries but %d kept + %d unrequested + %d duplicates", n, kept, ans.Unrequested, ans.Duplicates)
 		}
 		for _, u := range generic.Data.Users {
 			if strings.ContainsAny(u.Clock.String(), ".eE") {
@@ -84,10 +135,19 @@ func FuzzDecodeClocks(f *testing.F) {
 			}
 		}
 		again, err := decodeClocks(body, wallets)
-		if err != nil || len(again.Clocks) != len(ans.Clocks) {
+		if err != nil || !slices.Equal(again.Clocks, ans.Clocks) {
 			t.Fatalf("decoding is not deterministic: %v", err)
 		}
 	})
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func FuzzDecodeCIDs(f *testing.F) {
@@ -100,6 +160,9 @@ func FuzzDecodeCIDs(f *testing.F) {
 		{`{"data":{"cids":[{"cid":1,"exists":true}]}}`, "Qm1"},
 		{`{"data":{}}`, "Qm1"},
 		{`[]`, ""},
+		{`{"data":{"cids":[{"CID":"Qm1","exists":true}]}}`, "Qm1"},
+		{`{"data":{"cids":[{"cid":"Qm1","exists":true,"exists":false}]},"signer":"0x1"}`, "Qm1"},
+		{`{"data":{"cids":[{"cid":"Qm\u0031","exists":true},{"cid":"Qm2","exists":false}]}}`, "Qm1,Qm2,<&>"},
 	} {
 		f.Add([]byte(s.body), s.cids)
 	}
@@ -108,7 +171,26 @@ func FuzzDecodeCIDs(f *testing.F) {
 		if len(cids) > 64 {
 			cids = cids[:64]
 		}
+		if got, want := listBody("cids", cids), mustMarshal(t, map[string][]string{"cids": cids}); !bytes.Equal(got, want) {
+			t.Fatalf("request body %q, json.Marshal writes %q", got, want)
+		}
+		requested := map[string]string{}
+		for _, c := range cids {
+			requested[c] = c
+		}
+		ref, refErr := decodeCIDsJSON(body, requested, len(cids))
+		if scanned, ok := scanCIDs(body, requested, len(cids)); ok {
+			if refErr != nil {
+				t.Fatalf("the scanner took %q, which encoding/json refuses: %v", body, refErr)
+			}
+			if diff := cmp.Diff(ref, scanned); diff != "" {
+				t.Fatalf("scanner and encoding/json differ on %q (-json +scanner):\n%s", body, diff)
+			}
+		}
 		out, err := decodeCIDs(body, cids)
+		if (err == nil) != (refErr == nil) || err != nil && err.Error() != refErr.Error() {
+			t.Fatalf("error %v, encoding/json's %v", err, refErr)
+		}
 		if err != nil {
 			if out != nil {
 				t.Fatalf("error %v with answers %v", err, out)
@@ -118,12 +200,11 @@ func FuzzDecodeCIDs(f *testing.F) {
 		if !json.Valid(body) {
 			t.Fatalf("accepted a body that is not JSON: %q", body)
 		}
-		requested := map[string]bool{}
-		for _, c := range cids {
-			requested[c] = true
+		if diff := cmp.Diff(ref, out); diff != "" {
+			t.Fatalf("answer differs from encoding/json's (-json +got):\n%s", diff)
 		}
 		for c := range out {
-			if !requested[c] {
+			if _, ok := requested[c]; !ok {
 				t.Fatalf("answer for %q, which was not requested (%q)", c, cidList)
 			}
 		}

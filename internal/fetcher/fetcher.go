@@ -264,18 +264,11 @@ func (f *Fetcher) fetch(ctx context.Context, item *netmonv1.WorkItem, endpoint s
 		Batch:      item.GetBatch(),
 		Outcome:    netmonv1.Outcome_OUTCOME_OK,
 		Wallets:    slices.Clone(item.GetWallets()),
-		Clocks:     make([]int64, len(item.GetWallets())),
+		Clocks:     ans.Clocks, // parallel to the wallets, contentnode.NoAnswer (-2) where left out
+		Missing:    int32(ans.Missing),
 		Duration:   durationpb.New(t.took),
 		Attempts:   int32(t.attempts),
 		HttpStatus: int32(t.status),
-	}
-	for i, w := range res.Wallets {
-		clock, ok := ans.Clocks[strings.ToLower(w)]
-		if !ok {
-			clock = -2
-			res.Missing++
-		}
-		res.Clocks[i] = clock
 	}
 	if ans.Unrequested > 0 || ans.Duplicates > 0 {
 		log.Warn().Int("unrequested", ans.Unrequested).Int("duplicates", ans.Duplicates).
@@ -383,7 +376,7 @@ func Poison(item *netmonv1.WorkItem, detail string) *netmonv1.FetchResult {
 func failed(item *netmonv1.WorkItem, outcome netmonv1.Outcome, detail string) *netmonv1.FetchResult {
 	clocks := make([]int64, len(item.GetWallets()))
 	for i := range clocks {
-		clocks[i] = -2
+		clocks[i] = contentnode.NoAnswer
 	}
 	return &netmonv1.FetchResult{
 		RunId:   item.GetRunId(),
