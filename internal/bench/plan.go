@@ -30,7 +30,9 @@ const clockOnly = "NETMON_CID_CHECKS=off"
 //   - scaleout: content nodes answering after Latency, one request per node per fetcher
 //     (NETMON_NODE_CONCURRENCY=1) and two work items in flight per fetcher, with 1, 2 and 4
 //     fetcher processes started once the plan is queued; then one fetcher with more items in
-//     flight (NETMON_FETCH_CONCURRENCY) and a looser per-node limit;
+//     flight (NETMON_FETCH_CONCURRENCY) and a looser per-node limit; and 1, 2 and 4 fetchers
+//     with the loader started only once every result is stored (LoaderAfterFetch), so that its
+//     Postgres writes do not share this machine's cores with the fetch;
 //   - knobs: the knob size with one setting changed at a time (the sizes run is the baseline).
 func DefaultPlan(o PlanOptions) []Spec {
 	want := func(g string) bool { return o.Groups == nil || slices.Contains(o.Groups, g) }
@@ -57,6 +59,11 @@ func DefaultPlan(o PlanOptions) []Spec {
 		}
 		for _, f := range []int{1, 2, 4} {
 			plan = append(plan, slow(fmt.Sprintf("scaleout/fetchers=%d", f), f, 2, 1))
+		}
+		for _, f := range []int{1, 2, 4} {
+			s := slow(fmt.Sprintf("scaleout/fetchers=%d, loader after", f), f, 2, 1)
+			s.LoaderAfterFetch = true
+			plan = append(plan, s)
 		}
 		for _, c := range [][2]int{{8, 1}, {32, 1}, {32, 4}} {
 			plan = append(plan, slow(fmt.Sprintf("scaleout/1 fetcher, fetch=%d node=%d", c[0], c[1]), 1, c[0], c[1]))

@@ -248,13 +248,13 @@ func (rep *Report) Markdown(w io.Writer) error {
 		p("\n### Fetcher scale-out (content nodes answer after %s; fetchers start once the plan is queued; best of n by fetch window)\n\n", slow[0][0].Spec.Latency)
 		p("| run | fetchers | settings | fetch window s (range) | items/s | wallet checks/s | × one fetcher | fetcher CPU s |\n")
 		p("|---|---|---|---|---|---|---|---|\n")
-		var base float64
+		base := map[bool]float64{} // one fetcher's rate, with the loader running or started after
 		for _, g := range slow {
 			sort.SliceStable(g, func(i, j int) bool { return g[i].fetchWin() < g[j].fetchWin() })
 			r := g[0]
 			rate := per(r.WorkItems, r.fetchWin())
-			if base == 0 && r.Spec.Fetchers == 1 {
-				base = rate
+			if base[r.Spec.LoaderAfterFetch] == 0 && r.Spec.Fetchers == 1 {
+				base[r.Spec.LoaderAfterFetch] = rate
 			}
 			var cpu float64
 			for _, s := range r.Stages {
@@ -264,7 +264,7 @@ func (rep *Report) Markdown(w io.Writer) error {
 			}
 			settings := strings.Join(r.Spec.Env, " ")
 			p("| %s | %d | %s | %s | %.0f | %s | %.2f | %.1f |\n", r.Spec.Name, r.Spec.Fetchers, settings,
-				spread(g, (*Result).fetchWin), rate, human(per(r.WalletChecks, r.fetchWin())), rate/max(base, 1e-9), cpu)
+				spread(g, (*Result).fetchWin), rate, human(per(r.WalletChecks, r.fetchWin())), rate/max(base[r.Spec.LoaderAfterFetch], 1e-9), cpu)
 		}
 	}
 

@@ -43,6 +43,10 @@ type Spec struct {
 	// FetchersAfterPlan starts the fetchers only once the planner has queued every work item, so
 	// the fetch window measures the fetchers alone.
 	FetchersAfterPlan bool
+	// LoaderAfterFetch (with FetchersAfterPlan) starts the loader only once every result is in
+	// the stream, so that on a small machine the loader's Postgres writes do not share the cores
+	// with the fetchers during the fetch window. The run then loads from stream history.
+	LoaderAfterFetch bool
 }
 
 // Stage is what one stage process used over the run.
@@ -244,7 +248,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		return waitHTTP(ctx, "http://"+addr+"/readyz", p, time.Minute)
 	}
 	for _, name := range names {
-		if spec.FetchersAfterPlan && strings.HasPrefix(name, "fetcher") {
+		if spec.FetchersAfterPlan && strings.HasPrefix(name, "fetcher") || spec.LoaderAfterFetch && name == "loader" {
 			continue
 		}
 		if err := startStage(name); err != nil {
@@ -279,7 +283,8 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	if spec.FetchersAfterPlan {
 		// The whole plan is queued before any fetcher exists: the fetch window then measures the
 		// fetchers alone, not how fast the planner feeds them.
-		if err := waitManifest(ctx, conn.JS, run); err != nil {
+		manifest, err := waitManifest(ctx, conn.JS, run)
+		if err != nil {
 			return nil, err
 		}
 		var fetchers []string
@@ -299,6 +304,14 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 			}
 		}
 		res.FetchStart = time.Since(start)
+		if spec.LoaderAfterFetch {
+			if err := waitResults(ctx, conn.JS, run, manifest.GetWorkItems()); err != nil {
+				return nil, err
+			}
+			if err := startStage("loader"); err != nil {
+				return nil, err
+			}
+		}
 	}
 	written := watchWrites(ctx, nmDB, run, start)
 	var final *netmonv1.RunEvent
@@ -395,23 +408,54 @@ func watchWrites(ctx context.Context, url string, run int64, start time.Time) fu
 }
 
 // waitManifest waits until the run's manifest is in the data stream (the plan is complete).
-func waitManifest(ctx context.Context, js jetstream.JetStream, run int64) error {
+func waitManifest(ctx context.Context, js jetstream.JetStream, run int64) (*netmonv1.Manifest, error) {
+	str, err := js.Stream(ctx, message.StreamData)
+	if err != nil {
+		return nil, err
+	}
+	subject := message.SnapshotSubject(run, message.KindManifest)
+	for {
+		msg, err := str.GetLastMsgForSubject(ctx, subject)
+		switch {
+		case err == nil:
+			m := &netmonv1.Manifest{}
+			if err := proto.Unmarshal(msg.Data, m); err != nil {
+				return nil, fmt.Errorf("manifest of run %d: %w", run, err)
+			}
+			return m, nil
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the manifest of run %d: %w", run, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitResults waits until the data stream holds n results of the run (clock and CID).
+func waitResults(ctx context.Context, js jetstream.JetStream, run, n int64) error {
 	str, err := js.Stream(ctx, message.StreamData)
 	if err != nil {
 		return err
 	}
-	subject := message.SnapshotSubject(run, message.KindManifest)
+	filter := message.ResultFilter(run)
 	for {
-		info, err := str.Info(ctx, jetstream.WithSubjectFilter(subject))
+		info, err := str.Info(ctx, jetstream.WithSubjectFilter(filter))
 		if err != nil {
 			return err
 		}
-		if info.State.Subjects[subject] > 0 {
+		var got int64
+		for _, c := range info.State.Subjects {
+			got += int64(c)
+		}
+		if got >= n {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for the manifest of run %d: %w", run, ctx.Err())
+			return fmt.Errorf("wait for %d results of run %d (%d stored): %w", n, run, got, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

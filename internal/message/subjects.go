@@ -68,9 +68,12 @@ func RunEventSubject(run int64, status string) string {
 	return fmt.Sprintf("netmon.run.%d.%s", run, status)
 }
 
+// ResultFilter is the StreamData subject filter of every result of a run (clock and CID).
+func ResultFilter(run int64) string { return fmt.Sprintf("netmon.result.%d.>", run) }
+
 // RunDataFilters are the StreamData subject filters covering one run.
 func RunDataFilters(run int64) []string {
-	return []string{fmt.Sprintf("netmon.snapshot.%d.>", run), fmt.Sprintf("netmon.result.%d.>", run)}
+	return []string{fmt.Sprintf("netmon.snapshot.%d.>", run), ResultFilter(run)}
 }
 
 // Subject is a parsed netmon subject: netmon.<family>.<run>.<rest...>.
