@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -215,7 +216,8 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	for i := range spec.Fetchers {
 		names = append(names, "fetcher"+strconv.Itoa(i+1))
 	}
-	procs := make([]*proc, 0, len(names))
+	procs := make([]*proc, 0, len(names)) // in start order; the fetchers start concurrently
+	var procsMu sync.Mutex
 	defer func() {
 		for _, p := range procs {
 			p.Stop(20 * time.Second)
@@ -244,7 +246,9 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		if err != nil {
 			return err
 		}
+		procsMu.Lock()
 		procs = append(procs, p)
+		procsMu.Unlock()
 		return waitHTTP(ctx, "http://"+addr+"/readyz", p, time.Minute)
 	}
 	for _, name := range names {
@@ -337,17 +341,18 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		res.NATSCPU = nats1.CPU - nats0.CPU
 	}
 	res.Status = strings.ToLower(strings.TrimPrefix(final.GetStatus().String(), "RUN_STATUS_"))
-	for i, p := range procs {
+	for _, p := range procs {
 		u, uerr := readUsage(p.cmd.Process.Pid)
 		if uerr != nil {
-			return nil, fmt.Errorf("%s: %w (exited?)\n%s", names[i], uerr, lastLines(p.Output(), 20))
+			return nil, fmt.Errorf("%s: %w (exited?)\n%s", p.name, uerr, lastLines(p.Output(), 20))
 		}
-		s := Stage{Name: names[i], PeakRSS: u.PeakRSS, CPU: u.CPU}
+		s := Stage{Name: p.name, PeakRSS: u.PeakRSS, CPU: u.CPU}
 		if spec.Profile {
-			s.Profile = filepath.Join(profDir, names[i]) + ".cpu.pprof"
+			s.Profile = filepath.Join(profDir, p.name) + ".cpu.pprof"
 		}
 		res.Stages = append(res.Stages, s)
 	}
+	slices.SortFunc(res.Stages, func(a, b Stage) int { return slices.Index(names, a.Name) - slices.Index(names, b.Name) })
 	if final.GetStatus() != netmonv1.RunStatus_RUN_STATUS_COMPLETE {
 		return nil, fmt.Errorf("run %d of %s ended %s: %s", run, spec.Name, res.Status, final.GetReason())
 	}
