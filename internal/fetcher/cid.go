@@ -35,7 +35,7 @@ func (f *Fetcher) HandleCIDs(ctx context.Context, item *netmonv1.CIDWorkItem) (*
 	} else {
 		var answer map[string]bool
 		image := item.GetRoute() == netmonv1.CIDRoute_CID_ROUTE_IMAGES
-		t, err := f.retry(ctx, endpoint, labelsOf(item.GetSpId(), item.GetEndpoint(), kind), log,
+		t, err := f.retry(ctx, targetOf(item.GetRunId(), item.GetSpId(), item.GetEndpoint(), kind), log,
 			func(ctx context.Context) (int, error) {
 				var err error
 				answer, err = f.client.BatchCIDsExist(ctx, endpoint, item.GetCids(), image)
@@ -49,7 +49,7 @@ func (f *Fetcher) HandleCIDs(ctx context.Context, item *netmonv1.CIDWorkItem) (*
 		}
 		if t.err != nil {
 			res = failedCIDs(item, 0, "")
-			res.Outcome, res.HttpStatus, res.Detail = t.failure()
+			res.Outcome, res.HttpStatus, res.Detail = f.failure(t)
 		} else {
 			res = failedCIDs(item, netmonv1.Outcome_OUTCOME_OK, "")
 			res.HttpStatus = int32(t.status)

@@ -159,10 +159,14 @@ func (f *Fetcher) skip(run, sp int64, endpoint string) (netmonv1.Outcome, string
 	case f.client.CheckEndpoint(endpoint) != nil: // not http(s), or refused (SSRF): see contentnode.Policy
 		return netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT, f.client.CheckEndpoint(endpoint).Error(), true
 	case f.breaker.open(run, sp):
-		return netmonv1.Outcome_OUTCOME_CIRCUIT_OPEN,
-			fmt.Sprintf("circuit open: %d consecutive failed items on this node in this run", f.opts.BreakerFailures), true
+		return netmonv1.Outcome_OUTCOME_CIRCUIT_OPEN, f.circuitDetail(), true
 	}
 	return 0, "", false
+}
+
+// circuitDetail is the detail of an item failed fast by its node's breaker.
+func (f *Fetcher) circuitDetail() string {
+	return fmt.Sprintf("circuit open: %d consecutive failed items on this node in this run", f.opts.BreakerFailures)
 }
 
 // record feeds an item's outcome to the node's breaker (clock and CID items alike).
@@ -197,8 +201,11 @@ type tries struct {
 	err      error // the last attempt's error; nil when an answer was accepted
 }
 
-// outcome is the result outcome, HTTP status and detail of a call that ended in t.err.
-func (t tries) failure() (netmonv1.Outcome, int32, string) {
+// failure is the result outcome, HTTP status and detail of a call that ended in t.err.
+func (f *Fetcher) failure(t tries) (netmonv1.Outcome, int32, string) {
+	if errors.Is(t.err, errCircuitOpen) {
+		return netmonv1.Outcome_OUTCOME_CIRCUIT_OPEN, 0, f.circuitDetail()
+	}
 	var ce *contentnode.Error
 	if errors.As(t.err, &ce) {
 		return ce.Reason.Outcome(), int32(ce.Status), t.err.Error()
@@ -207,8 +214,9 @@ func (t tries) failure() (netmonv1.Outcome, int32, string) {
 }
 
 // retry makes up to Attempts attempts of call (one request each), waiting between them, until one
-// is accepted or a failure is not worth retrying. It returns an error only when ctx ended.
-func (f *Fetcher) retry(ctx context.Context, endpoint string, lbl reqLabels, log zerolog.Logger,
+// is accepted, a failure is not worth retrying, or the node's breaker has opened meanwhile. It
+// returns an error only when ctx ended.
+func (f *Fetcher) retry(ctx context.Context, n target, log zerolog.Logger,
 	call func(ctx context.Context) (int, error)) (tries, error) {
 	start := time.Now()
 	var t tries
@@ -220,8 +228,12 @@ func (f *Fetcher) retry(ctx context.Context, endpoint string, lbl reqLabels, log
 			}
 		}
 		t.attempts++
-		t.status, t.err = f.attempt(ctx, endpoint, lbl, call)
+		t.status, t.err = f.attempt(ctx, n, call)
 		if t.err == nil {
+			break
+		}
+		if errors.Is(t.err, errCircuitOpen) {
+			t.attempts-- // no request was made
 			break
 		}
 		if ctx.Err() != nil {
@@ -241,7 +253,7 @@ func (f *Fetcher) retry(ctx context.Context, endpoint string, lbl reqLabels, log
 // fetch calls the node with retries. It returns an error only when ctx ended.
 func (f *Fetcher) fetch(ctx context.Context, item *netmonv1.WorkItem, endpoint string, log zerolog.Logger) (*netmonv1.FetchResult, error) {
 	var ans contentnode.ClockAnswer
-	t, err := f.retry(ctx, endpoint, labelsOf(item.GetSpId(), item.GetEndpoint(), message.KindClock), log,
+	t, err := f.retry(ctx, targetOf(item.GetRunId(), item.GetSpId(), item.GetEndpoint(), message.KindClock), log,
 		func(ctx context.Context) (int, error) {
 			var err error
 			ans, err = f.client.BatchClockStatus(ctx, endpoint, item.GetWallets())
@@ -252,7 +264,7 @@ func (f *Fetcher) fetch(ctx context.Context, item *netmonv1.WorkItem, endpoint s
 	}
 	if t.err != nil {
 		res := failed(item, netmonv1.Outcome_OUTCOME_NETWORK_ERROR, "")
-		res.Outcome, res.HttpStatus, res.Detail = t.failure()
+		res.Outcome, res.HttpStatus, res.Detail = f.failure(t)
 		res.Attempts = int32(t.attempts)
 		res.Duration = durationpb.New(t.took)
 		return res, nil
@@ -280,19 +292,37 @@ func (f *Fetcher) fetch(ctx context.Context, item *netmonv1.WorkItem, endpoint s
 // reqLabels are the labels of one node's request metrics.
 type reqLabels struct{ sp, endpoint, kind string }
 
-func labelsOf(sp int64, endpoint, kind string) reqLabels {
-	return reqLabels{sp: strconv.FormatInt(sp, 10), endpoint: endpoint, kind: kind}
+// target is where an item's requests go: a node of a run, the URL called, the metric labels.
+type target struct {
+	run, sp  int64
+	endpoint string // trailing "/" trimmed
+	lbl      reqLabels
 }
 
-// attempt makes one request under the endpoint's concurrency limit and its own timeout.
-func (f *Fetcher) attempt(ctx context.Context, endpoint string, lbl reqLabels, call func(ctx context.Context) (int, error)) (int, error) {
-	sem := f.semaphore(endpoint)
+// targetOf is the target of an item of the given kind for the node registered at endpoint.
+func targetOf(run, sp int64, endpoint, kind string) target {
+	return target{run: run, sp: sp, endpoint: strings.TrimRight(endpoint, "/"),
+		lbl: reqLabels{sp: strconv.FormatInt(sp, 10), endpoint: endpoint, kind: kind}}
+}
+
+// errCircuitOpen ends an item's attempts when its node's breaker opened while the item waited.
+var errCircuitOpen = errors.New("circuit open")
+
+// attempt makes one request under the endpoint's concurrency limit and its own timeout. The
+// breaker is looked at again once a request slot is free: items queued behind a hung node's
+// slots then fail fast as soon as it opens, instead of each waiting out its own timeouts.
+func (f *Fetcher) attempt(ctx context.Context, n target, call func(ctx context.Context) (int, error)) (int, error) {
+	sem := f.semaphore(n.endpoint)
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 	defer func() { <-sem }()
+	if f.breaker.open(n.run, n.sp) {
+		return 0, errCircuitOpen
+	}
+	lbl := n.lbl
 
 	actx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()

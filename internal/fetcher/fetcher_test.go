@@ -343,6 +343,47 @@ func TestBreaker(t *testing.T) {
 	}
 }
 
+// TestBreakerStopsQueuedItems: items waiting for a hung node's only request slot fail fast once
+// the breaker opens, instead of each waiting for the slot and then for its own timeout.
+func TestBreakerStopsQueuedItems(t *testing.T) {
+	node := newNode(t, nil, hang)
+	f, _ := newFetcher(t, Options{Attempts: 1, Timeout: 100 * time.Millisecond, NodeConcurrency: 1, BreakerFailures: 2})
+	const items = 8
+	results := make([]*netmonv1.FetchResult, items)
+	var wg sync.WaitGroup
+	for i := range items {
+		wg.Go(func() {
+			item := workItem(node.URL, "0xa")
+			item.Batch = int64(i)
+			results[i] = handle(t, f, item)
+		})
+	}
+	wg.Wait()
+	var timeouts, open int
+	for _, r := range results {
+		switch r.GetOutcome() {
+		case netmonv1.Outcome_OUTCOME_TIMEOUT:
+			timeouts++
+		case netmonv1.Outcome_OUTCOME_CIRCUIT_OPEN:
+			open++
+			if r.GetAttempts() != 0 || !strings.Contains(r.GetDetail(), "circuit open") {
+				t.Errorf("failed fast with %d attempts, detail %q; want 0 attempts", r.GetAttempts(), r.GetDetail())
+			}
+		default:
+			t.Errorf("outcome %v", r.GetOutcome())
+		}
+	}
+	// Two items time out and open the breaker; the item that took the slot just before the second
+	// one recorded its failure may make one request more. Without the look at the breaker behind
+	// the slot, all eight would wait their turn and time out: 8 requests.
+	if timeouts < 2 || timeouts > 3 || open != items-timeouts {
+		t.Errorf("%d timed out, %d failed fast; want 2 or 3 and the rest", timeouts, open)
+	}
+	if n := node.requests.Load(); int(n) != timeouts {
+		t.Errorf("%d requests to the hung node, want %d (one per timed-out item)", n, timeouts)
+	}
+}
+
 func TestBreakerResetsOnSuccess(t *testing.T) {
 	// Requests 1, 3, 4 fail; 2 succeeds. With a threshold of 2 the breaker opens only after 3 and 4.
 	node := newNode(t, nil, func(n int, w http.ResponseWriter, _ *http.Request, wallets []string) {
