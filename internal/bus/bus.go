@@ -44,7 +44,10 @@ func Connect(url, name string, log zerolog.Logger, opts ...nats.Option) (*Conn, 
 	if err != nil {
 		return nil, fmt.Errorf("connect nats: %w", err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(512))
+	// Without a timeout, an async publish whose ack is lost (a cluster losing the stream's leader
+	// after storing or dropping the message) would never settle and the Emitter would wait
+	// forever; with one, the Emitter publishes it again with the same id (a duplicate is dropped).
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(512), jetstream.WithPublishAsyncTimeout(publishAckTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -73,3 +76,8 @@ func (c *Conn) Close() {
 		c.NC.Close()
 	}
 }
+
+// publishAckTimeout is how long an async publish waits for the stream's ack before the Emitter
+// falls back to publishing it again synchronously: far above a healthy ack (milliseconds), well
+// inside the streams' duplicate window.
+const publishAckTimeout = 10 * time.Second
