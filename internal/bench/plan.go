@@ -17,7 +17,7 @@ type PlanOptions struct {
 }
 
 // Groups of DefaultPlan.
-var Groups = []string{"sizes", "cids", "profile", "scaleout", "knobs"}
+var Groups = []string{"sizes", "alone", "cids", "profile", "scaleout", "knobs"}
 
 // clockOnly turns CID checks off: issue 7's targets are for clock checks only.
 const clockOnly = "NETMON_CID_CHECKS=off"
@@ -25,6 +25,9 @@ const clockOnly = "NETMON_CID_CHECKS=off"
 // DefaultPlan is issue 7's measurement plan:
 //
 //   - sizes: each size with clock checks only (NETMON_CID_CHECKS=off), with ceilings;
+//   - alone: the largest size with the stages one after the other (the fetchers start once the
+//     plan is queued, the loader once every result is stored), so that each stage's window can
+//     be set against its ceiling without the others' work on the same cores;
 //   - cids: each size with CID checks as configured by default (NETMON_CID_CHECKS=sample);
 //   - profile: the largest size once more with every stage profiled;
 //   - scaleout: content nodes answering after Latency, one request per node per fetcher
@@ -41,6 +44,11 @@ func DefaultPlan(o PlanOptions) []Spec {
 		for _, u := range o.Sizes {
 			plan = append(plan, Spec{Name: "size/" + count(u), Users: u, Nodes: o.Nodes, Ceilings: true, Env: []string{clockOnly}})
 		}
+	}
+	if want("alone") && len(o.Sizes) > 0 {
+		u := slices.Max(o.Sizes)
+		plan = append(plan, Spec{Name: "alone/" + count(u), Users: u, Nodes: o.Nodes, Ceilings: true,
+			FetchersAfterPlan: true, LoaderAfterFetch: true, Env: []string{clockOnly}})
 	}
 	if want("cids") {
 		for _, u := range o.Sizes {

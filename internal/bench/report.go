@@ -119,8 +119,9 @@ func mib(b int64) string { return fmt.Sprintf("%.0f", float64(b)/(1<<20)) }
 
 // Stage windows, each from when its first input can exist to its last output (see
 // docs/benchmarks.md): planner [request, manifest stored]; fetchers [first snapshot message,
-// last result stored], or [fetchers ready, last result stored] when they start after the plan; loader [first snapshot message, "loaded"]; aggregator ["loaded",
-// "complete"].
+// last result stored], or [fetchers ready, last result stored] when they start after the plan;
+// loader [first snapshot message, "loaded"], or [loader ready, "loaded"] when it starts after the
+// fetch; aggregator ["loaded", "complete"].
 func (r *Result) planWin() time.Duration { return r.PlanDone }
 func (r *Result) fetchWin() time.Duration {
 	if r.FetchStart > 0 {
@@ -128,7 +129,12 @@ func (r *Result) fetchWin() time.Duration {
 	}
 	return r.LastResult - r.FirstData
 }
-func (r *Result) loadWin() time.Duration { return r.Loaded - r.FirstData }
+func (r *Result) loadWin() time.Duration {
+	if r.LoadStart > 0 {
+		return r.Loaded - r.LoadStart
+	}
+	return r.Loaded - r.FirstData
+}
 func (r *Result) aggWin() time.Duration  { return r.Complete - r.Loaded }
 
 // loadRows are the rows the loader COPYs: users and clocks.

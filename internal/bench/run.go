@@ -73,6 +73,7 @@ type Result struct {
 	Discovery     time.Duration // the planner's own measure (manifest.discovery_duration)
 	FirstResult   time.Duration
 	FetchStart    time.Duration // fetchers ready, when started after the plan (FetchersAfterPlan)
+	LoadStart     time.Duration // loader ready, when started after the fetch (LoaderAfterFetch)
 	Written       time.Duration // the loader's last batch or result row committed (sampled every 200 ms)
 	LastResult    time.Duration
 	FirstData     time.Duration // first snapshot message stored
@@ -315,6 +316,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 			if err := startStage("loader"); err != nil {
 				return nil, err
 			}
+			res.LoadStart = time.Since(start)
 		}
 	}
 	written := watchWrites(ctx, nmDB, run, start)
