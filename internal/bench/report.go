@@ -135,7 +135,7 @@ func (r *Result) loadWin() time.Duration {
 	}
 	return r.Loaded - r.FirstData
 }
-func (r *Result) aggWin() time.Duration  { return r.Complete - r.Loaded }
+func (r *Result) aggWin() time.Duration { return r.Complete - r.Loaded }
 
 // loadRows are the rows the loader COPYs: users and clocks.
 func (r *Result) loadRows() int64 { return r.Users + r.ClockRows }
