@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -24,21 +23,21 @@ func (f *Fetcher) HandleCIDs(ctx context.Context, item *netmonv1.CIDWorkItem) (*
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", name, err)
 	}
-	endpoint := strings.TrimRight(item.GetEndpoint(), "/")
 	kind := message.CIDRouteKind(item.GetRoute())
+	n := targetOf(item.GetRunId(), item.GetSpId(), item.GetEndpoint(), kind)
 	log := f.log.With().Int64("run_id", item.GetRunId()).Int64("sp_id", item.GetSpId()).
 		Str("endpoint", item.GetEndpoint()).Str("kind", kind).Int64("batch", item.GetBatch()).Logger()
 
 	var res *netmonv1.CIDResult
-	if outcome, detail, skip := f.skip(item.GetRunId(), item.GetSpId(), endpoint); skip {
+	if outcome, detail, skip := f.skip(n.run, n.sp, n.endpoint); skip {
 		res = failedCIDs(item, outcome, detail)
 	} else {
 		var answer map[string]bool
 		image := item.GetRoute() == netmonv1.CIDRoute_CID_ROUTE_IMAGES
-		t, err := f.retry(ctx, targetOf(item.GetRunId(), item.GetSpId(), item.GetEndpoint(), kind), log,
+		t, err := f.retry(ctx, n, log,
 			func(ctx context.Context) (int, error) {
 				var err error
-				answer, err = f.client.BatchCIDsExist(ctx, endpoint, item.GetCids(), image)
+				answer, err = f.client.BatchCIDsExist(ctx, n.endpoint, item.GetCids(), image)
 				if err != nil {
 					return 0, err
 				}

@@ -125,18 +125,16 @@ func (f *Fetcher) Handle(ctx context.Context, item *netmonv1.WorkItem) (*netmonv
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", itemName(item), err)
 	}
-	// Logs and metric labels show the endpoint as the registry has it; matching and calls use it
-	// without trailing slashes.
-	endpoint := strings.TrimRight(item.GetEndpoint(), "/")
+	n := targetOf(item.GetRunId(), item.GetSpId(), item.GetEndpoint(), message.KindClock)
 	log := f.log.With().Int64("run_id", item.GetRunId()).Int64("sp_id", item.GetSpId()).
 		Str("endpoint", item.GetEndpoint()).Int64("batch", item.GetBatch()).Logger()
 
 	var res *netmonv1.FetchResult
-	if outcome, detail, skip := f.skip(item.GetRunId(), item.GetSpId(), endpoint); skip {
+	if outcome, detail, skip := f.skip(n.run, n.sp, n.endpoint); skip {
 		res = failed(item, outcome, detail)
 	} else {
 		var err error
-		res, err = f.fetch(ctx, item, endpoint, log)
+		res, err = f.fetch(ctx, item, n, log)
 		if err != nil {
 			return nil, fmt.Errorf("fetch %s: %w", itemName(item), err)
 		}
@@ -251,12 +249,12 @@ func (f *Fetcher) retry(ctx context.Context, n target, log zerolog.Logger,
 }
 
 // fetch calls the node with retries. It returns an error only when ctx ended.
-func (f *Fetcher) fetch(ctx context.Context, item *netmonv1.WorkItem, endpoint string, log zerolog.Logger) (*netmonv1.FetchResult, error) {
+func (f *Fetcher) fetch(ctx context.Context, item *netmonv1.WorkItem, n target, log zerolog.Logger) (*netmonv1.FetchResult, error) {
 	var ans contentnode.ClockAnswer
-	t, err := f.retry(ctx, targetOf(item.GetRunId(), item.GetSpId(), item.GetEndpoint(), message.KindClock), log,
+	t, err := f.retry(ctx, n, log,
 		func(ctx context.Context) (int, error) {
 			var err error
-			ans, err = f.client.BatchClockStatus(ctx, endpoint, item.GetWallets())
+			ans, err = f.client.BatchClockStatus(ctx, n.endpoint, item.GetWallets())
 			return ans.HTTPStatus, err
 		})
 	if err != nil {
@@ -299,7 +297,9 @@ type target struct {
 	lbl      reqLabels
 }
 
-// targetOf is the target of an item of the given kind for the node registered at endpoint.
+// targetOf is the target of an item of the given kind for the node registered at endpoint: logs
+// and metric labels show the endpoint as the registry has it; calls (and the per-endpoint limit)
+// use it without trailing slashes.
 func targetOf(run, sp int64, endpoint, kind string) target {
 	return target{run: run, sp: sp, endpoint: strings.TrimRight(endpoint, "/"),
 		lbl: reqLabels{sp: strconv.FormatInt(sp, 10), endpoint: endpoint, kind: kind}}
