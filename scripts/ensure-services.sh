@@ -50,6 +50,11 @@ if ! command -v prometheus-pushgateway >/dev/null 2>&1 && ! command -v pushgatew
   apt_install prometheus-pushgateway
 fi
 
+# --- Debian's nats-server (2.9): the test that netmon refuses a server older than 2.10 runs it ---
+if [ ! -x /usr/sbin/nats-server ] && [ -z "${NETMON_OLD_NATS_SERVER:-}" ]; then
+  apt_install nats-server
+fi
+
 # --- promtool (Debian package prometheus) ---------------------------------------------------------
 if ! command -v promtool >/dev/null 2>&1; then
   apt_install prometheus

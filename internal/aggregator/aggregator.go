@@ -1,15 +1,21 @@
-// Package aggregator finishes a loaded run: it consumes the run's "loaded" event, computes every
-// metric of the catalogue with set-based SQL, pushes them to the Pushgateway (one job group, PUT,
-// so series of a previous run never linger), stores them for later comparison, marks the run
-// complete, prunes old runs, releases the run lease, and produces the run's record and its
-// "complete" event. A run still loading at its deadline is cut off and finished the same way as
-// "incomplete" (deadline.go); a run whose planning failed (the planner's "failed" event) is
-// marked failed.
+// Package aggregator owns the end of every run. It consumes no messages: it works from the runs
+// table (the only record of a run's state, package lifecycle), so nothing it needs can be lost in
+// a stream or poisoned. One aggregator at a time leads (store.Leadership); every tick the leader
+//   - cuts off the runs still loading at their deadline (lifecycle.Cut): the per-user tables are
+//     built from what arrived, and the run is loaded with the reason it is incomplete;
+//   - finishes the loaded runs: computes every metric of the catalogue with set-based SQL and
+//     stores it with the run's final status (complete, or incomplete for a cut run), which frees
+//     the active-run slot; a loaded run that cannot be finished by its finish deadline fails with
+//     the last error;
+//   - announces the runs that ended: their final event and, with metrics, their record, on the run
+//     events stream (for watchers and replay), until that gets through;
+//   - pushes the newest finished run's metrics to the Pushgateway until the push succeeds, with
+//     capped backoff, forever (a newer run's push supersedes it): pushing is not finishing;
+//   - posts the Slack summary of each finished run and prunes old runs.
 package aggregator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -17,116 +23,104 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/store"
-	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
-
-// Lease is the run lease the aggregator releases when a run is finished.
-type Lease interface {
-	Release(ctx context.Context, run int64) error
-}
 
 // Options configure the aggregator.
 type Options struct {
 	Foundation    []int64
 	RetentionRuns int
 	RetentionAge  time.Duration
+	// Deadlines: Run is the deadline of a run whose row has none (created before deadlines were
+	// recorded with the row); Finish bounds the loaded state.
+	Deadlines lifecycle.Deadlines
 	// Slack receives the end-of-run summary (spec §8); nil sends none.
 	Slack *Slack
-	// Registerer gets the aggregator's own series (runs by status, push failures); nil: none.
+	// Registerer gets the aggregator's own series (runs by status, push state); nil: none.
 	Registerer prometheus.Registerer
+	// Activity is told what the aggregator does with each run, and the push state, for the
+	// stage's /status; nil: nothing.
+	Activity Activity
 }
 
-// Aggregator computes and publishes a run's metrics.
+// Activity records the aggregator's steps on a run and facts such as the push state.
+type Activity interface {
+	Begin(run int64, activity string)
+	End(run int64, activity string, err error)
+	Note(key string, value any)
+}
+
+// Publish publishes messages and waits until they are stored (bus.Conn.Publish).
+type Publish func(ctx context.Context, outs ...message.Out) error
+
+// Aggregator drives runs from loading to their end. Drive (or Step) must not be called from more
+// than one goroutine at a time.
 type Aggregator struct {
 	store  *store.Store
 	pusher *Pusher
-	lease  Lease
 	opts   Options
 	log    zerolog.Logger
 	now    func() time.Time
 	// metrics are the aggregator's own series (metrics.go).
 	metrics *stageMetrics
+	// failing is why finishing each loaded run last failed, the reason it fails with at its
+	// finish deadline.
+	failing map[int64]error
+	push    pushRetry
+	quiet   quietLog
 }
 
 // New returns an aggregator.
-func New(s *store.Store, p *Pusher, lease Lease, opts Options, log zerolog.Logger) *Aggregator {
-	return &Aggregator{store: s, pusher: p, lease: lease, opts: opts, log: log, now: time.Now,
-		metrics: newStageMetrics(opts.Registerer)}
+func New(s *store.Store, p *Pusher, opts Options, log zerolog.Logger) *Aggregator {
+	if opts.Activity == nil {
+		opts.Activity = noActivity{}
+	}
+	return &Aggregator{store: s, pusher: p, opts: opts, log: log, now: time.Now,
+		metrics: newStageMetrics(opts.Registerer), failing: map[int64]error{}, quiet: quietLog{log: log}}
 }
 
-// Handle finishes the run named by a "loaded" event.
-func (a *Aggregator) Handle(ctx context.Context, data []byte) ([]message.Out, error) {
-	var ev netmonv1.RunEvent
-	if err := proto.Unmarshal(data, &ev); err != nil {
-		return nil, message.Permanent(fmt.Errorf("decode run event: %w", err))
-	}
-	run, err := a.store.GetRun(ctx, ev.GetRunId())
-	if errors.Is(err, store.ErrNoRun) && ev.GetStatus() == netmonv1.RunStatus_RUN_STATUS_FAILED {
-		// Planning failed before the loader saw any message of the run.
-		return a.failedCounted(ctx, store.Run{ID: ev.GetRunId()}, ev.GetReason())
-	}
-	if err != nil {
-		if errors.Is(err, store.ErrNoRun) {
-			return nil, message.Permanent(err)
-		}
-		return nil, err
-	}
-	if ev.GetStatus() == netmonv1.RunStatus_RUN_STATUS_FAILED {
-		return a.failedCounted(ctx, run, ev.GetReason())
-	}
-	switch run.Status {
-	case "complete", "incomplete", "failed":
-		// A redelivered event: the run is done, only repeat the event.
-		return []message.Out{finishedEvent(run.ID, run.Status, run.Error, a.now())}, nil
-	case "loaded":
-	default:
-		return nil, fmt.Errorf("run %d is %s, not loaded", run.ID, run.Status)
-	}
+// finish computes, records and stores the metrics of a loaded run and gives it its final status.
+func (a *Aggregator) finish(ctx context.Context, run store.Run) (err error) {
+	a.opts.Activity.Begin(run.ID, "computing metrics")
+	defer func() { a.opts.Activity.End(run.ID, "finished", err) }()
+	t, reason := lifecycle.Finish, ""
 	if run.Error != "" {
-		// Cut off at its deadline (ExpireRun): metrics of what arrived, flagged incomplete.
-		return a.finish(ctx, run, "incomplete", run.Error)
+		// Cut off at its deadline: metrics of what arrived, flagged incomplete.
+		t, reason = lifecycle.FinishIncomplete, run.Error
 	}
-	return a.finish(ctx, run, "complete", "")
-}
-
-// finish computes, pushes and records the run's metrics and gives it its final status.
-func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason string) ([]message.Out, error) {
 	start := a.now()
 	samples, seen, err := a.store.ComputeSeen(ctx, run.ID, a.opts.Foundation)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	end := a.now()
 	generating, total := end.Sub(start).Seconds(), end.Sub(run.CreatedAt).Seconds()
-	samples = append(samples, runSamples(run.ID, status, generating, total)...)
-	jobSamples, err := a.batchJobSamples(ctx, run.ID, run.CreatedAt, status, generating, total)
+	samples = append(samples, runSamples(run.ID, t.To, generating, total)...)
+	jobSamples, err := a.batchJobSamples(ctx, run.ID, run.CreatedAt, t.To, generating, total)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	samples = append(samples, jobSamples...)
-	if err := a.store.SaveSamples(ctx, run.ID, samples); err != nil {
-		return nil, err
-	}
-	if err := a.pusher.Push(ctx, run.ID, samples); err != nil {
-		a.metrics.pushFailures.Inc()
-		return nil, err
-	}
-	if err := a.store.FinishRun(ctx, run.ID, status, reason); err != nil {
-		return nil, err
-	}
-	a.metrics.runs.WithLabelValues(status).Inc()
-	record, err := a.record(ctx, run.ID, generating, total, seen)
+	rec, err := a.record(ctx, run, t.To, reason, end, generating, total, seen)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	data, err := proto.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("run %d: record: %w", run.ID, err)
+	}
+	moved, err := a.store.Finish(ctx, run.ID, t, reason, end, samples, data)
+	if err != nil || !moved {
+		return err
 	}
 	log := a.log.With().Int64("run_id", run.ID).Logger()
-	log.Info().Str("status", status).Str("reason", reason).Int("series", len(samples)).Msg("run finished, metrics pushed")
-	// At most once: after the run is marked, so a redelivered event does not post again.
-	if err := a.opts.Slack.Post(ctx, SlackMessage(samples, run.CreatedAt, a.now(), status, reason)); err != nil {
+	log.Info().Str("status", string(t.To)).Str("reason", reason).Int("series", len(samples)).
+		Msg("run finished; its metrics are stored and their push is pending")
+	// At most once: after the run is marked, so a later tick does not post again.
+	if err := a.opts.Slack.Post(ctx, SlackMessage(samples, run.CreatedAt, a.now(), t.To, reason)); err != nil {
 		log.Warn().Err(err).Msg("slack report not sent")
 	}
 	if pruned, err := a.store.Prune(ctx, a.opts.RetentionRuns, a.opts.RetentionAge); err != nil {
@@ -134,24 +128,14 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run, status, reason s
 	} else if len(pruned) > 0 {
 		log.Info().Interface("runs", pruned).Msg("pruned old runs")
 	}
-	if err := a.lease.Release(ctx, run.ID); err != nil {
-		return nil, err
-	}
-	return []message.Out{record, finishedEvent(run.ID, status, reason, a.now())}, nil
+	return nil
 }
 
-func finishedEvent(run int64, status, reason string, at time.Time) message.Out {
-	st := map[string]netmonv1.RunStatus{
-		"complete":   netmonv1.RunStatus_RUN_STATUS_COMPLETE,
-		"incomplete": netmonv1.RunStatus_RUN_STATUS_INCOMPLETE,
-		"failed":     netmonv1.RunStatus_RUN_STATUS_FAILED,
-	}[status]
-	return message.Out{
-		Subject: message.RunEventSubject(run, status),
-		ID:      message.RunEventID(run, status),
-		Msg:     &netmonv1.RunEvent{RunId: run, Status: st, At: timestamppb.New(at), Reason: reason},
-	}
-}
+type noActivity struct{}
+
+func (noActivity) Begin(int64, string)      {}
+func (noActivity) End(int64, string, error) {}
+func (noActivity) Note(string, any)         {}
 
 // runLabel is the value of the optional run_id label.
 func runLabel(run int64) string { return strconv.FormatInt(run, 10) }

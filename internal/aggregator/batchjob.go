@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
@@ -26,11 +27,11 @@ func init() {
 // batchJobSamples are the run's completion and last-success timestamps, its duration, and the
 // metrics stage's duration (the other stages' come from the catalogue). The last success of an
 // incomplete run is carried over from the newest earlier run that has one stored.
-func (a *Aggregator) batchJobSamples(ctx context.Context, run int64, created time.Time, status string,
+func (a *Aggregator) batchJobSamples(ctx context.Context, run int64, created time.Time, status lifecycle.Status,
 	generating, total float64) ([]store.Sample, error) {
 	completed := float64(created.UnixMicro())/1e6 + total
 	success := completed
-	if status != "complete" {
+	if status != lifecycle.Complete {
 		prev, ok, err := a.store.LatestSample(ctx, LastSuccessMetric, run)
 		if err != nil {
 			return nil, err

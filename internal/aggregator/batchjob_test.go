@@ -25,7 +25,7 @@ func TestBatchJobSamples(t *testing.T) {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	a := New(st, nil, nil, Options{}, zerolog.Nop())
+	a := New(st, nil, Options{}, zerolog.Nop())
 	created := time.Date(2026, 3, 1, 0, 0, 0, 500_000_000, time.UTC)
 	value := func(ss []store.Sample, name string) float64 {
 		for _, s := range ss {

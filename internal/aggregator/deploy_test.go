@@ -133,7 +133,7 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"NetmonRunNotCompleted", "NetmonRunFailed", "NetmonRunIncomplete", "NetmonPushFailing",
+	for _, want := range []string{"NetmonRunNotCompleted", "NetmonRunFailed", "NetmonRunIncomplete", "NetmonPushPending",
 		"NetmonMissedUsersHigh", "NetmonMissedUsersCritical", "NetmonNodeUnreachable", "NetmonFullySyncedRatioDropping"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s", want)

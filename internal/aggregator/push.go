@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
@@ -126,4 +128,110 @@ func (p *Pusher) Push(ctx context.Context, run int64, samples []store.Sample) er
 		return fmt.Errorf("push run %d to %s: %w", run, shownURL(p.url), err)
 	}
 	return nil
+}
+
+// The pending push is retried with capped exponential backoff, forever: the Pushgateway may be
+// down for hours, and netmon keeps finishing runs meanwhile. A newer run's metrics supersede a
+// pending push (only the newest run is pushed), and its backoff starts afresh.
+const (
+	pushRetryMin = time.Second
+	pushRetryMax = time.Minute
+	// pushTimeout bounds one push, so a Pushgateway that hangs cannot stall the runs' lifecycle.
+	pushTimeout = 30 * time.Second
+)
+
+// pushRetry is the backoff state of the pending push of run.
+type pushRetry struct {
+	run  int64
+	wait time.Duration
+	next time.Time
+}
+
+// pushPending pushes the newest finished run's metrics if their push is pending and its backoff
+// has passed, and records the outcome.
+func (a *Aggregator) pushPending(ctx context.Context) error {
+	run, ok, err := a.store.PendingPush(ctx)
+	if err != nil {
+		return err
+	}
+	defer a.observePush(ctx)
+	if !ok {
+		a.push = pushRetry{}
+		return nil
+	}
+	if a.push.run != run.ID {
+		a.push = pushRetry{run: run.ID}
+	}
+	if a.now().Before(a.push.next) {
+		return nil
+	}
+	samples, err := a.store.Samples(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	err = a.pusher.Push(pctx, run.ID, samples)
+	cancel()
+	if err != nil {
+		a.metrics.pushFailures.Inc()
+		a.push.wait = min(max(2*a.push.wait, pushRetryMin), pushRetryMax)
+		a.push.next = a.now().Add(a.push.wait)
+		if rerr := a.store.PushFailed(ctx, run.ID, err.Error()); rerr != nil {
+			return rerr
+		}
+		return fmt.Errorf("push pending (next attempt in %s): %w", a.push.wait, err)
+	}
+	if err := a.store.MarkPushed(ctx, run.ID); err != nil {
+		return err
+	}
+	a.push = pushRetry{}
+	ev := a.log.Info().Int64("run_id", run.ID).Int("series", len(samples))
+	if run.PushPendingSince != nil {
+		ev = ev.Str("pending_for", a.now().Sub(*run.PushPendingSince).Round(time.Millisecond).String())
+	}
+	ev.Int64("failed_attempts", run.PushAttempts).Msg("metrics pushed")
+	return nil
+}
+
+// PushState is the push of the newest finished run, as /status shows it.
+type PushState struct {
+	Run         int64          `json:"run_id"`
+	State       lifecycle.Push `json:"state"`
+	Since       *time.Time     `json:"pending_since,omitempty"`
+	PushedAt    *time.Time     `json:"pushed_at,omitempty"`
+	Attempts    int64          `json:"failed_attempts,omitempty"`
+	LastError   string         `json:"last_error,omitempty"`
+	NextAttempt *time.Time     `json:"next_attempt,omitempty"`
+}
+
+// observePush sets the push series and the /status note from the NM DB.
+func (a *Aggregator) observePush(ctx context.Context) {
+	st, ok, err := a.store.LatestPush(ctx)
+	if err != nil {
+		return
+	}
+	if !ok {
+		a.metrics.pushPending.Set(0)
+		a.metrics.pushPendingSince.Set(0)
+		return
+	}
+	ps := PushState{Run: st.ID, State: st.Push, PushedAt: st.PushedAt, Attempts: st.PushAttempts, LastError: st.PushError}
+	if st.Push == lifecycle.PushPending {
+		a.metrics.pushPending.Set(1)
+		if st.PushPendingSince != nil {
+			ps.Since = st.PushPendingSince
+			a.metrics.pushPendingSince.Set(float64(st.PushPendingSince.UnixMilli()) / 1e3)
+		}
+		if !a.push.next.IsZero() {
+			next := a.push.next
+			ps.NextAttempt = &next
+		}
+	} else {
+		a.metrics.pushPending.Set(0)
+		a.metrics.pushPendingSince.Set(0)
+	}
+	if at, ok, err := a.store.LastPushed(ctx); err == nil && ok {
+		a.metrics.lastPush.Set(float64(at.UnixMilli()) / 1e3)
+	}
+	a.opts.Activity.Note("push", ps)
 }

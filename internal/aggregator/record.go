@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/store"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
@@ -24,9 +26,9 @@ func init() {
 
 // runSamples are the series that do not come from the catalogue's SQL: the run's timings, its id
 // and whether it is incomplete.
-func runSamples(run int64, status string, generating, total float64) []store.Sample {
+func runSamples(run int64, status lifecycle.Status, generating, total float64) []store.Sample {
 	incomplete := 0.0
-	if status == "incomplete" {
+	if status == lifecycle.Incomplete {
 		incomplete = 1
 	}
 	return []store.Sample{
@@ -37,42 +39,39 @@ func runSamples(run int64, status string, generating, total float64) []store.Sam
 	}
 }
 
-var recordStatus = map[string]netmonv1.RunStatus{
-	"complete":   netmonv1.RunStatus_RUN_STATUS_COMPLETE,
-	"incomplete": netmonv1.RunStatus_RUN_STATUS_INCOMPLETE,
-}
-
-// record is the run's RunRecord, read back from the NM DB after FinishRun so its times are
-// exactly the stored ones. seen are the run's messages its metrics were computed over; for an
-// incomplete run the record names the messages its cut counted and those of seen written after
-// the cut, so that replay rebuilds both steps from the same messages.
-func (a *Aggregator) record(ctx context.Context, run int64, generating, total float64, seen store.Cut) (message.Out, error) {
-	r, err := a.store.GetRun(ctx, run)
-	if err != nil {
-		return message.Out{}, err
-	}
+// record is the run's RunRecord as it is finished with status and reason at completed. seen are
+// the run's messages its metrics were computed over; for an incomplete run the record names the
+// messages its cut counted and those of seen written after the cut, so that replay rebuilds both
+// steps from the same messages.
+func (a *Aggregator) record(ctx context.Context, run store.Run, status lifecycle.Status, reason string,
+	completed time.Time, generating, total float64, seen store.Cut) (*netmonv1.RunRecord, error) {
 	rec := &netmonv1.RunRecord{
-		RunId:                    run,
-		Status:                   recordStatus[r.Status],
-		Reason:                   r.Error,
-		ManifestAt:               stamp(r.ManifestAt),
-		LoadedAt:                 stamp(r.LoadedAt),
-		CompletedAt:              stamp(r.CompletedAt),
+		RunId:                    run.ID,
+		Status:                   status.Proto(),
+		Reason:                   reason,
+		ManifestAt:               stamp(run.ManifestAt),
+		LoadedAt:                 stamp(run.LoadedAt),
+		CompletedAt:              stamp(&completed),
 		GeneratingMetricsSeconds: generating,
 		TotalJobSeconds:          total,
 	}
-	if r.Status == "incomplete" {
-		cut, err := a.store.RunCut(ctx, run)
+	if status == lifecycle.Incomplete {
+		cut, err := a.store.RunCut(ctx, run.ID)
 		if err != nil {
-			return message.Out{}, err
+			return nil, err
 		}
 		rec.Cut, rec.AfterCut = CutMsg(cut), CutMsg(seen.Without(cut))
 	}
+	return rec, nil
+}
+
+// recordOut is the message that publishes a record (netmon.run.<run>.record).
+func recordOut(rec *netmonv1.RunRecord) message.Out {
 	return message.Out{
-		Subject: message.RunEventSubject(run, KindRecord),
-		ID:      message.RunEventID(run, KindRecord),
+		Subject: message.RunEventSubject(rec.GetRunId(), KindRecord),
+		ID:      message.RunEventID(rec.GetRunId(), KindRecord),
 		Msg:     rec,
-	}, nil
+	}
 }
 
 // CutMsg is the record's form of a set of messages: batch numbers grouped by node and kind
@@ -131,22 +130,21 @@ func unstamp(t *timestamppb.Timestamp) *time.Time {
 // Replay finishes a run whose rows were rebuilt from stream history, as its live run ended: it
 // restores the status, reason and times of rec, computes the catalogue over the rebuilt rows,
 // adds the recorded timings and stores the series, which it returns. It pushes nothing, touches
-// no lease and publishes no event.
+// no run but the replayed one and publishes no event.
 func (a *Aggregator) Replay(ctx context.Context, rec *netmonv1.RunRecord) ([]store.Sample, error) {
-	var status string
-	for name, st := range recordStatus {
-		if st == rec.GetStatus() {
-			status = name
-		}
-	}
-	if status == "" {
+	status := lifecycle.FromProto(rec.GetStatus())
+	if !status.HasMetrics() {
 		return nil, fmt.Errorf("replay run %d: record has status %s", rec.GetRunId(), rec.GetStatus())
 	}
-	err := a.store.RestoreRun(ctx, rec.GetRunId(), status, rec.GetReason(), store.RunTimes{
+	data, err := proto.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("replay run %d: record: %w", rec.GetRunId(), err)
+	}
+	err = a.store.RestoreRun(ctx, rec.GetRunId(), status, rec.GetReason(), store.RunTimes{
 		ManifestAt:  unstamp(rec.GetManifestAt()),
 		LoadedAt:    unstamp(rec.GetLoadedAt()),
 		CompletedAt: unstamp(rec.GetCompletedAt()),
-	})
+	}, data)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
@@ -49,7 +50,7 @@ type slackReport struct {
 // is x / user_count * 100 with two decimals and "%"; runDuration is the time since the run's start
 // as HHhr MMmin, hours modulo 24, as the original wrote it. status and reason are added for a run
 // that did not complete.
-func SlackMessage(samples []store.Sample, created, now time.Time, status, reason string) string {
+func SlackMessage(samples []store.Sample, created, now time.Time, status lifecycle.Status, reason string) string {
 	v := map[string]float64{}
 	for _, s := range samples {
 		if len(s.Labels) == 0 {
@@ -72,8 +73,8 @@ func SlackMessage(samples []store.Sample, created, now time.Time, status, reason
 		Unhealthy:       share("audius_nm_unhealthy_replica_users_count"),
 		RunDuration:     fmt.Sprintf("%02dhr %02dmin", int(d.Hours())%24, int(d.Minutes())%60),
 	}
-	if status != "complete" {
-		r.RunStatus = strings.TrimSuffix(status+": "+reason, ": ")
+	if status != lifecycle.Complete {
+		r.RunStatus = strings.TrimSuffix(string(status)+": "+reason, ": ")
 	}
 	body, _ := json.MarshalIndent(r, "", "  ")
 	return "```" + string(body) + "```"

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/simnet"
 	"github.com/audius-netmon/netmon/internal/store"
@@ -495,10 +496,8 @@ func runEvents(ctx context.Context, js jetstream.JetStream) (<-chan *netmonv1.Ru
 	}
 	ch := make(chan *netmonv1.RunEvent, 64)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		switch m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:] {
-		case "planned", "fetching", "loaded", "complete", "incomplete", "failed":
-		default:
-			return
+		if _, err := lifecycle.Parse(m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]); err != nil {
+			return // the run's record, not an event
 		}
 		var ev netmonv1.RunEvent
 		if proto.Unmarshal(m.Data(), &ev) == nil {
@@ -608,7 +607,7 @@ func streamTimes(ctx context.Context, js jetstream.JetStream, run int64, start t
 	}
 	res.PlanDone = off("manifest", true)
 	res.FirstResult, res.LastResult = off("result", false), off("result", true)
-	res.Loaded, res.Complete = off("loaded", true), off("complete", true)
+	res.Loaded, res.Complete = off(string(lifecycle.Loaded), true), off(string(lifecycle.Complete), true)
 	res.FirstData = off("run", false)
 	if s := spans["users"]; s != nil {
 		res.UserBatches, res.UserBytes = s.n, s.bytes

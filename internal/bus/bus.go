@@ -8,7 +8,10 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -81,3 +84,62 @@ func (c *Conn) Close() {
 // falls back to publishing it again synchronously: far above a healthy ack (milliseconds), well
 // inside the streams' duplicate window.
 const publishAckTimeout = 10 * time.Second
+
+// MinServerVersion is the oldest nats-server netmon works with: consumers with several subject
+// filters and the stream and key-value features it uses came with 2.10.
+const MinServerVersion = "2.10.0"
+
+// ErrServer is why a NATS server cannot host netmon (too old, or without JetStream).
+type ErrServer struct{ Reason string }
+
+func (e ErrServer) Error() string { return e.Reason }
+
+// CheckServer refuses a server older than MinServerVersion or without JetStream, with a message
+// that says what to do.
+func (c *Conn) CheckServer(ctx context.Context) error {
+	v := c.NC.ConnectedServerVersion()
+	if !versionAtLeast(v, MinServerVersion) {
+		return ErrServer{Reason: fmt.Sprintf("nats-server %s is too old: netmon needs %s or newer with JetStream "+
+			"(go install github.com/nats-io/nats-server/v2@v2.15.2, or the nats:2.10+ image)", v, MinServerVersion)}
+	}
+	if _, err := c.JS.AccountInfo(ctx); err != nil {
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return ErrServer{Reason: fmt.Sprintf("nats-server %s has no JetStream for this account: start it with -js "+
+				"(or jetstream {} in its configuration)", v)}
+		}
+		return fmt.Errorf("jetstream account info: %w", err)
+	}
+	return nil
+}
+
+// versionAtLeast compares dotted versions numerically ("2.9.10" < "2.10.0"); anything after a
+// "-" or "+" is ignored, and an unparsable version is not at least anything.
+func versionAtLeast(v, min string) bool {
+	parse := func(s string) ([3]int, bool) {
+		var out [3]int
+		s = strings.SplitN(strings.SplitN(s, "-", 2)[0], "+", 2)[0]
+		parts := strings.Split(s, ".")
+		if len(parts) < 2 {
+			return out, false
+		}
+		for i := 0; i < len(parts) && i < 3; i++ {
+			n, err := strconv.Atoi(parts[i])
+			if err != nil {
+				return out, false
+			}
+			out[i] = n
+		}
+		return out, true
+	}
+	a, ok1 := parse(v)
+	b, ok2 := parse(min)
+	if !ok1 || !ok2 {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] > b[i]
+		}
+	}
+	return true
+}

@@ -221,58 +221,36 @@ func TestRouterPoison(t *testing.T) {
 	}
 }
 
-func TestStateRunIDsAndLease(t *testing.T) {
+// TestStateRunIDs: the run-id high-water mark only ever rises, whatever order concurrent
+// planners record their ids in.
+func TestStateRunIDs(t *testing.T) {
 	c := connect(t)
 	ctx := context.Background()
 	st, err := c.OpenState(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Concurrent planners never share a run id.
+	if last, err := st.LastRunID(ctx); err != nil || last != 0 {
+		t.Fatalf("before any run: last = %d (%v), want 0", last, err)
+	}
 	var wg sync.WaitGroup
-	ids := make(chan int64, 20)
-	for range 20 {
+	for id := int64(1); id <= 20; id++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id, err := st.NextRunID(ctx)
-			if err != nil {
+			if err := st.RecordRunID(ctx, id); err != nil {
 				t.Error(err)
 			}
-			ids <- id
 		}()
 	}
 	wg.Wait()
-	close(ids)
-	seen := map[int64]bool{}
-	for id := range ids {
-		if seen[id] || id < 1 || id > 20 {
-			t.Errorf("run id %d repeated or out of 1..20", id)
-		}
-		seen[id] = true
+	if last, err := st.LastRunID(ctx); err != nil || last != 20 {
+		t.Fatalf("after recording 1..20 concurrently: last = %d (%v), want 20", last, err)
 	}
-
-	if err := st.Acquire(ctx, bus.Lease{Run: 21, Until: time.Now().Add(time.Hour)}); err != nil {
+	if err := st.RecordRunID(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
-	var active bus.ErrRunActive
-	if err := st.Acquire(ctx, bus.Lease{Run: 22, Until: time.Now().Add(time.Hour)}); !errors.As(err, &active) || active.Lease.Run != 21 {
-		t.Fatalf("second lease: %v, want ErrRunActive for run 21", err)
-	}
-	if err := st.Release(ctx, 22); err != nil { // not the holder: no-op
-		t.Fatal(err)
-	}
-	if l, ok, _ := st.Active(ctx); !ok || l.Run != 21 {
-		t.Fatalf("lease after a stranger's release: %+v %v, want run 21", l, ok)
-	}
-	if err := st.Release(ctx, 21); err != nil {
-		t.Fatal(err)
-	}
-	// An expired lease (its holder crashed) is taken over.
-	if err := st.Acquire(ctx, bus.Lease{Run: 23, Until: time.Now().Add(-time.Second)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Acquire(ctx, bus.Lease{Run: 24, Until: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatalf("taking over an expired lease: %v", err)
+	if last, _ := st.LastRunID(ctx); last != 20 {
+		t.Errorf("recording 7 lowered the mark to %d", last)
 	}
 }

@@ -160,7 +160,7 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 		err = message.Permanent(fmt.Errorf("delivered %d times without being settled: each handling crashed or hung", d.NumDelivered-1))
 	} else {
 		stop := r.keepAlive(ctx, msg)
-		outs, err = r.handle(ctx, d)
+		outs, err = r.handleWaiting(ctx, d, log)
 		stop()
 	}
 
@@ -184,10 +184,12 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	if len(outs) > 0 {
-		if err := r.publish(ctx, outs...); err != nil {
-			log.Warn().Err(err).Msg("publish outputs failed, will retry")
-			r.m.messages.WithLabelValues(r.spec.Durable, "retry").Inc()
-			_ = msg.NakWithDelay(retryDelay(d.NumDelivered))
+		stop := r.keepAlive(ctx, msg)
+		err := r.publishWaiting(ctx, outs, log)
+		stop()
+		if err != nil {
+			// Shutting down: leave it for redelivery.
+			_ = msg.Nak()
 			return
 		}
 	}
@@ -213,6 +215,65 @@ func (r router) msgLog(subject string) zerolog.Logger {
 		}
 	}
 	return c.Logger()
+}
+
+// A dependency that is down is waited out in place: the message stays with this worker (kept
+// alive by in-progress acks) and is tried again until the dependency is back or the stage stops,
+// instead of being redelivered until its deliveries run out and it ends as poison. Nothing is
+// lost however long the outage; what bounds a run's wait is its deadline, whose owner ends the
+// run (lifecycle). The wait between tries doubles up to dependencyRetryMax; a line is logged at
+// the first failure and every dependencyLogEvery.
+const (
+	dependencyRetryMin = 250 * time.Millisecond
+	dependencyRetryMax = 5 * time.Second
+	dependencyLogEvery = 10 * time.Second
+)
+
+// handleWaiting calls the handler until it returns something other than an Unavailable error,
+// or ctx ends.
+func (r router) handleWaiting(ctx context.Context, d Delivery, log zerolog.Logger) ([]Out, error) {
+	var outs []Out
+	err := waitOut(ctx, log, "dependency unavailable; waiting to handle the message", func() error {
+		var err error
+		outs, err = r.handle(ctx, d)
+		return err
+	})
+	return outs, err
+}
+
+// publishWaiting publishes outs until they are stored, or ctx ends: a stream that cannot store
+// them now (NATS reconnecting, a cluster electing a leader) is waited out like any dependency.
+func (r router) publishWaiting(ctx context.Context, outs []Out, log zerolog.Logger) error {
+	return waitOut(ctx, log, "publish outputs failed; waiting to publish them", func() error {
+		return message.Unavailable(r.publish(ctx, outs...))
+	})
+}
+
+// waitOut calls try until it returns an error that is not Unavailable, or ctx ends (then it
+// returns ctx's error).
+func waitOut(ctx context.Context, log zerolog.Logger, what string, try func() error) error {
+	wait := dependencyRetryMin
+	var first, logged time.Time
+	for {
+		err := try()
+		if !message.IsUnavailable(err) {
+			return err
+		}
+		now := time.Now()
+		if first.IsZero() {
+			first = now
+		}
+		if now.Sub(logged) >= dependencyLogEvery {
+			log.Warn().Err(err).Str("waiting", now.Sub(first).Round(time.Second).String()).Msg(what)
+			logged = now
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, dependencyRetryMax)
+	}
 }
 
 // handle calls the handler, turning a panic into a permanent error so one bad message cannot

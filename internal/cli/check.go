@@ -145,8 +145,9 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 		if err := conn.WaitConnected(ctx); err != nil {
 			return "", fmt.Errorf("not reachable")
 		}
-		if _, err := conn.JS.AccountInfo(ctx); err != nil {
-			return "", fmt.Errorf("JetStream: %w", err)
+		version := "nats-server " + conn.NC.ConnectedServerVersion()
+		if err := conn.CheckServer(ctx); err != nil {
+			return "", err
 		}
 		var missing []string
 		for _, s := range []string{message.StreamWork, message.StreamData, message.StreamRuns} {
@@ -155,13 +156,13 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 			}
 		}
 		if len(missing) > 0 {
-			return "JetStream; streams not created yet (a stage creates them): " + strings.Join(missing, ", "), nil
+			return version + ", JetStream; streams not created yet (a stage creates them): " + strings.Join(missing, ", "), nil
 		}
-		return "JetStream, streams present", nil
+		return version + ", JetStream, streams present", nil
 	})
 
 	if !cfg.NMDB.IsSet() {
-		out = append(out, probe{Component: "nm db", Status: "unset", Detail: "DB_* / NETMON_DB_URL not set (loader, aggregator and netmon runs need it)"})
+		out = append(out, probe{Component: "nm db", Status: "unset", Detail: "DB_* / NETMON_DB_URL not set (planner, loader, aggregator and netmon status need it)"})
 	} else {
 		try("nm db", cfg.NMDB.String(), func(ctx context.Context) (string, error) {
 			st, err := store.Open(ctx, cfg.NMDB.ConnString(), 1)

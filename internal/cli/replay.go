@@ -15,6 +15,7 @@ import (
 	"github.com/audius-netmon/netmon/internal/aggregator"
 	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/loader"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/stage"
@@ -33,7 +34,8 @@ added since over old runs (as long as their history is kept, NETMON_STREAM_MAX_A
 
 An incomplete run is rebuilt from exactly the messages its cut-off at the deadline counted (its
 record names them); messages that arrived later are written afterwards, as they were.
-A run still active, or one that failed in planning, cannot be replayed.
+A run still active, or one that failed, cannot be replayed. A run whose row the NM DB lost is
+created again, marked as a replay until it is finished, so no live stage takes it for a live run.
 
 The metrics are not pushed unless --push is given: then they replace the live Pushgateway
 group (job NETMON_PUSH_JOB), as if the run had just ended.
@@ -71,10 +73,10 @@ func replayCmd(ctx context.Context, args []string, io IO) int {
 	ctx, cancel := withTimeout(ctx, time.Hour)
 	defer cancel()
 	rep, err := replay(ctx, cfg, run, *push, log)
-	var active bus.ErrRunActive
+	var active lifecycle.ErrActive
 	if errors.As(err, &active) {
-		fmt.Fprintf(io.Stderr, "netmon replay: refused: run %d is the active run (lease until %s UTC); replay it once it has ended\n",
-			run, formatTime(&active.Lease.Until))
+		fmt.Fprintf(io.Stderr, "netmon replay: refused: run %d is the active run (%s, deadline %s UTC); replay it once it has ended\n",
+			run, active.Status, formatTime(&active.Deadline))
 		return ExitActive
 	}
 	if err != nil {
@@ -95,24 +97,26 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 		return rep, err
 	}
 	defer conn.Close()
-	state, err := conn.OpenState(ctx, cfg.StreamReplicas)
-	if err != nil {
-		return rep, err
-	}
-	if l, ok, err := state.Active(ctx); err != nil {
-		return rep, err
-	} else if ok && l.Run == run && time.Now().Before(l.Until) {
-		return rep, bus.ErrRunActive{Lease: l}
-	}
-	rec, err := runRecord(ctx, conn, run)
-	if err != nil {
-		return rep, err
-	}
 	st, err := openStore(ctx, cfg, true)
 	if err != nil {
 		return rep, err
 	}
 	defer st.Close()
+	if r, err := st.GetRun(ctx, run); err == nil && r.Status.IsActive() && !r.Replay {
+		var deadline time.Time
+		if r.Deadline != nil {
+			deadline = *r.Deadline
+		}
+		return rep, lifecycle.ErrActive{Run: run, Status: r.Status, Deadline: deadline}
+	}
+	rec, err := runRecord(ctx, conn, run)
+	if err != nil {
+		return rep, err
+	}
+	// A run the NM DB lost gets its row back, marked as a replay (RestoreRun ends that).
+	if err := st.EnsureRun(ctx, run); err != nil {
+		return rep, err
+	}
 
 	// Everything the run's data subjects hold, in stream order, through the loader's own code.
 	cons, err := conn.JS.OrderedConsumer(ctx, message.StreamData, jetstream.OrderedConsumerConfig{
@@ -208,8 +212,7 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 		}
 		rep.Messages++
 	}
-	a := aggregator.New(st, stage.Pusher(cfg), nil,
-		aggregator.Options{Foundation: cfg.FoundationSPIDs}, log)
+	a := aggregator.New(st, stage.Pusher(cfg), aggregator.Options{Foundation: cfg.FoundationSPIDs}, log)
 	samples, err := a.Replay(ctx, rec)
 	if err != nil {
 		return rep, err
@@ -223,6 +226,9 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 	}
 	if push {
 		if err := a.Push(ctx, run, samples); err != nil {
+			return rep, err
+		}
+		if err := st.MarkPushed(ctx, run); err != nil {
 			return rep, err
 		}
 		rep.Pushed = true
@@ -305,7 +311,7 @@ func runRecord(ctx context.Context, conn *bus.Conn, run int64) (*netmonv1.RunRec
 	}
 	m, err := s.GetLastMsgForSubject(ctx, message.RunEventSubject(run, aggregator.KindRecord))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		if f, ferr := s.GetLastMsgForSubject(ctx, message.RunEventSubject(run, "failed")); ferr == nil {
+		if f, ferr := s.GetLastMsgForSubject(ctx, message.RunEventSubject(run, string(lifecycle.Failed))); ferr == nil {
 			var ev netmonv1.RunEvent
 			_ = proto.Unmarshal(f.Data, &ev)
 			return nil, fmt.Errorf("replay run %d: the run failed (%s); there is nothing to replay", run, ev.GetReason())

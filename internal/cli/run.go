@@ -11,6 +11,7 @@ import (
 
 	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/pipeline"
 	"github.com/audius-netmon/netmon/internal/stage"
 	"github.com/audius-netmon/netmon/internal/store"
@@ -23,7 +24,7 @@ items fetched and loaded, failures per node; a bar on a terminal), then prints t
 and per-node health when the NM DB is configured.
 
 Runs never overlap: while another run is active the planner refuses, and netmon says which run
-holds the lease and exits 3.
+is active, its status and its deadline, and exits 3.
 
 With --embedded, the four stages run in this process with an embedded NATS server (the
 discovery and NM databases and the Pushgateway are still the configured ones).
@@ -62,11 +63,11 @@ func runCmd(ctx context.Context, args []string, io IO) int {
 		cfg.NATSURL = e.URL
 	}
 	ev, err := startAndWatch(ctx, cfg, *wait, io.Stdout, log)
-	var active bus.ErrRunActive
+	var active lifecycle.ErrActive
 	if errors.As(err, &active) {
-		fmt.Fprintf(io.Stderr, "netmon run: refused: run %d is still active (its lease holds until %s UTC); runs never overlap.\n"+
+		fmt.Fprintf(io.Stderr, "netmon run: refused: run %d is still active (%s, deadline %s UTC); runs never overlap.\n"+
 			"Follow it with `netmon status --watch`, or start again once it has ended.\n",
-			active.Lease.Run, active.Lease.Until.UTC().Format("2006-01-02 15:04:05"))
+			active.Run, active.Status, formatTime(&active.Deadline))
 		return ExitActive
 	}
 	if err != nil {
@@ -104,7 +105,7 @@ func dial(ctx context.Context, cfg config.Config, log zerolog.Logger) (*bus.Conn
 }
 
 // startAndWatch starts a run through the planner and, with wait, follows it to its end. A
-// refusal because another run holds the lease is a bus.ErrRunActive.
+// refusal because another run is active is a lifecycle.ErrActive.
 func startAndWatch(ctx context.Context, cfg config.Config, wait bool, out io.Writer, log zerolog.Logger) (*netmonv1.RunEvent, error) {
 	conn, err := dial(ctx, cfg, log)
 	if err != nil {
@@ -116,11 +117,6 @@ func startAndWatch(ctx context.Context, cfg config.Config, wait bool, out io.Wri
 	}
 	run, err := startRun(ctx, conn, "netmon-cli")
 	if err != nil {
-		if state, serr := conn.OpenState(ctx, cfg.StreamReplicas); serr == nil {
-			if l, ok, lerr := state.Active(ctx); lerr == nil && ok && time.Now().Before(l.Until) {
-				return nil, bus.ErrRunActive{Lease: l}
-			}
-		}
 		return nil, err
 	}
 	fmt.Fprintf(out, "run %d started\n", run)

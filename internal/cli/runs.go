@@ -10,11 +10,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
 const runsListHelp = `Lists the latest runs of the NM DB, newest first: status, creation time, how long the run
-took, users, work items (results loaded of those planned) and why it failed or is incomplete.
+took, users, work items (results loaded of those planned), the push of its metrics to the
+Pushgateway (pushed, pending since when, superseded by a newer run) and why it failed or is
+incomplete.
 
 Exit codes: 0 listed; 1 the NM DB failed; 2 usage or configuration.
 `
@@ -53,20 +56,59 @@ func runsListCmd(ctx context.Context, args []string, io IO) int {
 		return ExitOK
 	}
 	tw := tabwriter.NewWriter(io.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "run\tstatus\tcreated (UTC)\ttook\tusers\twork items\terror")
+	fmt.Fprintln(tw, "run\tstatus\tcreated (UTC)\ttook\tusers\twork items\tpush\terror")
 	for _, r := range runs {
 		took := "-"
 		if r.CompletedAt != nil {
 			took = since(r.CreatedAt, r.CompletedAt)
-		} else if !r.Finished() {
+		} else if !r.Status.Terminal() {
 			took = since(r.CreatedAt, nil) + " so far"
 		}
 		items := fmt.Sprintf("%d/%s", r.LoadedResults, formatInt(r.ExpectedItems))
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, formatTime(&r.CreatedAt), took,
-			formatInt(r.ExpectedUsers), items, shorten(r.Error, 70))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, formatTime(&r.CreatedAt), took,
+			formatInt(r.ExpectedUsers), items, pushShort(r), shorten(r.Error, 70))
 	}
 	tw.Flush()
 	return ExitOK
+}
+
+// pushShort is the push state of a run in a word or two: "pushed", "pending 3m", "superseded",
+// "-" for a run without metrics.
+func pushShort(r store.Run) string {
+	switch r.Push {
+	case lifecycle.PushPending:
+		if r.PushPendingSince != nil {
+			return "pending " + since(*r.PushPendingSince, nil)
+		}
+		return "pending"
+	case lifecycle.PushNone:
+		return "-"
+	}
+	return string(r.Push)
+}
+
+// pushLine says in a sentence where a run's metrics are, for status and runs show; "" for a run
+// without metrics.
+func pushLine(r store.Run) string {
+	switch r.Push {
+	case lifecycle.PushPending:
+		s := "pending"
+		if r.PushPendingSince != nil {
+			s += fmt.Sprintf(" since %s UTC (%s)", formatTime(r.PushPendingSince), since(*r.PushPendingSince, nil))
+		}
+		if r.PushAttempts > 0 {
+			s += fmt.Sprintf(", %d failed attempts, last: %s", r.PushAttempts, shorten(r.PushError, 120))
+		}
+		return s + "; retried until the Pushgateway takes it"
+	case lifecycle.Pushed:
+		if r.PushedAt != nil {
+			return fmt.Sprintf("pushed %s UTC", formatTime(r.PushedAt))
+		}
+		return "pushed"
+	case lifecycle.PushSuperseded:
+		return "superseded: a newer run's metrics were pushed instead"
+	}
+	return ""
 }
 
 func shorten(s string, n int) string {
@@ -216,6 +258,9 @@ func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) err
 	}
 	fmt.Fprintf(tw, "  written\t%d/%s results, %d/%s user batches\n", r.LoadedResults, formatInt(r.ExpectedItems),
 		r.LoadedUserBatches, formatInt(r.ExpectedUserBatches))
+	if p := pushLine(r); p != "" {
+		fmt.Fprintf(tw, "  push\t%s\n", p)
+	}
 	tw.Flush()
 
 	if len(v.Metrics) > 0 {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/store"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
@@ -33,6 +34,10 @@ func startRun(ctx context.Context, conn *bus.Conn, by string) (int64, error) {
 			var reply netmonv1.StartRunReply
 			if err := proto.Unmarshal(msg.Data, &reply); err != nil {
 				return 0, fmt.Errorf("start run: bad reply: %w", err)
+			}
+			if reply.GetActiveRunId() != 0 {
+				return 0, lifecycle.ErrActive{Run: reply.GetActiveRunId(), Status: lifecycle.Status(reply.GetActiveStatus()),
+					Deadline: reply.GetActiveDeadline().AsTime()}
 			}
 			if reply.GetError() != "" {
 				return 0, fmt.Errorf("start run: %s", reply.GetError())
@@ -53,8 +58,11 @@ func startRun(ctx context.Context, conn *bus.Conn, by string) (int64, error) {
 // Counts that cannot be known are -1.
 type runProgress struct {
 	Run int64 `json:"run_id"`
-	// Status is the runs table's status ("" without the NM DB).
-	Status string `json:"status,omitempty"`
+	// Status is the runs table's status ("" without the NM DB), and Reason its error column.
+	Status lifecycle.Status `json:"status,omitempty"`
+	Reason string           `json:"reason,omitempty"`
+	// Announced: the run's end is published (its event may still be on its way to us).
+	announced bool
 	// From the streams: the manifest's promise, results published, work items not yet done.
 	ExpectedItems   int64 `json:"expected_work_items"`
 	ExpectedBatches int64 `json:"expected_user_batches"`
@@ -75,6 +83,9 @@ type nodeFailures struct {
 // gatherProgress reads the run's progress; st may be nil.
 func gatherProgress(ctx context.Context, conn *bus.Conn, st *store.Store, run int64) runProgress {
 	p := runProgress{Run: run, ExpectedItems: -1, ExpectedBatches: -1, Fetched: -1, Queued: -1, Loaded: -1, LoadedBatches: -1}
+	if conn == nil {
+		return p.fromStore(ctx, st)
+	}
 	if data, err := conn.JS.Stream(ctx, message.StreamData); err == nil {
 		if m, err := data.GetLastMsgForSubject(ctx, message.SnapshotSubject(run, message.KindManifest)); err == nil {
 			var man netmonv1.Manifest
@@ -87,11 +98,18 @@ func gatherProgress(ctx context.Context, conn *bus.Conn, st *store.Store, run in
 	if work, err := conn.JS.Stream(ctx, message.StreamWork); err == nil {
 		p.Queued = countSubjects(ctx, work, fmt.Sprintf("netmon.work.%d.>", run))
 	}
+	return p.fromStore(ctx, st)
+}
+
+// fromStore adds what the NM DB says (st may be nil).
+func (p runProgress) fromStore(ctx context.Context, st *store.Store) runProgress {
+	run := p.Run
 	if st == nil {
 		return p
 	}
 	if r, err := st.GetRun(ctx, run); err == nil {
-		p.Status, p.Loaded, p.LoadedBatches = r.Status, r.LoadedResults, r.LoadedUserBatches
+		p.Status, p.Reason, p.Loaded, p.LoadedBatches = r.Status, r.Error, r.LoadedResults, r.LoadedUserBatches
+		p.announced = r.Announced
 	}
 	if health, err := st.NodeHealth(ctx, run); err == nil {
 		for _, h := range health {
@@ -218,12 +236,18 @@ func watchRun(ctx context.Context, conn *bus.Conn, st *store.Store, run int64, o
 			return nil, ctx.Err()
 		case ev := <-events:
 			println(fmt.Sprintf("run %d: %s%s", run, statusName(ev.GetStatus()), reasonSuffix(ev.GetReason())))
-			switch ev.GetStatus() {
-			case netmonv1.RunStatus_RUN_STATUS_COMPLETE, netmonv1.RunStatus_RUN_STATUS_INCOMPLETE, netmonv1.RunStatus_RUN_STATUS_FAILED:
+			if lifecycle.FromProto(ev.GetStatus()).Terminal() {
 				return ev, nil
 			}
 		case <-tick.C:
 			p := gatherProgress(ctx, conn, st, run)
+			if p.Status.Terminal() && p.announced {
+				// The runs table is the state: an end announced whose event did not reach us
+				// still ends the wait.
+				ev := &netmonv1.RunEvent{RunId: run, Status: p.Status.Proto(), Reason: p.Reason}
+				println(fmt.Sprintf("run %d: %s%s", run, p.Status, reasonSuffix(p.Reason)))
+				return ev, nil
+			}
 			line := p.line()
 			if line == lastLine {
 				continue
@@ -262,27 +286,13 @@ func countSubjects(ctx context.Context, s jetstream.Stream, filter string) int64
 
 // statusToken reports whether a netmon.run.<run>.<token> subject carries a RunEvent.
 func statusToken(subject string) bool {
-	switch subject[strings.LastIndexByte(subject, '.')+1:] {
-	case "planned", "fetching", "loaded", "complete", "incomplete", "failed":
-		return true
-	}
-	return false
+	_, err := lifecycle.Parse(subject[strings.LastIndexByte(subject, '.')+1:])
+	return err == nil
 }
 
 func statusName(s netmonv1.RunStatus) string {
-	switch s {
-	case netmonv1.RunStatus_RUN_STATUS_PLANNED:
-		return "planned"
-	case netmonv1.RunStatus_RUN_STATUS_FETCHING:
-		return "fetching"
-	case netmonv1.RunStatus_RUN_STATUS_LOADED:
-		return "loaded"
-	case netmonv1.RunStatus_RUN_STATUS_COMPLETE:
-		return "complete"
-	case netmonv1.RunStatus_RUN_STATUS_INCOMPLETE:
-		return "incomplete"
-	case netmonv1.RunStatus_RUN_STATUS_FAILED:
-		return "failed"
+	if st := lifecycle.FromProto(s); st != "" {
+		return string(st)
 	}
 	return "unknown"
 }

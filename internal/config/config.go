@@ -50,7 +50,9 @@ type Config struct {
 	NodeConcurrency    int           // NETMON_NODE_CONCURRENCY (4): requests in flight per node per fetcher
 	BreakerFailures    int           // NETMON_BREAKER_FAILURES (3): failed items in a row that open a node's circuit
 	RunDeadline        time.Duration // NETMON_RUN_DEADLINE (2h)
-	Schedule           string        // NETMON_SCHEDULE (@daily): @daily, @hourly, off, or 5 cron fields
+	FinishTimeout      time.Duration // NETMON_FINISH_TIMEOUT (10m): a loaded run not finished by then fails
+	DependencyTimeout  time.Duration // NETMON_DEPENDENCY_TIMEOUT (0: forever): how long a starting stage waits for NATS and its databases
+	Schedule           string        // NETMON_SCHEDULE (@daily): off, a descriptor (@hourly, @every 6h) or 5 cron fields
 	RetentionRuns      int           // NETMON_RETENTION_RUNS (7)
 	RetentionAge       time.Duration // NETMON_RETENTION_AGE (0: off)
 	RunIDLabel         bool          // NETMON_RUN_ID_LABEL (false): keep the original's run_id label
@@ -116,6 +118,7 @@ var netmonNames = []string{
 	envPushPassword + "_FILE", envBlockPrivate, envAllowNetworks,
 	"NETMON_DB_URL", "NETMON_DB_URL_FILE", "NETMON_DISCOVERY_DB_URL", "NETMON_DISCOVERY_DB_URL_FILE",
 	"NETMON_PUSH_JOB", "NETMON_NATS_URL", "NETMON_STREAM_REPLICAS", "NETMON_STREAM_MAX_AGE",
+	"NETMON_FINISH_TIMEOUT", "NETMON_DEPENDENCY_TIMEOUT",
 	"NETMON_CONTENT_NODES_SOURCE", "NETMON_CONTENT_NODES", "NETMON_WORK_BATCH_SIZE",
 	"NETMON_USER_BATCH_SIZE", "NETMON_FETCH_TIMEOUT", "NETMON_FETCH_ATTEMPTS",
 	"NETMON_FETCH_CONCURRENCY", "NETMON_NODE_CONCURRENCY", "NETMON_BREAKER_FAILURES",
@@ -157,6 +160,8 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 		NodeConcurrency:    r.integer("NETMON_NODE_CONCURRENCY", 4, 1, math.MaxInt),
 		BreakerFailures:    r.integer("NETMON_BREAKER_FAILURES", 3, 1, math.MaxInt),
 		RunDeadline:        r.duration("NETMON_RUN_DEADLINE", 2*time.Hour, false),
+		FinishTimeout:      r.duration("NETMON_FINISH_TIMEOUT", 10*time.Minute, false),
+		DependencyTimeout:  r.duration("NETMON_DEPENDENCY_TIMEOUT", 0, true),
 		Schedule:           r.text("NETMON_SCHEDULE", "@daily"),
 		RetentionRuns:      r.integer("NETMON_RETENTION_RUNS", 7, 1, math.MaxInt),
 		RetentionAge:       r.duration("NETMON_RETENTION_AGE", 0, true),
@@ -399,6 +404,7 @@ func (c Config) Require(stage Stage) error {
 	switch stage {
 	case Planner:
 		p = append(p, missingDB(c.DiscoveryDB, "FDB_", "NETMON_DISCOVERY_DB_URL", "the planner reads users from the discovery database")...)
+		p = append(p, missingDB(c.NMDB, "DB_", "NETMON_DB_URL", "the planner records each run in the netmon database before it publishes it")...)
 	case Loader:
 		p = append(p, missingDB(c.NMDB, "DB_", "NETMON_DB_URL", "the loader writes to the netmon database")...)
 	case Aggregator:
@@ -454,6 +460,8 @@ func (c Config) Redacted() map[string]string {
 		"NETMON_NODE_CONCURRENCY":        strconv.Itoa(c.NodeConcurrency),
 		"NETMON_BREAKER_FAILURES":        strconv.Itoa(c.BreakerFailures),
 		"NETMON_RUN_DEADLINE":            c.RunDeadline.String(),
+		"NETMON_FINISH_TIMEOUT":          c.FinishTimeout.String(),
+		"NETMON_DEPENDENCY_TIMEOUT":      c.DependencyTimeout.String(),
 		"NETMON_SCHEDULE":                c.Schedule,
 		"NETMON_RETENTION_RUNS":          strconv.Itoa(c.RetentionRuns),
 		"NETMON_RETENTION_AGE":           c.RetentionAge.String(),

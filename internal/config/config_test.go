@@ -50,6 +50,7 @@ func defaults() Config {
 		NodeConcurrency:   4,
 		BreakerFailures:   3,
 		RunDeadline:       2 * time.Hour,
+		FinishTimeout:     10 * time.Minute,
 		Schedule:          "@daily",
 		RetentionRuns:     7,
 		RetentionAge:      0,
@@ -103,6 +104,7 @@ var goodConfigs = map[string]func() Config{
 			NodeConcurrency:  1,
 			BreakerFailures:  5,
 			RunDeadline:      90 * time.Minute,
+			FinishTimeout:    10 * time.Minute,
 			Schedule:         "30 2 * * 1-5",
 			RetentionRuns:    3,
 			RetentionAge:     14 * 24 * time.Hour,
@@ -312,7 +314,8 @@ func TestRedactedCoversEverySetting(t *testing.T) {
 		"NETMON_STREAM_REPLICAS", "NETMON_STREAM_MAX_AGE", "NETMON_CONTENT_NODES_SOURCE",
 		"NETMON_CONTENT_NODES", "NETMON_WORK_BATCH_SIZE", "NETMON_USER_BATCH_SIZE",
 		"NETMON_FETCH_TIMEOUT", "NETMON_FETCH_ATTEMPTS", "NETMON_FETCH_CONCURRENCY",
-		"NETMON_NODE_CONCURRENCY", "NETMON_BREAKER_FAILURES", "NETMON_RUN_DEADLINE",
+		"NETMON_NODE_CONCURRENCY", "NETMON_BREAKER_FAILURES", "NETMON_RUN_DEADLINE", "NETMON_FINISH_TIMEOUT",
+		"NETMON_DEPENDENCY_TIMEOUT",
 		"NETMON_SCHEDULE", "NETMON_RETENTION_RUNS", "NETMON_RETENTION_AGE", "NETMON_RUN_ID_LABEL",
 		"NETMON_HTTP_ADDR", "NETMON_LOG_LEVEL", "NETMON_LOG_FORMAT", "NETMON_CID_CHECKS",
 		"NETMON_CID_SAMPLE_SIZE",
@@ -364,7 +367,7 @@ func TestRequire(t *testing.T) {
 		stage Stage
 		want  []string // problem substrings; none means no error
 	}{
-		{"nothing set, planner", empty, Planner, []string{"FDB_HOST is empty", "FDB_NAME is empty"}},
+		{"nothing set, planner", empty, Planner, []string{"DB_HOST is empty", "DB_NAME is empty", "FDB_HOST is empty", "FDB_NAME is empty"}},
 		{"nothing set, loader", empty, Loader, []string{"DB_HOST is empty", "DB_NAME is empty"}},
 		{"nothing set, aggregator", empty, Aggregator, []string{"DB_HOST is empty", "DB_NAME is empty"}},
 		{"nothing set, fetcher", empty, Fetcher, nil},
@@ -377,7 +380,7 @@ func TestRequire(t *testing.T) {
 		{"urls, aggregator", urls, Aggregator, nil},
 		{"static source still needs discovery", Config{ContentNodeSource: "static",
 			StaticContentNodes: []ContentNode{{SPID: 1, Endpoint: "https://cn1.example.com"}}}, Planner,
-			[]string{"FDB_HOST is empty", "FDB_NAME is empty"}},
+			[]string{"DB_HOST is empty", "DB_NAME is empty", "FDB_HOST is empty", "FDB_NAME is empty"}},
 		{"hand-built, aggregator", Config{}, Aggregator,
 			[]string{"DB_HOST is empty", "DB_NAME is empty", "PUSH_GATEWAY_URL is empty"}},
 	} {
@@ -417,13 +420,16 @@ func TestSchedule(t *testing.T) {
 		{"0 3 1-7 JAN,jul MON-FRI", true},
 		{"0 0 ? * ?", true},
 		{"  0   3 * *  * ", true}, // fields are separated by any white space
-		{"@weekly", false},
+		{"@weekly", true},
+		{"@every 20s", true},
+		{"@fortnightly", false},
 		{"0 3 * *", false},
 		{"0 3 * * * *", false},
 		{"0 3 * * MON!", false},
+		{"61 * * * *", false}, // the shape is right, the minute is not
 		{"a 3 * * *", false},  // names only in month and day-of-week
 		{"0 3 * JAN ?", true}, // ? in day-of-week
-		{"0 3 * ? *", false},  // but not in month
+		{"0 3 * ? *", true},   // and, as the planner parses it, in month too
 		{"daily", false},
 	} {
 		t.Run(tc.value, func(t *testing.T) {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/robfig/cron/v3"
 	"math"
 	"net"
 	"net/url"
@@ -266,31 +267,25 @@ func signingKeyProblem(v string) string {
 	return ""
 }
 
-// scheduleProblem checks a schedule's shape only: one of the words, or five cron fields made of
-// the characters cron uses. The planner parses it properly.
+// ParseSchedule parses NETMON_SCHEDULE exactly as the planner runs it: a standard cron expression
+// of five fields (minute hour day-of-month month day-of-week) or a descriptor (@daily, @hourly,
+// @weekly, @every 6h, ...). "off" is no schedule (nil, nil). It is the one parser of the
+// setting: Load validates with it, the planner schedules with it.
+func ParseSchedule(v string) (cron.Schedule, error) {
+	if v == "off" {
+		return nil, nil
+	}
+	sched, err := cron.ParseStandard(v)
+	if err != nil {
+		return nil, fmt.Errorf("want @daily, @hourly, @every 6h, off, or 5 cron fields (minute hour day-of-month month day-of-week): %w", err)
+	}
+	return sched, nil
+}
+
+// scheduleProblem is why v is no schedule, or "".
 func scheduleProblem(v string) string {
-	switch v {
-	case "@daily", "@hourly", "off":
-		return ""
-	}
-	const want = "want @daily, @hourly, off, or 5 cron fields (minute hour day-of-month month day-of-week)"
-	fields := strings.Fields(v)
-	if len(fields) != 5 {
-		return fmt.Sprintf("%s; got %d", want, len(fields))
-	}
-	names := []string{"minute", "hour", "day-of-month", "month", "day-of-week"}
-	for i, f := range fields {
-		allowed := "0123456789*,-/"
-		if i == 2 || i == 4 {
-			allowed += "?"
-		}
-		for _, c := range f {
-			letter := ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
-			if strings.ContainsRune(allowed, c) || (letter && (i == 3 || i == 4)) { // JAN, MON
-				continue
-			}
-			return fmt.Sprintf("%s; the %s field %q has the character %q", want, names[i], f, c)
-		}
+	if _, err := ParseSchedule(v); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -50,22 +50,6 @@ func poll(t *testing.T, timeout, interval time.Duration, what string, cond func(
 	}
 }
 
-// queryInt runs a one-value query on the database at url; -1 when it fails.
-func queryInt(url, sql string, args ...any) int64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return -1
-	}
-	defer conn.Close(ctx)
-	var n int64
-	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
-		return -1
-	}
-	return n
-}
-
 // TestCrashFetcherMidBatch: one of two fetchers is killed with SIGKILL while it has content-node
 // requests in flight, after some results are loaded, and started again. The items it held are
 // redelivered (to either fetcher), the run completes, and every metric equals simnet's truth:
@@ -99,8 +83,9 @@ func TestCrashFetcherMidBatch(t *testing.T) {
 // exactly.
 func TestCrashLoaderMidCOPY(t *testing.T) {
 	s := startChaosStack(t, chaosConfig{scenario: crashScenario(t, 32), env: crashEnv})
-	// The run will be 1. Its partitions are made now (the loader does the same, idempotently, on
-	// its first message) so the test can hold a lock on its clock partition before any COPY.
+	// The run will be 1. Its clock partition is made now (the planner creates a run's partitions
+	// when it creates the run, and leaves one that exists alone) so the test can hold a lock on it
+	// before any COPY.
 	ctx := context.Background()
 	st, err := store.Open(ctx, s.nmDB, 2)
 	if err != nil {
@@ -109,10 +94,8 @@ func TestCrashLoaderMidCOPY(t *testing.T) {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.EnsureRun(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
 	st.Close()
+	execSQL(t, s.nmDB, "CREATE TABLE clocks_r1 PARTITION OF clocks FOR VALUES IN (1)")
 	lockConn, err := pgx.Connect(ctx, s.nmDB)
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +135,9 @@ func TestCrashLoaderMidCOPY(t *testing.T) {
 }
 
 // TestCrashAggregatorMidPush: the aggregator is killed with SIGKILL while its PUT to the
-// Pushgateway is in progress (a proxy holds the request), and started again. The run, still
-// "loaded", is finished by the restarted aggregator: metrics pushed once more, exactly.
+// Pushgateway is in progress (a proxy holds the request), and started again. The run is complete
+// already (its metrics are stored; pushing is not finishing) with its push pending, and the
+// restarted aggregator pushes it: metrics pushed once more, exactly.
 func TestCrashAggregatorMidPush(t *testing.T) {
 	pg := startPushgatewayBehindGate(t)
 	s := startChaosStack(t, chaosConfig{scenario: crashScenario(t, 33), env: crashEnv, pushgateway: pg.url})
@@ -164,13 +148,13 @@ func TestCrashAggregatorMidPush(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("no push arrived")
 	}
-	if st := runStatus(s.nmDB, run); st != "loaded" {
-		t.Fatalf("run %d is %q while its push is held, want loaded", run, st)
+	if st, push := runStatus(s.nmDB, run), pushState(s.nmDB, run); st != "complete" || push != "pending" {
+		t.Fatalf("run %d is %q with push %q while its push is held, want complete with the push pending", run, st, push)
 	}
 	s.aggregator.kill9()
 	pg.open()
-	if st := runStatus(s.nmDB, run); st != "loaded" {
-		t.Fatalf("run %d is %q after the aggregator died mid-push, want loaded", run, st)
+	if push := pushState(s.nmDB, run); push != "pending" {
+		t.Fatalf("run %d's push is %q after the aggregator died mid-push, want pending", run, push)
 	}
 	s.aggregator.run()
 	s.checkComplete(t, run, "SIGKILL of the aggregator during its Pushgateway PUT; restarted")

@@ -290,6 +290,7 @@ func (s *chaosStack) checkComplete(t *testing.T, run int64, faults string) {
 		st, reason := runRow(t, s.nmDB, run)
 		t.Fatalf("run %d ended %s (%s), want complete", run, st, reason)
 	}
+	waitPushed(t, s.nmDB, run, time.Minute)
 	got := scrape(t, s.pushgateway, "network-monitoring")
 	if got["audius_nm_last_run_id{}"] != float64(run) {
 		t.Fatalf("pushed audius_nm_last_run_id = %v, want %d", got["audius_nm_last_run_id{}"], run)
@@ -628,6 +629,10 @@ func (p *privatePostgres) start() { p.t.Helper(); p.pgctl("start") }
 
 // crash stops the server the way a crash does (immediate: no checkpoint, connections cut).
 func (p *privatePostgres) crash() { p.t.Helper(); p.pgctl("stop", "-m", "immediate") }
+
+// stop shuts the server down cleanly (connections cut; unlogged tables, such as simnet's
+// discovery tables, survive, which they do not across a crash).
+func (p *privatePostgres) stop() { p.t.Helper(); p.pgctl("stop", "-m", "fast") }
 
 // writeFile writes a file the server reads, owned by the server's user.
 func (p *privatePostgres) writeFile(path, content string) {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,54 @@ func TestDeadline(t *testing.T) {
 		status, _ := runRow(t, s.nmDB, 3)
 		return status == "failed"
 	})
+}
+
+// waitPushed waits until the run's metrics are on the Pushgateway (its push state in the NM DB;
+// pushing follows finishing).
+func waitPushed(t *testing.T, dbURL string, run int64, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, fmt.Sprintf("run %d's metrics pushed", run), func() bool {
+		return queryRow(dbURL, "SELECT push_state FROM runs WHERE run_id = $1", run) == "pushed"
+	})
+}
+
+// queryRow returns the first column of the query's first row as text, or "" when the database
+// does not answer or has no such row.
+func queryRow(dbURL, sql string, args ...any) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close(ctx)
+	var v *string
+	_ = conn.QueryRow(ctx, sql, args...).Scan(&v)
+	if v == nil {
+		return ""
+	}
+	return *v
+}
+
+// queryInt runs a one-value query on the database at url; -1 when it fails.
+func queryInt(url, sql string, args ...any) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return -1
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// pushState is the push state of the run's metrics in the NM DB.
+func pushState(dbURL string, run int64) string {
+	return queryRow(dbURL, "SELECT push_state FROM runs WHERE run_id = $1", run)
 }
 
 // waitFor polls cond until it holds or the timeout passes.

@@ -35,6 +35,16 @@ func (b *breaker) open(run, sp int64) bool {
 	return b.runs[run][sp] >= b.threshold
 }
 
+// suspect reports whether the last item of (run, sp) to end failed (and none succeeded since).
+func (b *breaker) suspect(run, sp int64) bool {
+	if b.threshold <= 0 {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.runs[run][sp] > 0
+}
+
 // record notes an item's end and reports whether this failure is the one that opened the breaker.
 func (b *breaker) record(run, sp int64, ok bool) (opened bool) {
 	if b.threshold <= 0 {

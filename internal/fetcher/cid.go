@@ -65,7 +65,6 @@ func (f *Fetcher) HandleCIDs(ctx context.Context, item *netmonv1.CIDWorkItem) (*
 		}
 		res.Attempts = int32(t.attempts)
 		res.Duration = durationpb.New(t.took)
-		f.record(item.GetRunId(), item.GetSpId(), res.GetOutcome(), log)
 	}
 
 	f.observeCIDs(item, res, kind)

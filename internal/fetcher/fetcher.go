@@ -8,6 +8,13 @@
 // Policy (spec §12 item 5): short per-attempt timeouts, a bounded number of attempts with
 // full-jitter backoff, a circuit breaker per (run, node) so a dead node costs a few timeouts per run
 // instead of one per batch, and a per-endpoint limit on requests in flight from this process.
+//
+// A hung or black-holed node costs its own budget, not the run's: an attempt that times out is
+// not retried (a node that did not answer in Timeout will not answer the next attempt sooner;
+// refusals, resets and 5xx answers, which cost little, are), so its items end after one timeout,
+// all at about the same time since the node's first items are in flight together, and their
+// failures open its breaker for the rest; and items waiting for a slot of a node hold none of
+// the process's request slots (Concurrency), so items of healthy nodes never wait behind them.
 package fetcher
 
 import (
@@ -34,6 +41,7 @@ import (
 const (
 	DefaultTimeout         = 15 * time.Second
 	DefaultAttempts        = 3
+	DefaultConcurrency     = 16
 	DefaultNodeConcurrency = 4
 	DefaultBreakerFailures = 3
 	DefaultBackoff         = 200 * time.Millisecond
@@ -47,8 +55,10 @@ const maxBackoff = 30 * time.Second
 type Options struct {
 	// Timeout bounds each attempt (connect, headers and body).
 	Timeout time.Duration
-	// Attempts is the number of tries per item, the first included.
+	// Attempts is the number of tries per item, the first included (a timeout ends the item).
 	Attempts int
+	// Concurrency bounds the requests this process has in flight over all nodes.
+	Concurrency int
 	// NodeConcurrency bounds the requests this process has in flight to one endpoint.
 	NodeConcurrency int
 	// BreakerFailures consecutive failed items of a node in a run open its breaker for the rest of
@@ -69,6 +79,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Attempts <= 0 {
 		o.Attempts = DefaultAttempts
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
 	}
 	if o.NodeConcurrency <= 0 {
 		o.NodeConcurrency = DefaultNodeConcurrency
@@ -95,8 +108,11 @@ type Fetcher struct {
 	metrics      *metrics
 	log          zerolog.Logger
 
-	mu   sync.Mutex
-	sems map[string]chan struct{} // endpoint -> slots; one entry per content node, so bounded
+	// requests are the process's request slots (Concurrency), taken after a node's slot.
+	requests chan struct{}
+
+	mu    sync.Mutex
+	nodes map[string]*nodeState // by endpoint; one entry per content node, so bounded
 }
 
 // New builds a Fetcher. Its metrics are registered on reg (none if reg is nil); registering two
@@ -114,7 +130,8 @@ func New(client *contentnode.Client, opts Options, reg prometheus.Registerer, lo
 		breaker:      newBreaker(opts.BreakerFailures),
 		metrics:      newMetrics(reg),
 		log:          log,
-		sems:         make(map[string]chan struct{}),
+		requests:     make(chan struct{}, opts.Concurrency),
+		nodes:        make(map[string]*nodeState),
 	}
 }
 
@@ -138,7 +155,6 @@ func (f *Fetcher) Handle(ctx context.Context, item *netmonv1.WorkItem) (*netmonv
 		if err != nil {
 			return nil, fmt.Errorf("fetch %s: %w", itemName(item), err)
 		}
-		f.record(item.GetRunId(), item.GetSpId(), res.GetOutcome(), log)
 	}
 
 	f.observe(item, res)
@@ -168,8 +184,8 @@ func (f *Fetcher) circuitDetail() string {
 }
 
 // record feeds an item's outcome to the node's breaker (clock and CID items alike).
-func (f *Fetcher) record(run, sp int64, o netmonv1.Outcome, log zerolog.Logger) {
-	if f.breaker.record(run, sp, o == netmonv1.Outcome_OUTCOME_OK) {
+func (f *Fetcher) record(n target, ok bool, log zerolog.Logger) {
+	if f.breaker.record(n.run, n.sp, ok) {
 		log.Warn().Int("failures", f.opts.BreakerFailures).
 			Msg("circuit open: the node's remaining items in this run fail fast")
 	}
@@ -212,8 +228,12 @@ func (f *Fetcher) failure(t tries) (netmonv1.Outcome, int32, string) {
 }
 
 // retry makes up to Attempts attempts of call (one request each), waiting between them, until one
-// is accepted, a failure is not worth retrying, or the node's breaker has opened meanwhile. It
-// returns an error only when ctx ended.
+// is accepted, a failure is not worth retrying, or the node's breaker has opened meanwhile, and
+// feeds the item's outcome to the node's breaker. It returns an error only when ctx ended.
+//
+// The outcome is recorded while the last attempt still holds its slot of the node: an item
+// waiting for that slot then finds the breaker as this item left it, so when a hung node's first
+// items time out together, the items queued behind them fail fast instead of taking their turn.
 func (f *Fetcher) retry(ctx context.Context, n target, log zerolog.Logger,
 	call func(ctx context.Context) (int, error)) (tries, error) {
 	start := time.Now()
@@ -226,21 +246,23 @@ func (f *Fetcher) retry(ctx context.Context, n target, log zerolog.Logger,
 			}
 		}
 		t.attempts++
-		t.status, t.err = f.attempt(ctx, n, call)
-		if t.err == nil {
-			break
-		}
+		var release func()
+		t.status, release, t.err = f.attempt(ctx, n, call)
 		if errors.Is(t.err, errCircuitOpen) {
 			t.attempts-- // no request was made
 			break
 		}
-		if ctx.Err() != nil {
+		if t.err != nil && ctx.Err() != nil {
+			release()
 			return t, ctx.Err()
 		}
 		retry, after := f.retryable(t.err)
-		if !retry || t.attempts == f.opts.Attempts {
+		if t.err == nil || !retry || t.attempts == f.opts.Attempts {
+			f.record(n, t.err == nil, log)
+			release()
 			break
 		}
+		release()
 		wait = f.backoff(t.attempts-1, after)
 		log.Debug().Err(t.err).Int("attempt", t.attempts).Dur("wait", wait).Msg("attempt failed, retrying")
 	}
@@ -308,29 +330,53 @@ func targetOf(run, sp int64, endpoint, kind string) target {
 // errCircuitOpen ends an item's attempts when its node's breaker opened while the item waited.
 var errCircuitOpen = errors.New("circuit open")
 
-// attempt makes one request under the endpoint's concurrency limit and its own timeout. The
-// breaker is looked at again once a request slot is free: items queued behind a hung node's
-// slots then fail fast as soon as it opens, instead of each waiting out its own timeouts.
-func (f *Fetcher) attempt(ctx context.Context, n target, call func(ctx context.Context) (int, error)) (int, error) {
-	sem := f.semaphore(n.endpoint)
+// attempt makes one request under the endpoint's concurrency limit, then the process's, and its
+// own timeout, and returns with the node's slot still held: the caller releases it (retry). An
+// item waiting for its node's slot holds no request slot, so a hung node's queue delays no other
+// node. Once it has the node's slot, the item looks at the node's breaker: open, it fails fast;
+// suspect (the node's last item failed), it waits until the node's requests in flight have ended,
+// so a node whose first requests are timing out together gets no new one before they have all
+// been counted, and the breaker they open fails the rest fast.
+func (f *Fetcher) attempt(ctx context.Context, n target, call func(ctx context.Context) (int, error)) (int, func(), error) {
+	node := f.node(n.endpoint)
 	select {
-	case sem <- struct{}{}:
+	case node.slots <- struct{}{}:
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, func() {}, ctx.Err()
 	}
-	defer func() { <-sem }()
-	if f.breaker.open(n.run, n.sp) {
-		return 0, errCircuitOpen
+	release := func() { <-node.slots }
+	for {
+		if f.breaker.open(n.run, n.sp) {
+			release()
+			return 0, func() {}, errCircuitOpen
+		}
+		busy, changed := node.busy()
+		if !busy || !f.breaker.suspect(n.run, n.sp) {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return 0, release, ctx.Err()
+		}
 	}
+	select {
+	case f.requests <- struct{}{}:
+	case <-ctx.Done():
+		return 0, release, ctx.Err()
+	}
+	defer func() { <-f.requests }()
 	lbl := n.lbl
 
 	actx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
+	node.begin()
 	start := time.Now()
 	status, err := call(actx)
+	node.end()
 	f.metrics.duration.WithLabelValues(lbl.sp, lbl.endpoint, lbl.kind).Observe(time.Since(start).Seconds())
 	f.metrics.requests.WithLabelValues(lbl.sp, lbl.endpoint, lbl.kind, requestCode(status, err)).Inc()
-	return status, err
+	return status, release, err
 }
 
 // retryable says whether err is worth another attempt, and how long the node asked us to wait.
@@ -340,7 +386,12 @@ func (f *Fetcher) retryable(err error) (bool, time.Duration) {
 		return false, 0
 	}
 	switch ce.Reason {
-	case contentnode.Timeout, contentnode.Refused, contentnode.Network:
+	case contentnode.Timeout:
+		// The node took the whole Timeout without answering: another attempt would most likely
+		// cost as much again, and a hung node would hold its items (and the run) for Attempts
+		// timeouts each.
+		return false, 0
+	case contentnode.Refused, contentnode.Network:
 		return true, 0
 	case contentnode.HTTPStatus:
 		if ce.Status == 429 || ce.Status >= 500 {
@@ -364,15 +415,47 @@ func (f *Fetcher) backoff(k int, atLeast time.Duration) time.Duration {
 	return max(time.Duration(rand.Int64N(int64(ceiling))), atLeast)
 }
 
-func (f *Fetcher) semaphore(endpoint string) chan struct{} {
+// node is the state of the endpoint's requests from this process.
+func (f *Fetcher) node(endpoint string) *nodeState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	sem, ok := f.sems[endpoint]
+	n, ok := f.nodes[endpoint]
 	if !ok {
-		sem = make(chan struct{}, f.opts.NodeConcurrency)
-		f.sems[endpoint] = sem
+		n = &nodeState{slots: make(chan struct{}, f.opts.NodeConcurrency), changed: make(chan struct{})}
+		f.nodes[endpoint] = n
 	}
-	return sem
+	return n
+}
+
+// nodeState is one endpoint's requests from this process: its slots (NodeConcurrency), and how
+// many requests are in flight, with a channel closed whenever one ends.
+type nodeState struct {
+	slots chan struct{}
+
+	mu       sync.Mutex
+	inflight int
+	changed  chan struct{}
+}
+
+func (n *nodeState) begin() {
+	n.mu.Lock()
+	n.inflight++
+	n.mu.Unlock()
+}
+
+func (n *nodeState) end() {
+	n.mu.Lock()
+	n.inflight--
+	close(n.changed)
+	n.changed = make(chan struct{})
+	n.mu.Unlock()
+}
+
+// busy reports whether requests are in flight, and a channel closed when one of them ends.
+func (n *nodeState) busy() (bool, <-chan struct{}) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.inflight > 0, n.changed
 }
 
 func (f *Fetcher) observe(item *netmonv1.WorkItem, res *netmonv1.FetchResult) {

@@ -7,14 +7,15 @@ package loader
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/store"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
@@ -24,8 +25,8 @@ import (
 type Loader struct {
 	store *store.Store
 	log   zerolog.Logger
-	// ensured remembers runs whose row and partitions exist, to skip the DDL round trip.
-	ensured sync.Map
+	// known remembers runs whose row exists, to skip the look-up.
+	known sync.Map
 }
 
 // New returns a loader writing to s.
@@ -34,18 +35,36 @@ func New(s *store.Store, log zerolog.Logger) *Loader {
 }
 
 // Handle writes one data-stream message (by subject) and returns the run's loaded event once the
-// run is complete. Writing the same message again changes nothing.
+// run is complete. Writing the same message again changes nothing. It may be called from many
+// goroutines at once.
+//
+// The run's row must exist: the planner creates it, with its deadline, before it publishes
+// anything (replay creates it before it replays), so a message of a run the NM DB does not know
+// belongs to a run pruned since, or to another NM DB, and is refused for good. An NM DB that
+// cannot be reached makes the error Unavailable: the router waits until it is back.
 func (l *Loader) Handle(ctx context.Context, subject string, data []byte) ([]message.Out, error) {
+	outs, err := l.handle(ctx, subject, data)
+	if store.Unavailable(err) {
+		return nil, message.Unavailable(err)
+	}
+	return outs, err
+}
+
+func (l *Loader) handle(ctx context.Context, subject string, data []byte) ([]message.Out, error) {
 	subj, err := message.ParseSubject(subject)
 	if err != nil {
 		return nil, message.Permanent(err)
 	}
 	run := subj.Run
-	if _, ok := l.ensured.Load(run); !ok {
-		if err := l.store.EnsureRun(ctx, run); err != nil {
-			return nil, fmt.Errorf("ensure run %d: %w", run, err)
+	if _, ok := l.known.Load(run); !ok {
+		_, err := l.store.GetRun(ctx, run)
+		if errors.Is(err, store.ErrNoRun) {
+			return nil, message.Permanent(fmt.Errorf("run %d is not in the NM DB (pruned, or planned against another NM DB)", run))
 		}
-		l.ensured.Store(run, true)
+		if err != nil {
+			return nil, err
+		}
+		l.known.Store(run, true)
 	}
 	if err := l.write(ctx, subj, data); err != nil {
 		return nil, err
@@ -55,17 +74,8 @@ func (l *Loader) Handle(ctx context.Context, subject string, data []byte) ([]mes
 		return nil, err
 	}
 	// Every message after completion (redeliveries, replays) repeats the event with the same id;
-	// the stream drops the duplicate and the aggregator is idempotent.
-	return []message.Out{LoadedEvent(run, time.Now())}, nil
-}
-
-// LoadedEvent is the event announcing that run is fully written.
-func LoadedEvent(run int64, at time.Time) message.Out {
-	return message.Out{
-		Subject: message.RunEventSubject(run, "loaded"),
-		ID:      message.RunEventID(run, "loaded"),
-		Msg:     &netmonv1.RunEvent{RunId: run, Status: netmonv1.RunStatus_RUN_STATUS_LOADED, At: timestamppb.New(at)},
-	}
+	// the stream drops the duplicate. The event tells watchers; the runs table is the state.
+	return []message.Out{lifecycle.Event(run, lifecycle.Loaded, "", time.Now())}, nil
 }
 
 func (l *Loader) write(ctx context.Context, subj message.Subject, data []byte) error {

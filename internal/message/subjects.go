@@ -31,6 +31,26 @@ func Permanent(err error) error { return permanentError{err} }
 // IsPermanent reports whether err was marked with Permanent.
 func IsPermanent(err error) bool { return errors.As(err, &permanentError{}) }
 
+// unavailableError marks a failure caused by a dependency that is down (the NM DB unreachable).
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string { return e.err.Error() }
+func (e unavailableError) Unwrap() error { return e.err }
+
+// Unavailable marks err as caused by a dependency that is down: the message is fine and will be
+// handled once the dependency is back, however long that takes, so the router waits and tries it
+// again in place instead of spending its deliveries (which would end in poison).
+// Unavailable(nil) is nil.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailableError{err}
+}
+
+// IsUnavailable reports whether err was marked with Unavailable.
+func IsUnavailable(err error) bool { return errors.As(err, &unavailableError{}) }
+
 // Streams and subjects. Every subject carries the run id as its third token, so a run's history
 // can be read back (replay) with a subject filter.
 const (

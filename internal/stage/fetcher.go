@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/audius-netmon/netmon/internal/bus"
@@ -17,7 +16,9 @@ import (
 )
 
 // fetcherConsumer is the fetchers' shared durable consumer of the work queue. AckWait is short
-// because handlers send in-progress acks while a content node is slow.
+// because handlers send in-progress acks while a content node is slow. A fetcher holds
+// itemsPerRequestSlot items for each of its concurrency request slots: items waiting for a busy
+// (or hung) node's slot then leave the request slots to items of other nodes (fetcher.Fetcher).
 func fetcherConsumer(concurrency int) bus.ConsumerSpec {
 	return bus.ConsumerSpec{
 		Stream:        message.StreamWork,
@@ -25,37 +26,40 @@ func fetcherConsumer(concurrency int) bus.ConsumerSpec {
 		AckWait:       30 * time.Second,
 		MaxDeliver:    5,
 		MaxAckPending: 1024,
-		Workers:       concurrency,
+		Workers:       concurrency * itemsPerRequestSlot,
 	}
 }
+
+// itemsPerRequestSlot is how many work items a fetcher holds per request it may have in flight.
+const itemsPerRequestSlot = 4
 
 // RunFetcher runs a fetcher until ctx ends. Any number of fetchers may run against one NATS.
 func RunFetcher(ctx context.Context, d Deps) error {
 	reg := d.registry()
-	conn, err := connect(ctx, d, "netmon-fetcher")
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	h := newHealth("fetcher")
 	var signer *signing.Signer
 	if d.Config.SignatureKey != "" {
+		var err error
 		if signer, err = signing.NewSigner(d.Config.SignatureSPID, d.Config.SignatureKey.Reveal()); err != nil {
 			return fmt.Errorf("signing key: %w", err)
 		}
 	}
-	client := &contentnode.Client{Policy: cnPolicy(d.Config.EndpointPolicy), Signer: signer}
-	f := fetcher.New(client, fetcher.Options{
-		Timeout:         d.Config.FetchTimeout,
-		Attempts:        d.Config.FetchAttempts,
-		NodeConcurrency: d.Config.NodeConcurrency,
-		BreakerFailures: d.Config.BreakerFailures,
-		Deregistered:    d.Config.Deregistered,
-	}, reg, d.Log)
-	h := newHealth("fetcher")
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveHTTP(ctx, d.httpAddr("fetcher"), reg, h, d.Log) })
-	g.Go(func() error {
-		h.ready.Store(true)
+	return runStage(ctx, d, "fetcher", reg, h, func(ctx context.Context) error {
+		conn, err := connect(ctx, d, h, "netmon-fetcher")
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		client := &contentnode.Client{Policy: cnPolicy(d.Config.EndpointPolicy), Signer: signer}
+		f := fetcher.New(client, fetcher.Options{
+			Timeout:         d.Config.FetchTimeout,
+			Attempts:        d.Config.FetchAttempts,
+			Concurrency:     d.Config.FetchConcurrency,
+			NodeConcurrency: d.Config.NodeConcurrency,
+			BreakerFailures: d.Config.BreakerFailures,
+			Deregistered:    d.Config.Deregistered,
+		}, reg, d.Log)
+		h.up()
 		return conn.Consume(ctx, withAckWait(fetcherConsumer(d.Config.FetchConcurrency), d.Config.AckWait), h.status.Track(bus.Handler{
 			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
 				if isCIDWork(m.Subject) {
@@ -83,7 +87,6 @@ func RunFetcher(ctx context.Context, d Deps) error {
 			},
 		}), bus.NewRouterMetrics(reg), d.Log)
 	})
-	return g.Wait()
 }
 
 func decodeWorkItem(data []byte) (*netmonv1.WorkItem, error) {

@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"context"
 	"net/netip"
 	"time"
 
@@ -59,16 +58,4 @@ func cnPolicy(p config.CNPolicy) contentnode.Policy {
 		}
 	}
 	return out
-}
-
-// openState opens the shared state bucket, retrying like the databases: a cluster may take a
-// while to create it.
-func openState(ctx context.Context, d Deps, conn *bus.Conn) (*bus.State, error) {
-	var state *bus.State
-	err := retry(ctx, d, "nats state bucket", func() error {
-		var err error
-		state, err = conn.OpenState(ctx, d.Config.StreamReplicas)
-		return err
-	})
-	return state, err
 }

@@ -32,7 +32,8 @@ type Status struct {
 type RunActivity struct {
 	Run int64 `json:"run_id"`
 	// Activity is the stage's current step for the run, where it has steps (the planner's
-	// "planning", "planned", "failed").
+	// "planning", "plan published", "plan failed"; the aggregator's "computing metrics",
+	// "finished").
 	Activity string `json:"activity,omitempty"`
 	// Messages of the run being handled now, and by content node for work items and results.
 	InFlight       int            `json:"in_flight"`

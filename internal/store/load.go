@@ -9,31 +9,44 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
 // partitioned are the per-run tables; each run gets its own partition of each.
 var partitioned = []string{"users", "clocks", "user_status", "cids", "cid_checks", "cid_status"}
 
-// EnsureRun creates the run's row (status planned) and partitions if they do not exist yet.
-// Messages of a run can arrive in any order, so every write calls it first; it is idempotent.
+// EnsureRun makes sure a run that `netmon replay` rebuilds has a row and partitions. A missing
+// row (the NM DB lost it) is created marked as a replay, so the run's passage through the active
+// statuses is nobody's live run; RestoreRun ends the replay. It is idempotent. Live runs are
+// created by the planner (CreateRun), never here.
 func (s *Store) EnsureRun(ctx context.Context, run int64) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Serialise concurrent creators of the same run's partitions.
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", run); err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO runs (run_id, status, replay) VALUES ($1, $2, true) ON CONFLICT DO NOTHING",
+			run, lifecycle.Planned); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO runs (run_id) VALUES ($1) ON CONFLICT DO NOTHING", run); err != nil {
-			return err
-		}
-		for _, t := range partitioned {
-			q := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES IN (%d)", partitionName(t, run), t, run)
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return err
-			}
-		}
-		return nil
+		return createPartitions(ctx, tx, run)
 	})
+	if err != nil {
+		return fmt.Errorf("ensure run %d: %w", run, err)
+	}
+	return nil
+}
+
+// createPartitions creates the run's partition of every per-run table, if missing.
+func createPartitions(ctx context.Context, tx pgx.Tx, run int64) error {
+	// Serialise concurrent creators of the same run's partitions.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", run); err != nil {
+		return err
+	}
+	for _, t := range partitioned {
+		q := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES IN (%d)", partitionName(t, run), t, run)
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func partitionName(table string, run int64) string { return fmt.Sprintf("%s_r%d", table, run) }
@@ -132,22 +145,35 @@ func nullString(s string, isNull bool) *string {
 	return &s
 }
 
-// SaveManifest records what the planner promised and moves the run to fetching.
+// SaveManifest records what the planner promised and moves the run to fetching
+// (lifecycle.Publish). The planner calls it before it publishes the manifest, so the run's row
+// has its expected counts whatever becomes of that message; the loader calls it again when the
+// message arrives (and replay, which has no planner), which changes nothing.
 func (s *Store) SaveManifest(ctx context.Context, m *netmonv1.Manifest) error {
-	_, err := s.pool.Exec(ctx, `UPDATE runs SET manifest_at = coalesce(manifest_at, now()),
-		expected_user_batches = $2, expected_users = $3, expected_content_nodes = $4,
-		expected_work_items = $5, expected_wallet_checks = $6, discovery_seconds = $7,
-		cid_mode = coalesce(nullif($8, ''), 'off'), expected_cid_batches = $9, snapshot_cids = $10,
-		sampled_cids = $11, cid_sample_rate = $12,
-		status = CASE WHEN status = 'planned' THEN 'fetching' ELSE status END
-		WHERE run_id = $1`,
-		m.GetRunId(), m.GetUserBatches(), m.GetUsers(), m.GetContentNodes(), m.GetWorkItems(),
-		m.GetWalletChecks(), m.GetDiscoveryDuration().AsDuration().Seconds(),
-		m.GetCidChecks(), m.GetCidBatches(), m.GetSnapshotCids(), m.GetSampledCids(), m.GetCidSampleRate())
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := saveManifest(ctx, tx, m); err != nil {
+			return err
+		}
+		_, err := move(ctx, tx, m.GetRunId(), lifecycle.Publish, "")
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save manifest of run %d: %w", m.GetRunId(), err)
 	}
 	return nil
+}
+
+func saveManifest(ctx context.Context, tx pgx.Tx, m *netmonv1.Manifest) error {
+	_, err := tx.Exec(ctx, `UPDATE runs SET manifest_at = coalesce(manifest_at, now()),
+		expected_user_batches = $2, expected_users = $3, expected_content_nodes = $4,
+		expected_work_items = $5, expected_wallet_checks = $6, discovery_seconds = $7,
+		cid_mode = coalesce(nullif($8, ''), 'off'), expected_cid_batches = $9, snapshot_cids = $10,
+		sampled_cids = $11, cid_sample_rate = $12
+		WHERE run_id = $1`,
+		m.GetRunId(), m.GetUserBatches(), m.GetUsers(), m.GetContentNodes(), m.GetWorkItems(),
+		m.GetWalletChecks(), m.GetDiscoveryDuration().AsDuration().Seconds(),
+		m.GetCidChecks(), m.GetCidBatches(), m.GetSnapshotCids(), m.GetSampledCids(), m.GetCidSampleRate())
+	return err
 }
 
 // SaveResult writes a fetch result once: its ledger row in fetch_results and its clocks.
@@ -187,7 +213,7 @@ func OutcomeName(o netmonv1.Outcome) string {
 
 // Progress is how far the loading of a run has come.
 type Progress struct {
-	Status                           string
+	Status                           lifecycle.Status
 	ManifestSeen                     bool
 	UserBatches, ExpectedUserBatches int64
 	Results, ExpectedWorkItems       int64
@@ -254,11 +280,8 @@ func (s *Store) TryFinishLoad(ctx context.Context, run int64) (bool, error) {
 	case err != nil:
 		return false, fmt.Errorf("finish load of run %d: %w", run, err)
 	}
-	switch quick.Status {
-	case "loaded", "complete", "incomplete":
-		return true, nil
-	case "failed":
-		return false, nil
+	if !lifecycle.Load.Allows(quick.Status) {
+		return quick.Status == lifecycle.Loaded || quick.Status.HasMetrics(), nil
 	}
 	if !quick.Complete() {
 		return false, nil
@@ -273,11 +296,8 @@ func (s *Store) TryFinishLoad(ctx context.Context, run int64) (bool, error) {
 		if err != nil {
 			return err
 		}
-		switch p.Status {
-		case "loaded", "complete", "incomplete":
-			loaded = true
-			return nil
-		case "failed":
+		if !lifecycle.Load.Allows(p.Status) {
+			loaded = p.Status == lifecycle.Loaded || p.Status.HasMetrics()
 			return nil
 		}
 		if !p.Complete() {
@@ -286,8 +306,7 @@ func (s *Store) TryFinishLoad(ctx context.Context, run int64) (bool, error) {
 		if err := buildUserStatus(ctx, tx, run); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "UPDATE runs SET status = 'loaded', loaded_at = now() WHERE run_id = $1", run)
-		loaded = err == nil
+		loaded, err = move(ctx, tx, run, lifecycle.Load, "")
 		return err
 	})
 	if err != nil {

@@ -464,25 +464,27 @@ func (r *result) column(m Metric) (int, error) {
 
 // SaveSamples stores the run's computed series (replacing any earlier set).
 func (s *Store) SaveSamples(ctx context.Context, run int64, samples []Sample) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM metric_values WHERE run_id = $1", run); err != nil {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return saveSamples(ctx, tx, run, samples) })
+}
+
+func saveSamples(ctx context.Context, tx pgx.Tx, run int64, samples []Sample) error {
+	if _, err := tx.Exec(ctx, "DELETE FROM metric_values WHERE run_id = $1", run); err != nil {
+		return err
+	}
+	for _, smp := range samples {
+		labels, err := json.Marshal(smp.Labels)
+		if err != nil {
 			return err
 		}
-		for _, smp := range samples {
-			labels, err := json.Marshal(smp.Labels)
-			if err != nil {
-				return err
-			}
-			if smp.Labels == nil {
-				labels = []byte("{}")
-			}
-			if _, err := tx.Exec(ctx, "INSERT INTO metric_values (run_id, name, labels, value) VALUES ($1, $2, $3, $4)",
-				run, smp.Name, labels, smp.Value); err != nil {
-				return fmt.Errorf("save sample %s: %w", smp.Key(), err)
-			}
+		if smp.Labels == nil {
+			labels = []byte("{}")
 		}
-		return nil
-	})
+		if _, err := tx.Exec(ctx, "INSERT INTO metric_values (run_id, name, labels, value) VALUES ($1, $2, $3, $4)",
+			run, smp.Name, labels, smp.Value); err != nil {
+			return fmt.Errorf("save sample %s: %w", smp.Key(), err)
+		}
+	}
+	return nil
 }
 
 // LatestSample is the value of the unlabelled series name stored for the newest run before run

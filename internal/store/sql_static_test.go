@@ -19,7 +19,7 @@ import (
 // builds SQL text fails TestSQLBuiltOnlyFromConstants until it is reviewed and listed (or
 // rewritten with parameters).
 var sqlBuilders = map[string]string{
-	"load.go EnsureRun": "partition DDL: table names from the constant list `partitioned`, the run id an int64 " +
+	"load.go createPartitions": "partition DDL: table names from the constant list `partitioned`, the run id an int64 " +
 		"formatted with %d (DDL takes no parameters)",
 	"load.go buildUserStatus": "CREATE TEMPORARY TABLE AS of a constant query, the run id an int64 formatted " +
 		"with %d (CREATE TABLE AS takes no parameters)",

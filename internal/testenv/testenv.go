@@ -76,11 +76,15 @@ func withDatabase(adminURL, name string) string {
 
 // NATS starts an in-process JetStream server on a random loopback port with its own store
 // directory, shut down when the test ends.
-func NATS(t testing.TB) *server.Server {
+func NATS(t testing.TB) *server.Server { return NATSAt(t, -1) }
+
+// NATSAt is NATS on the given port (-1: a random one), for a test that starts the server after
+// the clients that wait for it.
+func NATSAt(t testing.TB, port int) *server.Server {
 	t.Helper()
 	opts := &server.Options{
 		Host:      "127.0.0.1",
-		Port:      -1,
+		Port:      port,
 		JetStream: true,
 		StoreDir:  t.TempDir(),
 		NoLog:     true,
@@ -120,11 +124,17 @@ func PushgatewayBinary() (string, error) {
 // ends, and returns its base URL (http://127.0.0.1:PORT).
 func Pushgateway(t testing.TB) string {
 	t.Helper()
+	return PushgatewayAt(t, FreeAddr(t))
+}
+
+// PushgatewayAt is Pushgateway listening on addr (host:port), for a test that starts it after
+// its clients, or again after stopping it.
+func PushgatewayAt(t testing.TB, addr string) string {
+	t.Helper()
 	bin, err := PushgatewayBinary()
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	addr := FreeAddr(t)
 	cmd := exec.Command(bin, "--web.listen-address="+addr, "--log.level=warn")
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr

@@ -435,11 +435,16 @@ func (x *StartRunRequest) GetRequestedBy() string {
 
 // StartRunReply answers StartRunRequest: the new run, or why none was started.
 type StartRunReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RunId         int64                  `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId int64                  `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Error string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// When the start was refused because another run is active (runs never overlap): that run,
+	// its status and its deadline.
+	ActiveRunId    int64                  `protobuf:"varint,3,opt,name=active_run_id,json=activeRunId,proto3" json:"active_run_id,omitempty"`
+	ActiveStatus   string                 `protobuf:"bytes,4,opt,name=active_status,json=activeStatus,proto3" json:"active_status,omitempty"`
+	ActiveDeadline *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=active_deadline,json=activeDeadline,proto3" json:"active_deadline,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StartRunReply) Reset() {
@@ -486,6 +491,27 @@ func (x *StartRunReply) GetError() string {
 	return ""
 }
 
+func (x *StartRunReply) GetActiveRunId() int64 {
+	if x != nil {
+		return x.ActiveRunId
+	}
+	return 0
+}
+
+func (x *StartRunReply) GetActiveStatus() string {
+	if x != nil {
+		return x.ActiveStatus
+	}
+	return ""
+}
+
+func (x *StartRunReply) GetActiveDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ActiveDeadline
+	}
+	return nil
+}
+
 var File_netmon_v1_run_proto protoreflect.FileDescriptor
 
 const file_netmon_v1_run_proto_rawDesc = "" +
@@ -522,10 +548,13 @@ const file_netmon_v1_run_proto_rawDesc = "" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\"4\n" +
 	"\x0fStartRunRequest\x12!\n" +
-	"\frequested_by\x18\x01 \x01(\tR\vrequestedBy\"<\n" +
+	"\frequested_by\x18\x01 \x01(\tR\vrequestedBy\"\xca\x01\n" +
 	"\rStartRunReply\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error*\xba\x01\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\"\n" +
+	"\ractive_run_id\x18\x03 \x01(\x03R\vactiveRunId\x12#\n" +
+	"\ractive_status\x18\x04 \x01(\tR\factiveStatus\x12C\n" +
+	"\x0factive_deadline\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0eactiveDeadline*\xba\x01\n" +
 	"\tRunStatus\x12\x1a\n" +
 	"\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RUN_STATUS_PLANNED\x10\x01\x12\x17\n" +
@@ -565,11 +594,12 @@ var file_netmon_v1_run_proto_depIdxs = []int32{
 	7, // 2: netmon.v1.Manifest.discovery_duration:type_name -> google.protobuf.Duration
 	0, // 3: netmon.v1.RunEvent.status:type_name -> netmon.v1.RunStatus
 	6, // 4: netmon.v1.RunEvent.at:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6, // 5: netmon.v1.StartRunReply.active_deadline:type_name -> google.protobuf.Timestamp
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_netmon_v1_run_proto_init() }
