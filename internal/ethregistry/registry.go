@@ -89,13 +89,13 @@ type Client struct {
 func New(o Options) (*Client, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("ethregistry: the provider URL is not an http:// or https:// URL")
+		return nil, errors.New("ethereum registry: the provider URL is not an http:// or https:// URL")
 	}
 	if o.Registry.IsZero() {
-		return nil, errors.New("ethregistry: the registry address is zero")
+		return nil, errors.New("ethereum registry: the registry address is zero")
 	}
 	if o.Block < 0 {
-		return nil, fmt.Errorf("ethregistry: block %d is negative", o.Block)
+		return nil, fmt.Errorf("ethereum registry: block %d is negative", o.Block)
 	}
 	def := func(v, d int) int {
 		if v <= 0 {
@@ -154,7 +154,7 @@ func (c *Client) Read(ctx context.Context, serviceTypes ...string) (Listing, err
 	for i, st := range serviceTypes {
 		var err error
 		if names[i], err = name32(st); err != nil {
-			return l, fmt.Errorf("ethregistry: service type: %w", err)
+			return l, fmt.Errorf("ethereum registry: service type: %w", err)
 		}
 	}
 	if l.Block == 0 {
@@ -163,7 +163,7 @@ func (c *Client) Read(ctx context.Context, serviceTypes ...string) (Listing, err
 			l.Block, err = hexQuantity(res)
 		}
 		if err != nil {
-			return l, fmt.Errorf("ethregistry: eth_blockNumber: %w", err)
+			return l, fmt.Errorf("ethereum registry: eth_blockNumber: %w", err)
 		}
 	}
 	factoryName, _ := name32("ServiceProviderFactory")
@@ -175,7 +175,7 @@ func (c *Client) Read(ctx context.Context, serviceTypes ...string) (Listing, err
 		}
 	}
 	if err != nil {
-		return l, fmt.Errorf("ethregistry: Registry %s getContract(ServiceProviderFactory) at block %d: %w", c.registry, l.Block, err)
+		return l, fmt.Errorf("ethereum registry: Registry %s getContract(ServiceProviderFactory) at block %d: %w", c.registry, l.Block, err)
 	}
 	for i, st := range serviceTypes {
 		eps, err := c.readType(ctx, l.Block, l.Factory, st, names[i])
@@ -199,7 +199,7 @@ func (c *Client) readType(ctx context.Context, block int64, factory Address, st 
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ethregistry: getTotalServiceTypeProviders(%s) at block %d: %w", st, block, err)
+		return nil, fmt.Errorf("ethereum registry: getTotalServiceTypeProviders(%s) at block %d: %w", st, block, err)
 	}
 	eps := make([]Endpoint, n)
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -216,7 +216,7 @@ func (c *Client) readType(ctx context.Context, block int64, factory Address, st 
 				}
 			}
 			if err != nil {
-				cancel(fmt.Errorf("ethregistry: getServiceEndpointInfo(%s, %d) at block %d: %w", st, sp, block, err))
+				cancel(fmt.Errorf("ethereum registry: getServiceEndpointInfo(%s, %d) at block %d: %w", st, sp, block, err))
 				return
 			}
 			eps[i] = Endpoint{ServiceType: st, SPID: sp, Owner: info.Owner, Endpoint: info.Endpoint,

@@ -56,11 +56,8 @@ func RunPlanner(ctx context.Context, d Deps) error {
 		CIDChecks:     d.Config.CIDChecks,
 		CIDSampleSize: int64(d.Config.CIDSampleSize),
 	}
-	if d.Config.ContentNodeSource == "static" {
-		opts.StaticNodes = []store.DiscoveryNode{}
-		for _, n := range d.Config.StaticContentNodes {
-			opts.StaticNodes = append(opts.StaticNodes, store.DiscoveryNode{SPID: n.SPID, Endpoint: n.Endpoint})
-		}
+	if opts.Nodes, err = planner.NewNodeSource(d.Config); err != nil {
+		return err
 	}
 	s := &starter{conn: conn, state: state, disc: disc, planner: planner.New(opts, d.Log), deadline: d.Config.RunDeadline, log: d.Log,
 		plan: planFingerprint(opts)}
