@@ -89,12 +89,12 @@ const (
 // Variables the original read that netmon accepts but does not use, with the reason shown in
 // the warning when one is set.
 var unused = map[string]string{
-	"SQL_LOGGING":          "netmon logs no SQL statements",
-	"TRACING_ENABLED":      "tracing is not supported; netmon logs structured lines to stderr",
-	"COLLECTOR_URL":        "tracing is not supported; netmon logs structured lines to stderr",
-	"NODE_ENV":             "netmon reads no .env file; pass the variables in the environment",
-	"ETH_TOKEN_ADDRESS":    "netmon reads the Ethereum registry with eth_call alone (ETH_PROVIDER_URL, ETH_REGISTRY_ADDRESS)",
-	"ETH_OWNER_WALLET":     "netmon reads the Ethereum registry with eth_call alone (ETH_PROVIDER_URL, ETH_REGISTRY_ADDRESS)",
+	"SQL_LOGGING":       "netmon logs no SQL statements",
+	"TRACING_ENABLED":   "tracing is not supported; netmon logs structured lines to stderr",
+	"COLLECTOR_URL":     "tracing is not supported; netmon logs structured lines to stderr",
+	"NODE_ENV":          "netmon reads no .env file; pass the variables in the environment",
+	"ETH_TOKEN_ADDRESS": "netmon reads the Ethereum registry with eth_call alone (ETH_PROVIDER_URL, ETH_REGISTRY_ADDRESS)",
+	"ETH_OWNER_WALLET":  "netmon reads the Ethereum registry with eth_call alone (ETH_PROVIDER_URL, ETH_REGISTRY_ADDRESS)",
 	// June 2022 names, replaced by SIGNATURE_* in the original itself.
 	"SECRETS_FILE": "use SIGNATURE_SPID and SIGNATURE_SP_DELEGATE_PRIV_KEY (or its _FILE form)",
 	"DEV_MODE":     "it was removed from the original in June 2022",

@@ -110,9 +110,9 @@ func TestDecodeEndpointInfo(t *testing.T) {
 		"length huge":           set(4, strings.Repeat("ff", 32)),
 		"length over the limit": set(4, strings.Repeat("00", 30)+"0801"),
 		"padding not zero":      infoHex[:len(infoHex)-2] + "01",
-		"not UTF-8": set(5, hex.EncodeToString([]byte("https://cn1.audius.\xff\xfe"))+strings.Repeat("00", 11)),
-		"NUL":       set(5, hex.EncodeToString([]byte("https://cn1.audius.c\x00"))+strings.Repeat("00", 11)),
-		"newline":   set(5, hex.EncodeToString([]byte("https://cn1.audius.c\n"))+strings.Repeat("00", 11)),
+		"not UTF-8":             set(5, hex.EncodeToString([]byte("https://cn1.audius.\xff\xfe"))+strings.Repeat("00", 11)),
+		"NUL":                   set(5, hex.EncodeToString([]byte("https://cn1.audius.c\x00"))+strings.Repeat("00", 11)),
+		"newline":               set(5, hex.EncodeToString([]byte("https://cn1.audius.c\n"))+strings.Repeat("00", 11)),
 	} {
 		b, err := hex.DecodeString(bad)
 		if err != nil {
