@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -42,6 +43,16 @@ func (e Ethereum) ProviderShown() string {
 		shown += "/***"
 	}
 	return shown
+}
+
+// RegistryOptions are the ethregistry.Options of these settings (its defaults for the rest), for
+// every reader of the registry: the planner's content-node list, and the storage network's nodes.
+func (e Ethereum) RegistryOptions() (ethregistry.Options, error) {
+	registry, err := ethregistry.ParseAddress(e.Registry)
+	if err != nil {
+		return ethregistry.Options{}, fmt.Errorf("ETH_REGISTRY_ADDRESS: %w", err)
+	}
+	return ethregistry.Options{URL: e.ProviderURL.Reveal(), Registry: registry, Block: e.Block}, nil
 }
 
 // ethereumNames are the variables of the Ethereum source.

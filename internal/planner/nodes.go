@@ -43,16 +43,15 @@ func NewNodeSource(cfg config.Config) (NodeSource, error) {
 		}
 		return s, nil
 	case config.SourceEthereum:
-		registry, err := ethregistry.ParseAddress(cfg.Ethereum.Registry)
-		if err != nil {
-			return nil, fmt.Errorf("ETH_REGISTRY_ADDRESS: %w", err)
-		}
-		client, err := ethregistry.New(ethregistry.Options{URL: cfg.Ethereum.ProviderURL.Reveal(), Registry: registry,
-			Block: cfg.Ethereum.Block})
+		o, err := cfg.Ethereum.RegistryOptions()
 		if err != nil {
 			return nil, err
 		}
-		return RegistryNodes{Registry: registry.String(), Block: cfg.Ethereum.Block, client: client}, nil
+		client, err := ethregistry.New(o)
+		if err != nil {
+			return nil, err
+		}
+		return RegistryNodes{Registry: o.Registry.String(), Block: o.Block, client: client}, nil
 	}
 	return nil, fmt.Errorf("content-node source %q: want discovery, static or ethereum", cfg.ContentNodeSource)
 }
