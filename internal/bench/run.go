@@ -18,8 +18,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/audius-netmon/netmon/internal/bus"
-	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/config"
+	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/simnet"
 	"github.com/audius-netmon/netmon/internal/store"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
