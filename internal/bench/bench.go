@@ -39,6 +39,9 @@ type Options struct {
 	Repeat     int    // runs per measurement (best and spread are reported)
 	RunTimeout time.Duration
 	Plan       []Spec
+	// Source is where the runs read the content-node list: config.SourceDiscovery (or empty) or
+	// config.SourceEthereum, simnet's fake registry of the same nodes.
+	Source string
 }
 
 // Run measures every spec of the plan in order and writes the report to out and to OutDir.

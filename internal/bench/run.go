@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/simnet"
@@ -110,6 +111,7 @@ type seeded struct {
 	key       string
 	net       *simnet.Network
 	nodes     *simnet.Nodes
+	registry  *simnet.Registry // with Options.Source ethereum
 	discovery string
 	took      time.Duration
 }
@@ -141,15 +143,25 @@ func (r *runner) network(ctx context.Context, spec Spec, res *Result) (*seeded, 
 	if err != nil {
 		return nil, err
 	}
+	var registry *simnet.Registry
+	if r.opts.Source == config.SourceEthereum {
+		if registry, err = network.StartRegistry(context.WithoutCancel(ctx)); err != nil {
+			nodes.Close()
+			return nil, err
+		}
+	}
 	discovery, err := store.CreateDatabase(ctx, r.opts.Postgres, "netmon_bench_discovery", true)
 	if err == nil {
 		err = network.SeedDiscovery(ctx, discovery)
 	}
 	if err != nil {
 		nodes.Close()
+		if registry != nil {
+			registry.Close()
+		}
 		return nil, err
 	}
-	r.net = &seeded{key: key, net: network, nodes: nodes, discovery: discovery, took: time.Since(start)}
+	r.net = &seeded{key: key, net: network, nodes: nodes, registry: registry, discovery: discovery, took: time.Since(start)}
 	r.discoveryURL = discovery
 	res.Seed = r.net.took
 	return r.net, nil
@@ -158,6 +170,9 @@ func (r *runner) network(ctx context.Context, spec Spec, res *Result) (*seeded, 
 func (r *runner) closeNetwork() {
 	if r.net != nil {
 		r.net.nodes.Close()
+		if r.net.registry != nil {
+			r.net.registry.Close()
+		}
 		r.net = nil
 	}
 }
@@ -206,6 +221,10 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		"NETMON_LOG_LEVEL=warn",
 		"NETMON_RUN_DEADLINE=30m",
 	)
+	if net.registry != nil {
+		env = append(env, "NETMON_CONTENT_NODES_SOURCE=ethereum", "ETH_PROVIDER_URL="+net.registry.URL,
+			"ETH_REGISTRY_ADDRESS="+simnet.RegistryAddress)
+	}
 	env = append(env, spec.Env...)
 	var profDir string
 	if spec.Profile {

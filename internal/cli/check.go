@@ -17,6 +17,7 @@ import (
 	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/planner"
 	"github.com/audius-netmon/netmon/internal/stage"
 	"github.com/audius-netmon/netmon/internal/store"
 )
@@ -24,8 +25,10 @@ import (
 const checkHelp = `Validates the configuration (every problem at once) and prints the effective settings,
 secrets masked. Then it tries every dependency and prints a table: NATS (and JetStream's
 streams), the NM DB (and its schema), the discovery DB (its current block and content-node
-list), the Pushgateway, and every content node of the list (GET /health_check; nodes without
-an endpoint or in DEREGISTERED_CONTENT_NODES are skipped, as a run skips them). A database
+list), the Ethereum registry when it is the content-node source (the whole list, read as a run
+reads it: its block and N), the Pushgateway, and every content node of the list (GET
+/health_check; nodes without an endpoint or in DEREGISTERED_CONTENT_NODES are skipped, as a run
+skips them). A database
 that is not configured is reported as such: each stage needs only some of them.
 
 Exit codes: 0 valid and everything configured answered; 1 something did not answer; 2 the
@@ -191,7 +194,7 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 	}
 
 	var nodes []store.DiscoveryNode
-	if cfg.ContentNodeSource == "static" {
+	if cfg.ContentNodeSource == config.SourceStatic {
 		for _, n := range cfg.StaticContentNodes {
 			nodes = append(nodes, store.DiscoveryNode{SPID: n.SPID, Endpoint: n.Endpoint})
 		}
@@ -212,7 +215,7 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 					return err
 				}
 				detail = fmt.Sprintf("block %d", block)
-				if cfg.ContentNodeSource == "static" {
+				if cfg.ContentNodeSource != config.SourceDiscovery {
 					return nil
 				}
 				if nodes, err = s.ContentNodes(ctx); err != nil {
@@ -222,6 +225,24 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 				return nil
 			})
 			return detail, err
+		})
+	}
+
+	if cfg.ContentNodeSource == config.SourceEthereum {
+		try("eth registry", cfg.Ethereum.ProviderShown(), func(ctx context.Context) (string, error) {
+			src, err := planner.NewNodeSource(cfg)
+			if err != nil {
+				return "", err
+			}
+			list, err := src.Nodes(ctx, nil)
+			if err != nil {
+				if ctx.Err() != nil {
+					return "", fmt.Errorf("not read within the timeout (--timeout %s): %w", timeout, err)
+				}
+				return "", err
+			}
+			nodes = list.Nodes
+			return registryDetail(list), nil
 		})
 	}
 
@@ -261,6 +282,17 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 	}
 	wg.Wait()
 	return append(out, cns...)
+}
+
+// registryDetail is the registry probe's detail: the registry, the block and N.
+func registryDetail(l planner.NodeList) string {
+	without := 0
+	for _, n := range l.Nodes {
+		if n.Endpoint == "" {
+			without++
+		}
+	}
+	return fmt.Sprintf("registry %s at block %d: N = %d content nodes (%d without endpoint)", l.Registry, l.Block, len(l.Nodes), without)
 }
 
 // httpGet wants a 200 from url.

@@ -39,21 +39,27 @@ content nodes on loopback (one down, one read-only, one failing first requests, 
 runs the four stages with an embedded NATS server into the NM DB netmon_demo (both databases
 are recreated), prints the run's summary, leaves the metrics on the Pushgateway
 (PUSH_GATEWAY_URL, default http://127.0.0.1:9091), and checks every series against the
-simulator's ground truth.
+simulator's ground truth. With --source ethereum the run reads its content-node list from a
+simulated Ethereum registry (JSON-RPC on loopback), as the original's final version did.
 
 Exit codes: 0 the run completed and matched the ground truth; 1 it did not; 2 usage or
 configuration.
 `
 
 func demoCmd(ctx context.Context, args []string, io IO) int {
-	fs := newFlags("demo", "demo [--users N] [--nodes N] [--seed N] [--postgres URL]", demoHelp, 0)
+	fs := newFlags("demo", "demo [--users N] [--nodes N] [--seed N] [--source discovery|ethereum] [--postgres URL]", demoHelp, 0)
 	users := fs.Int("users", 10000, "simulated users")
 	nodes := fs.Int("nodes", 12, "simulated content nodes")
 	seed := fs.Int64("seed", 1, "scenario seed")
+	source := fs.String("source", config.SourceDiscovery, "where the run reads the content-node list: discovery (ursm_content_nodes) or ethereum (a simulated registry)")
 	admin := fs.String("postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"a database URL on the local Postgres server; the demo creates netmon_demo and netmon_demo_discovery there")
 	if _, code, ok := fs.parse(args, io); !ok {
 		return code
+	}
+	if *source != config.SourceDiscovery && *source != config.SourceEthereum {
+		fmt.Fprintf(io.Stderr, "netmon demo: --source %q: want discovery or ethereum\n", *source)
+		return ExitUsage
 	}
 	cfg, err := config.LoadEnviron(io.Environ, os.ReadFile)
 	if err != nil {
@@ -61,6 +67,7 @@ func demoCmd(ctx context.Context, args []string, io IO) int {
 		return ExitUsage
 	}
 	log := stage.Logger(cfg, "demo", io.Stderr)
+	cfg.ContentNodeSource = *source
 	if err := demo(ctx, cfg, demoScenario(*users, *nodes, *seed), *admin, io, log); err != nil {
 		fmt.Fprintf(io.Stderr, "netmon demo: %v\n", err)
 		return ExitRunFailed
@@ -97,7 +104,16 @@ func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, admin stri
 
 	cfg.DiscoveryDB = config.Postgres{URL: config.Secret(discovery)}
 	cfg.NMDB = config.Postgres{URL: config.Secret(nm)}
-	cfg.ContentNodeSource = "discovery"
+	if cfg.ContentNodeSource == config.SourceEthereum {
+		reg, err := net.StartRegistry(ctx)
+		if err != nil {
+			return err
+		}
+		defer reg.Close()
+		cfg.Ethereum = config.Ethereum{ProviderURL: config.Secret(reg.URL), Registry: simnet.RegistryAddress}
+		fmt.Fprintf(io.Stdout, "content nodes from a simulated Ethereum registry: ETH_PROVIDER_URL=%s ETH_REGISTRY_ADDRESS=%s\n",
+			reg.URL, simnet.RegistryAddress)
+	}
 	cfg.Deregistered = nodes.Deregistered()
 	cfg.FoundationSPIDs = net.Foundation()
 	cfg.Schedule = "off"

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
 )
@@ -219,6 +220,32 @@ func runDetails(ctx context.Context, st *store.Store, run int64) (runView, error
 	return v, nil
 }
 
+// nodeSource says where the run's content-node list came from ("" when not recorded).
+func nodeSource(r store.Run) string {
+	if r.NodeSource == nil {
+		return ""
+	}
+	block := func(format string) string {
+		if r.NodeSourceBlock == nil {
+			return ""
+		}
+		return fmt.Sprintf(format, *r.NodeSourceBlock)
+	}
+	switch *r.NodeSource {
+	case config.SourceDiscovery:
+		return "from discovery's ursm_content_nodes" + block(" at block %d")
+	case config.SourceStatic:
+		return "from the static list (NETMON_CONTENT_NODES)"
+	case config.SourceEthereum:
+		s := "from the Ethereum registry"
+		if r.NodeRegistry != nil {
+			s += " " + *r.NodeRegistry
+		}
+		return s + block(" at Ethereum block %d")
+	}
+	return "from " + *r.NodeSource + block(" at block %d")
+}
+
 // nodeColumns are the per-node metrics `runs show` prints, with their column titles.
 var nodeColumns = []struct{ name, title string }{
 	{"audius_nm_all_user_count", "users"},
@@ -241,6 +268,9 @@ func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) err
 	fmt.Fprintf(tw, "  created\t%s UTC\n", formatTime(&r.CreatedAt))
 	if r.BlockNumber != nil {
 		fmt.Fprintf(tw, "  block\t%d (discovery's chain head at the snapshot)\n", *r.BlockNumber)
+	}
+	if src := nodeSource(r); src != "" {
+		fmt.Fprintf(tw, "  nodes\t%s\n", src)
 	}
 	if r.Deadline != nil {
 		fmt.Fprintf(tw, "  deadline\t%s UTC\n", formatTime(r.Deadline))

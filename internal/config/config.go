@@ -2,8 +2,8 @@
 //
 // It consumes environment variables: the original service's names (DB_*, FDB_*,
 // PUSH_GATEWAY_URL, SIGNATURE_SPID, SIGNATURE_SP_DELEGATE_PRIV_KEY, DEREGISTERED_CONTENT_NODES,
-// FOUNDATION_NODES_SPIDS, SLACK_URL), so an existing .env keeps working, and new settings named
-// NETMON_*. Secrets may instead come from a file named by NAME_FILE. It produces a Config with
+// FOUNDATION_NODES_SPIDS, SLACK_URL, ETH_PROVIDER_URL, ETH_REGISTRY_ADDRESS), so an existing .env
+// keeps working, and new settings named NETMON_*. Secrets may instead come from a file named by NAME_FILE. It produces a Config with
 // every default applied and every value checked: Load reports all problems at once as Problems,
 // and Require adds what one stage needs. Secrets are held as Secret, which never prints its value,
 // so a Config, its Redacted form and its errors are safe to log. Variables the original read but
@@ -40,8 +40,9 @@ type Config struct {
 	NATSURL            string        // NETMON_NATS_URL (nats://127.0.0.1:4222), comma-separated servers
 	StreamReplicas     int           // NETMON_STREAM_REPLICAS (1)
 	StreamMaxAge       time.Duration // NETMON_STREAM_MAX_AGE (720h)
-	ContentNodeSource  string        // NETMON_CONTENT_NODES_SOURCE: "discovery" (default) or "static"
-	StaticContentNodes []ContentNode // NETMON_CONTENT_NODES, used when the source is "static"
+	ContentNodeSource  string        // NETMON_CONTENT_NODES_SOURCE: discovery, static or ethereum (default: ethereum when ETH_PROVIDER_URL and ETH_REGISTRY_ADDRESS are set, else discovery)
+	StaticContentNodes []ContentNode // NETMON_CONTENT_NODES, used when the source is static
+	Ethereum           Ethereum      // ETH_PROVIDER_URL, ETH_REGISTRY_ADDRESS, NETMON_ETH_BLOCK (latest), used when the source is ethereum
 	WorkBatchSize      int           // NETMON_WORK_BATCH_SIZE (5000): wallets per work item
 	UserBatchSize      int           // NETMON_USER_BATCH_SIZE (5000): users per snapshot batch
 	FetchTimeout       time.Duration // NETMON_FETCH_TIMEOUT (10s): per HTTP attempt
@@ -85,20 +86,17 @@ const (
 	DefaultPushGatewayURL = "http://localhost:9091"
 	DefaultNATSURL        = "nats://127.0.0.1:4222"
 	maxWorkBatch          = 5000 // the content node's batch_clock_status limit
-	noEthereum            = " (the original's Ethereum registry source is not supported)"
 )
 
 // Variables the original read that netmon accepts but does not use, with the reason shown in
 // the warning when one is set.
 var unused = map[string]string{
-	"SQL_LOGGING":          "netmon logs no SQL statements",
-	"TRACING_ENABLED":      "tracing is not supported; netmon logs structured lines to stderr",
-	"COLLECTOR_URL":        "tracing is not supported; netmon logs structured lines to stderr",
-	"NODE_ENV":             "netmon reads no .env file; pass the variables in the environment",
-	"ETH_REGISTRY_ADDRESS": "the Ethereum registry source is not supported; use NETMON_CONTENT_NODES_SOURCE",
-	"ETH_TOKEN_ADDRESS":    "the Ethereum registry source is not supported; use NETMON_CONTENT_NODES_SOURCE",
-	"ETH_OWNER_WALLET":     "the Ethereum registry source is not supported; use NETMON_CONTENT_NODES_SOURCE",
-	"ETH_PROVIDER_URL":     "the Ethereum registry source is not supported; use NETMON_CONTENT_NODES_SOURCE",
+	"SQL_LOGGING":       "netmon logs no SQL statements",
+	"TRACING_ENABLED":   "tracing is not supported; netmon logs structured lines to stderr",
+	"COLLECTOR_URL":     "tracing is not supported; netmon logs structured lines to stderr",
+	"NODE_ENV":          "netmon reads no .env file; pass the variables in the environment",
+	"ETH_TOKEN_ADDRESS": "netmon reads the Ethereum registry with eth_call alone (ETH_PROVIDER_URL, ETH_REGISTRY_ADDRESS)",
+	"ETH_OWNER_WALLET":  "netmon reads the Ethereum registry with eth_call alone (ETH_PROVIDER_URL, ETH_REGISTRY_ADDRESS)",
 	// June 2022 names, replaced by SIGNATURE_* in the original itself.
 	"SECRETS_FILE": "use SIGNATURE_SPID and SIGNATURE_SP_DELEGATE_PRIV_KEY (or its _FILE form)",
 	"DEV_MODE":     "it was removed from the original in June 2022",
@@ -106,7 +104,7 @@ var unused = map[string]string{
 
 // secretNames are the variables that may be given as NAME_FILE.
 var secretNames = []string{
-	"DB_PASSWORD", "FDB_PASSWORD", "SIGNATURE_SP_DELEGATE_PRIV_KEY", "SLACK_URL",
+	"DB_PASSWORD", "FDB_PASSWORD", "SIGNATURE_SP_DELEGATE_PRIV_KEY", "SLACK_URL", "ETH_PROVIDER_URL",
 	"NETMON_DB_URL", "NETMON_DISCOVERY_DB_URL",
 	envNATSPassword, envNATSToken, envPushPassword,
 }
@@ -124,7 +122,7 @@ var netmonNames = []string{
 	"NETMON_FETCH_CONCURRENCY", "NETMON_NODE_CONCURRENCY", "NETMON_BREAKER_FAILURES",
 	"NETMON_RUN_DEADLINE", "NETMON_SCHEDULE", "NETMON_RETENTION_RUNS", "NETMON_RETENTION_AGE",
 	"NETMON_RUN_ID_LABEL", "NETMON_HTTP_ADDR", "NETMON_LOG_LEVEL", "NETMON_LOG_FORMAT",
-	"NETMON_CID_CHECKS", "NETMON_CID_SAMPLE_SIZE",
+	"NETMON_CID_CHECKS", "NETMON_CID_SAMPLE_SIZE", "NETMON_ETH_BLOCK",
 }
 
 // Load reads the configuration through lookup (os.LookupEnv in a binary) and readFile
@@ -150,8 +148,9 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 		NATSURL:            r.natsURL("NETMON_NATS_URL"),
 		StreamReplicas:     r.integer("NETMON_STREAM_REPLICAS", 1, 1, 5),
 		StreamMaxAge:       r.duration("NETMON_STREAM_MAX_AGE", 720*time.Hour, false),
-		ContentNodeSource:  r.oneOf("NETMON_CONTENT_NODES_SOURCE", "discovery", []string{"discovery", "static"}, noEthereum),
+		ContentNodeSource:  r.nodeSource(),
 		StaticContentNodes: r.contentNodes("NETMON_CONTENT_NODES"),
+		Ethereum:           r.ethereum(),
 		WorkBatchSize:      r.integer("NETMON_WORK_BATCH_SIZE", maxWorkBatch, 1, maxWorkBatch),
 		UserBatchSize:      r.integer("NETMON_USER_BATCH_SIZE", 5000, 1, 5000),
 		FetchTimeout:       r.duration("NETMON_FETCH_TIMEOUT", 10*time.Second, false),
@@ -196,6 +195,7 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 	c.AckWait, c.NATSAuth, c.PushAuth, c.EndpointPolicy = r.ackWait(), r.natsAuth(), r.pushAuth(), r.endpointPolicy()
 	r.checkSigning(&c)
 	r.checkStatic(&c)
+	r.checkEthereum(&c)
 	if c.CIDChecks != "sample" && r.get("NETMON_CID_SAMPLE_SIZE") != "" {
 		r.warnf("NETMON_CID_SAMPLE_SIZE is set but not used: NETMON_CID_CHECKS is %s", c.CIDChecks)
 	}
@@ -388,9 +388,9 @@ func (r *reader) checkSigning(c *Config) {
 func (r *reader) checkStatic(c *Config) {
 	given := len(pieces(r.get("NETMON_CONTENT_NODES"))) > 0
 	switch {
-	case c.ContentNodeSource == "static" && !given:
+	case c.ContentNodeSource == SourceStatic && !given:
 		r.problemf("NETMON_CONTENT_NODES is empty: NETMON_CONTENT_NODES_SOURCE=static needs at least one SPID=ENDPOINT entry")
-	case c.ContentNodeSource != "static" && given:
+	case c.ContentNodeSource != SourceStatic && given:
 		r.warnf("NETMON_CONTENT_NODES is set but not used: NETMON_CONTENT_NODES_SOURCE is %s", c.ContentNodeSource)
 	}
 }
@@ -452,6 +452,9 @@ func (c Config) Redacted() map[string]string {
 		"NETMON_STREAM_MAX_AGE":          c.StreamMaxAge.String(),
 		"NETMON_CONTENT_NODES_SOURCE":    c.ContentNodeSource,
 		"NETMON_CONTENT_NODES":           joinNodes(c.StaticContentNodes),
+		"ETH_PROVIDER_URL":               c.Ethereum.ProviderURL.String(),
+		"ETH_REGISTRY_ADDRESS":           c.Ethereum.Registry,
+		"NETMON_ETH_BLOCK":               blockShown(c.Ethereum.Block),
 		"NETMON_WORK_BATCH_SIZE":         strconv.Itoa(c.WorkBatchSize),
 		"NETMON_USER_BATCH_SIZE":         strconv.Itoa(c.UserBatchSize),
 		"NETMON_FETCH_TIMEOUT":           c.FetchTimeout.String(),

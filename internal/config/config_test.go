@@ -141,9 +141,23 @@ var goodConfigs = map[string]func() Config{
 	},
 	"compat": func() Config {
 		c := defaults()
+		c.ContentNodeSource = "ethereum"
+		c.Ethereum = Ethereum{ProviderURL: "https://eth.audius.co", Registry: "0xd976d3b4f4e22a238c1A736b6612D22f17b6f64C"}
 		c.StaticContentNodes = []ContentNode{{SPID: 1, Endpoint: "https://cn1.example.com"}}
 		c.CIDChecks = "off"
 		c.CIDSampleSize = 5000
+		return c
+	},
+	"ethereum": func() Config {
+		c := defaults()
+		c.ContentNodeSource = "ethereum"
+		c.Ethereum = Ethereum{ProviderURL: "https://mainnet.infura.example/v3/apikey-s3cr3t",
+			Registry: "0xd976d3b4f4e22a238c1a736b6612d22f17b6f64c", Block: 21000000}
+		return c
+	},
+	"ethereum-unused": func() Config {
+		c := defaults()
+		c.Ethereum = Ethereum{ProviderURL: "https://eth.example.com/key-s3cr3t", Registry: "0xd976d3b4f4e22a238c1A736b6612D22f17b6f64C"}
 		return c
 	},
 }
@@ -236,6 +250,7 @@ func TestSecretsNeverShown(t *testing.T) {
 				"SlackURL %v":          fmt.Sprint(c.SlackURL),
 				"NMDB.Password %#v":    fmt.Sprintf("%#v", c.NMDB.Password),
 				"DiscoveryDB.URL %+v":  fmt.Sprintf("%+v", c.DiscoveryDB.URL),
+				"ProviderShown":        c.Ethereum.ProviderShown(),
 				"Redacted":             fmt.Sprint(c.Redacted()),
 				"Load error":           fmt.Sprint(err),
 				"Require(planner)":     fmt.Sprint(c.Require(Planner)),
@@ -296,6 +311,40 @@ func TestSecretsMaskedInRedacted(t *testing.T) {
 	if r := c.Redacted(); r["NETMON_DB_URL"] != "***" || r["NETMON_DISCOVERY_DB_URL"] != "***" {
 		t.Errorf("Redacted() URLs = %q, %q, want ***", r["NETMON_DB_URL"], r["NETMON_DISCOVERY_DB_URL"])
 	}
+	c, err = LoadEnviron(readEnv(t, "testdata/good/ethereum.env"), os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Redacted(); r["ETH_PROVIDER_URL"] != "***" || r["ETH_REGISTRY_ADDRESS"] != "0xd976d3b4f4e22a238c1a736b6612d22f17b6f64c" ||
+		r["NETMON_ETH_BLOCK"] != "21000000" || r["NETMON_CONTENT_NODES_SOURCE"] != "ethereum" {
+		t.Errorf("Redacted() Ethereum settings = %q, %q, %q, %q", r["ETH_PROVIDER_URL"], r["ETH_REGISTRY_ADDRESS"],
+			r["NETMON_ETH_BLOCK"], r["NETMON_CONTENT_NODES_SOURCE"])
+	}
+	if r := defaults().Redacted(); r["NETMON_ETH_BLOCK"] != "latest" || r["ETH_PROVIDER_URL"] != "" {
+		t.Errorf("Redacted() of the defaults: NETMON_ETH_BLOCK %q, ETH_PROVIDER_URL %q", r["NETMON_ETH_BLOCK"], r["ETH_PROVIDER_URL"])
+	}
+}
+
+// TestProviderShown: `netmon check` shows the provider's scheme and host, never a key in its
+// path, query or user info.
+func TestProviderShown(t *testing.T) {
+	for url, want := range map[string]string{
+		"":                                        "",
+		"https://eth.audius.co":                   "https://eth.audius.co",
+		"https://eth.audius.co/":                  "https://eth.audius.co",
+		"https://mainnet.infura.io/v3/KEY":        "https://mainnet.infura.io/***",
+		"https://eth-mainnet.g.alchemy.com/v2/K":  "https://eth-mainnet.g.alchemy.com/***",
+		"https://rpc.example.com:8545?apikey=KEY": "https://rpc.example.com:8545/***",
+		"https://user:KEY@rpc.example.com":        "https://rpc.example.com/***",
+		"https://rpc.example.com#KEY":             "https://rpc.example.com/***",
+		"https:KEY":                               "***",
+		"http://[::1]:8545":                       "http://[::1]:8545",
+		"%zz":                                     "***",
+	} {
+		if got := (Ethereum{ProviderURL: Secret(url)}).ProviderShown(); got != want {
+			t.Errorf("ProviderShown(%q) = %q, want %q", url, got, want)
+		}
+	}
 }
 
 // TestRedactedCoversEverySetting: Redacted has one entry per setting (not per unused
@@ -318,7 +367,7 @@ func TestRedactedCoversEverySetting(t *testing.T) {
 		"NETMON_DEPENDENCY_TIMEOUT",
 		"NETMON_SCHEDULE", "NETMON_RETENTION_RUNS", "NETMON_RETENTION_AGE", "NETMON_RUN_ID_LABEL",
 		"NETMON_HTTP_ADDR", "NETMON_LOG_LEVEL", "NETMON_LOG_FORMAT", "NETMON_CID_CHECKS",
-		"NETMON_CID_SAMPLE_SIZE",
+		"NETMON_CID_SAMPLE_SIZE", "ETH_PROVIDER_URL", "ETH_REGISTRY_ADDRESS", "NETMON_ETH_BLOCK",
 	}
 	c, err := Load(func(string) (string, bool) { return "", false }, os.ReadFile)
 	if err != nil {

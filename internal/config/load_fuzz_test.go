@@ -30,6 +30,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add("NETMON_DB_URL=postgres://u:p@h/db?password=x&sslpassword=y\nDB_PASSWORD_FILE=/x\nDB_PASSWORD=z")
 	f.Add("NETMON_NATS_URL=nats://user:pw@[::1]:4222,tls://h:1\nPUSH_GATEWAY_URL=http://a:b@c:9091/x")
 	f.Add("SIGNATURE_SPID=1\nSIGNATURE_SP_DELEGATE_PRIV_KEY=0xZZ\nNETMON_CONTENT_NODES=1=http://[fe80::1%25x]:1,=\n")
+	f.Add("ETH_PROVIDER_URL=https://u:p@h:1/v3/k?x=1#f\nETH_REGISTRY_ADDRESS=0xd976d3b4f4e22a238c1A736b6612D22f17b6f64c\nNETMON_ETH_BLOCK=0x10")
 	f.Add("NETMON_CN_ALLOW_NETWORKS=::ffff:1.2.3.4/200,1.2.3.4/-1\nNETMON_ACK_WAIT=0.5s\nNETMON_SCHEDULE=* * * * * *")
 	f.Fuzz(func(t *testing.T, env string) {
 		vars := map[string]string{}
@@ -52,6 +53,12 @@ func FuzzLoad(f *testing.F) {
 					return
 				}
 				vars[name] = markPasswords(value)
+			case name == "ETH_PROVIDER_URL":
+				// A provider URL is shown as its scheme and host: mark where an API key goes.
+				if strings.Contains(value, fuzzMarker) {
+					return
+				}
+				vars[name] = markProvider(value)
 			case secret[name]:
 				vars[name] = value + fuzzMarker
 			case strings.Contains(value, fuzzMarker):
@@ -91,6 +98,7 @@ func FuzzLoad(f *testing.F) {
 			"json":     string(j),
 			"NMDB":     c.NMDB.String(),
 			"FDB":      c.DiscoveryDB.String(),
+			"provider": c.Ethereum.ProviderShown(),
 		} {
 			if strings.Contains(text, fuzzMarker) {
 				t.Fatalf("%s shows a secret:\n%s\nenv:\n%s", what, text, env)
@@ -99,6 +107,26 @@ func FuzzLoad(f *testing.F) {
 		_ = c.Require(Planner)
 		_ = c.Require(Aggregator)
 	})
+}
+
+// markProvider adds the marker to the parts of a provider URL that may hold an API key: the path,
+// the query, the user info and the fragment. A URL that does not parse is secret as a whole.
+func markProvider(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw + fuzzMarker
+	}
+	u.Path += "/" + fuzzMarker
+	u.RawPath = ""
+	u.RawQuery += fuzzMarker
+	if u.User != nil {
+		u.User = url.UserPassword(u.User.Username()+fuzzMarker, fuzzMarker)
+	}
+	if u.Fragment != "" {
+		u.Fragment += fuzzMarker
+		u.RawFragment = ""
+	}
+	return u.String()
 }
 
 // markPasswords adds the marker to the parts of a database URL that are secret: the user-info

@@ -29,6 +29,13 @@ type stack struct {
 // four stages as separate processes.
 func startStack(t *testing.T, sc simnet.Scenario, extraEnv ...string) *stack {
 	t.Helper()
+	return startStackWith(t, sc, nil, extraEnv...)
+}
+
+// startStackWith is startStack with a hook that runs once the network is started and discovery
+// seeded, before the stages start, and returns more environment for them.
+func startStackWith(t *testing.T, sc simnet.Scenario, hook func(*stack, *simnet.Network) []string, extraEnv ...string) *stack {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	net, err := simnet.Build(sc)
@@ -72,6 +79,9 @@ func startStack(t *testing.T, sc simnet.Scenario, extraEnv ...string) *stack {
 		"NETMON_FETCH_TIMEOUT=2s",
 		"NETMON_RUN_DEADLINE=5m",
 	}, extraEnv...)
+	if hook != nil {
+		s.env = append(s.env, hook(s, net)...)
+	}
 	for _, st := range []string{"planner", "fetcher", "loader", "aggregator"} {
 		s.http[st] = testenv.FreeAddr(t)
 		startProc(t, "netmon-"+st, append(append([]string{}, s.env...), "NETMON_HTTP_ADDR="+s.http[st]))

@@ -35,8 +35,9 @@ type Options struct {
 	UserBatchSize int           // users per snapshot batch
 	WorkBatchSize int           // distinct wallets per work item (≤ 5000, the content node's limit)
 	Deadline      time.Duration // from the run's creation
-	// StaticNodes, when non-nil, replaces discovery's ursm_content_nodes as the content-node list.
-	StaticNodes []store.DiscoveryNode
+	// Nodes gives each run its content-node list (nodes.go); nil reads discovery's
+	// ursm_content_nodes.
+	Nodes NodeSource
 	// CIDChecks is off (or empty), all or sample; CIDSampleSize is the sample's target size.
 	CIDChecks     string
 	CIDSampleSize int64
@@ -83,6 +84,17 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	if err != nil {
 		return nil, err
 	}
+	// The node list comes first: a source that fails (the registry) fails the run before it has
+	// published anything.
+	source := p.opts.Nodes
+	if source == nil {
+		source = DiscoveryNodes{}
+	}
+	list, err := source.Nodes(ctx, snap)
+	if err != nil {
+		return nil, fmt.Errorf("content nodes: %w", err)
+	}
+	nodes := list.Nodes
 	if err := emit.Emit(ctx, message.Out{
 		Subject: message.SnapshotSubject(run, message.KindRun),
 		ID:      message.SnapshotID(run, message.KindRun, 0),
@@ -92,13 +104,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		return nil, err
 	}
 
-	nodes := p.opts.StaticNodes
-	if nodes == nil {
-		if nodes, err = snap.ContentNodes(ctx); err != nil {
-			return nil, err
-		}
-	}
-	nb := &netmonv1.ContentNodeBatch{RunId: run}
+	nb := &netmonv1.ContentNodeBatch{RunId: run, Source: list.Source, SourceBlock: list.Block, Registry: list.Registry}
 	batches := make(map[int64]*nodeBatch, len(nodes))
 	for _, n := range nodes {
 		nb.Nodes = append(nb.Nodes, &netmonv1.ContentNode{SpId: n.SPID, Endpoint: n.Endpoint})

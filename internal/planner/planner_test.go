@@ -35,11 +35,21 @@ func ptr[T any](v T) *T { return &v }
 // plan seeds a discovery DB with sc and plans run 9 over it.
 func plan(t *testing.T, sc simnet.Scenario, opts planner.Options) (*recorder, *netmonv1.Manifest) {
 	t.Helper()
-	ctx := context.Background()
 	net, err := simnet.Build(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec, m, err := planNetwork(t, net, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, m
+}
+
+// planNetwork seeds a discovery DB with net and plans run 9 over it.
+func planNetwork(t *testing.T, net *simnet.Network, opts planner.Options) (*recorder, *netmonv1.Manifest, error) {
+	t.Helper()
+	ctx := context.Background()
 	url := testenv.Database(t)
 	if err := net.SeedDiscovery(ctx, url); err != nil {
 		t.Fatal(err)
@@ -56,10 +66,7 @@ func plan(t *testing.T, sc simnet.Scenario, opts planner.Options) (*recorder, *n
 		m, err = planner.New(opts, zerolog.Nop()).Plan(ctx, 9, time.Now(), s, rec)
 		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec, m
+	return rec, m, err
 }
 
 func TestPlanBatchesAndDedupes(t *testing.T) {

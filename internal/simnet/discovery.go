@@ -166,9 +166,7 @@ func (n *Network) seedSmall(ctx context.Context, conn *pgx.Conn, endpoints []str
 	created := time.Date(2022, 6, 10, 0, 0, 0, 0, time.UTC)
 	var rows [][]any
 	row := func(sp int64, endpoint string, current bool, k uint64) []any {
-		h := hash(n.seed, tagDelegate, uint64(sp))
-		delegate := fmt.Sprintf("0x%016x%016x%08x", h, mix64(h), uint32(mix64(h+1)))
-		owner := fmt.Sprintf("0x%016x%016x%08x", mix64(h+2), mix64(h+3), uint32(mix64(h+4)))
+		delegate, owner := delegateWallet(n.seed, sp), ownerWallet(n.seed, sp)
 		return []any{
 			txHash(n.seed, 0xb10c, uint64(n.block)), int32(n.block) - int32(k), created, current, int32(sp),
 			delegate, owner, []int32{1, 2, 3}, delegate, delegate, delegate, endpoint,

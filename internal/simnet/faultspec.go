@@ -182,3 +182,32 @@ func (ns NodeSpec) String() string {
 	add(f.Unrequested, "unrequested")
 	return strings.Join(k, "+")
 }
+
+// ParseRegistryFaults reads the command-line form of the fake registry's faults: comma-separated
+// kinds, e.g. revert, garbage, short, huge, slow:500ms.
+func ParseRegistryFaults(spec string) (RegistryFaults, error) {
+	var f RegistryFaults
+	for _, kind := range strings.Split(spec, ",") {
+		name, arg, hasArg := strings.Cut(strings.TrimSpace(kind), ":")
+		switch {
+		case name == "":
+		case name == "revert" && !hasArg:
+			f.Revert = true
+		case name == "garbage" && !hasArg:
+			f.Garbage = true
+		case name == "short" && !hasArg:
+			f.ShortTuple = true
+		case name == "huge" && !hasArg:
+			f.HugeN = true
+		case name == "slow":
+			d, err := time.ParseDuration(arg)
+			if err != nil || d <= 0 {
+				return f, fmt.Errorf("registry faults: slow:%s: want a positive duration such as slow:500ms", arg)
+			}
+			f.Latency = Duration(d)
+		default:
+			return f, fmt.Errorf("registry faults: %q: want revert, garbage, short, huge or slow:DURATION", kind)
+		}
+	}
+	return f, nil
+}

@@ -50,3 +50,19 @@ func TestParseFaults(t *testing.T) {
 		t.Fatalf("merged nodes %+v", s.Nodes)
 	}
 }
+
+func TestParseRegistryFaults(t *testing.T) {
+	f, err := ParseRegistryFaults("revert, garbage,short,huge,slow:250ms")
+	want := RegistryFaults{Revert: true, Garbage: true, ShortTuple: true, HugeN: true, Latency: Duration(250 * time.Millisecond)}
+	if err != nil || f != want {
+		t.Errorf("ParseRegistryFaults = %+v, %v; want %+v", f, err, want)
+	}
+	if f, err := ParseRegistryFaults(""); err != nil || f != (RegistryFaults{}) {
+		t.Errorf("empty: %+v, %v", f, err)
+	}
+	for _, bad := range []string{"slow", "slow:-1s", "revert:1", "sleepy"} {
+		if _, err := ParseRegistryFaults(bad); err == nil {
+			t.Errorf("ParseRegistryFaults(%q): no error", bad)
+		}
+	}
+}

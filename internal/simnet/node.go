@@ -93,10 +93,9 @@ type window struct {
 
 func newFakeNode(n *Network, i int, opts Options) *fakeNode {
 	sp := n.nodes[i].spec.SPID
-	h := hash(n.seed, tagDelegate, uint64(sp))
 	return &fakeNode{
 		net: n, idx: i, sp: int32(sp), spec: n.nodes[i].spec, opts: opts,
-		signer:  fmt.Sprintf("0x%016x%016x%08x", h, mix64(h), uint32(mix64(h+1))),
+		signer:  delegateWallet(n.seed, sp),
 		stop:    make(chan struct{}),
 		seen:    map[[32]byte]int{},
 		windows: map[string]*window{},

@@ -49,11 +49,8 @@ func RunPlanner(ctx context.Context, d Deps) error {
 			CIDChecks:     d.Config.CIDChecks,
 			CIDSampleSize: int64(d.Config.CIDSampleSize),
 		}
-		if d.Config.ContentNodeSource == "static" {
-			opts.StaticNodes = []store.DiscoveryNode{}
-			for _, n := range d.Config.StaticContentNodes {
-				opts.StaticNodes = append(opts.StaticNodes, store.DiscoveryNode{SPID: n.SPID, Endpoint: n.Endpoint})
-			}
+		if opts.Nodes, err = planner.NewNodeSource(d.Config); err != nil {
+			return err
 		}
 		control, err := planner.NewControl(planner.New(opts, d.Log), planner.ControlDeps{
 			Store:     st,

@@ -61,9 +61,15 @@ func (s *Store) SaveRun(ctx context.Context, r *netmonv1.Run) error {
 	return nil
 }
 
-// SaveContentNodes records the run's content-node list.
+// SaveContentNodes records the run's content-node list and, on the run's row, where it came from.
 func (s *Store) SaveContentNodes(ctx context.Context, b *netmonv1.ContentNodeBatch) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if b.GetSource() != "" {
+			if _, err := tx.Exec(ctx, `UPDATE runs SET node_source = $2, node_source_block = NULLIF($3::bigint, 0),
+				node_registry = NULLIF($4::text, '') WHERE run_id = $1`, b.GetRunId(), b.GetSource(), b.GetSourceBlock(), b.GetRegistry()); err != nil {
+				return fmt.Errorf("save content-node source: %w", err)
+			}
+		}
 		for _, n := range b.GetNodes() {
 			if _, err := tx.Exec(ctx, `INSERT INTO content_nodes (run_id, sp_id, endpoint) VALUES ($1, $2, $3)
 				ON CONFLICT DO NOTHING`, b.GetRunId(), n.GetSpId(), n.GetEndpoint()); err != nil {

@@ -27,6 +27,9 @@ type Run struct {
 	ExpectedNodes       *int64           `json:"expected_content_nodes,omitempty"`
 	ExpectedItems       *int64           `json:"expected_work_items,omitempty"`
 	ExpectedChecks      *int64           `json:"expected_wallet_checks,omitempty"`
+	NodeSource          *string          `json:"node_source,omitempty"`       // discovery, static or ethereum
+	NodeSourceBlock     *int64           `json:"node_source_block,omitempty"` // the block the node list was read at
+	NodeRegistry        *string          `json:"node_registry,omitempty"`     // the Ethereum registry read, for ethereum
 	LoadedUserBatches   int64            `json:"loaded_user_batches"`
 	LoadedResults       int64            `json:"loaded_results"`
 	Error               string           `json:"error,omitempty"`
@@ -46,7 +49,7 @@ type Run struct {
 
 const runColumns = `r.run_id, r.status, r.block_number, r.created_at, r.deadline, r.manifest_at, r.loaded_at,
 	r.completed_at, r.discovery_seconds, r.expected_users, r.expected_user_batches, r.expected_content_nodes,
-	r.expected_work_items, r.expected_wallet_checks,
+	r.expected_work_items, r.expected_wallet_checks, r.node_source, r.node_source_block, r.node_registry,
 	(SELECT count(*) FROM loaded_batches b WHERE b.run_id = r.run_id AND b.kind = 'users'),
 	(SELECT count(*) FROM fetch_results f WHERE f.run_id = r.run_id), r.error, r.plan, r.replay,
 	r.push_state, r.push_pending_since, r.pushed_at, r.push_attempts, r.push_error, r.announced`
@@ -55,7 +58,8 @@ func scanRun(row pgx.Row) (Run, error) {
 	var r Run
 	err := row.Scan(&r.ID, &r.Status, &r.BlockNumber, &r.CreatedAt, &r.Deadline, &r.ManifestAt, &r.LoadedAt,
 		&r.CompletedAt, &r.DiscoverySeconds, &r.ExpectedUsers, &r.ExpectedUserBatches, &r.ExpectedNodes,
-		&r.ExpectedItems, &r.ExpectedChecks, &r.LoadedUserBatches, &r.LoadedResults, &r.Error, &r.Plan, &r.Replay,
+		&r.ExpectedItems, &r.ExpectedChecks, &r.NodeSource, &r.NodeSourceBlock, &r.NodeRegistry,
+		&r.LoadedUserBatches, &r.LoadedResults, &r.Error, &r.Plan, &r.Replay,
 		&r.Push, &r.PushPendingSince, &r.PushedAt, &r.PushAttempts, &r.PushError, &r.Announced)
 	return r, err
 }

@@ -141,3 +141,54 @@ func TestPruneKeepsNewestRuns(t *testing.T) {
 		t.Fatalf("%d rows left in the run tables, want 8", rows)
 	}
 }
+
+// TestNodeSource: the run's row records where its content-node list came from, once its list is
+// loaded; a list without a source (a run planned before it was recorded) leaves the row's NULLs.
+func TestNodeSource(t *testing.T) {
+	st, _ := openStore(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		run            int64
+		batch          *netmonv1.ContentNodeBatch
+		source         string
+		block          int64
+		registry       string
+		recordedSource bool
+	}{
+		{1, &netmonv1.ContentNodeBatch{Source: "ethereum", SourceBlock: 21000000, Registry: "0xd976d3b4f4e22a238c1a736b6612d22f17b6f64c"},
+			"ethereum", 21000000, "0xd976d3b4f4e22a238c1a736b6612d22f17b6f64c", true},
+		{2, &netmonv1.ContentNodeBatch{Source: "discovery", SourceBlock: 1000}, "discovery", 1000, "", true},
+		{3, &netmonv1.ContentNodeBatch{Source: "static"}, "static", 0, "", true},
+		{4, &netmonv1.ContentNodeBatch{}, "", 0, "", false},
+	} {
+		if err := st.EnsureRun(ctx, tc.run); err != nil {
+			t.Fatal(err)
+		}
+		tc.batch.RunId = tc.run
+		tc.batch.Nodes = []*netmonv1.ContentNode{{SpId: 1, Endpoint: "http://cn1"}}
+		for range 2 { // a redelivery changes nothing
+			if err := st.SaveContentNodes(ctx, tc.batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := st.GetRun(ctx, tc.run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deref := func(p *string) string {
+			if p == nil {
+				return ""
+			}
+			return *p
+		}
+		var block int64
+		if r.NodeSourceBlock != nil {
+			block = *r.NodeSourceBlock
+		}
+		if (r.NodeSource != nil) != tc.recordedSource || deref(r.NodeSource) != tc.source || block != tc.block ||
+			deref(r.NodeRegistry) != tc.registry || (tc.block == 0) != (r.NodeSourceBlock == nil) || (tc.registry == "") != (r.NodeRegistry == nil) {
+			t.Errorf("run %d: source %v, block %v, registry %v; want %q, %d, %q", tc.run, r.NodeSource, r.NodeSourceBlock, r.NodeRegistry,
+				tc.source, tc.block, tc.registry)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/audius-netmon/netmon/internal/bench"
+	"github.com/audius-netmon/netmon/internal/config"
 )
 
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
@@ -48,6 +49,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	repeat := fs.Int("repeat", 2, "runs per measurement (best and range are reported)")
 	timeout := fs.Duration("run-timeout", 20*time.Minute, "give up on one run after this long")
 	only := fs.String("only", "", "measure only the runs whose name matches this regular expression")
+	source := fs.String("source", config.SourceDiscovery, "where runs read the content-node list: discovery, or ethereum (simnet's fake registry)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +61,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 		users = append(users, n)
 	}
-	o := bench.Options{BinDir: *binDir, Postgres: *postgres, OutDir: *out, Repeat: *repeat, RunTimeout: *timeout}
+	if *source != config.SourceDiscovery && *source != config.SourceEthereum {
+		return fmt.Errorf("-source %q: want discovery or ethereum", *source)
+	}
+	o := bench.Options{BinDir: *binDir, Postgres: *postgres, OutDir: *out, Repeat: *repeat, RunTimeout: *timeout, Source: *source}
 	var err error
 	if o.Self, err = os.Executable(); err != nil {
 		return err

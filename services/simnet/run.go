@@ -28,6 +28,8 @@ type config struct {
 	truthPath    string
 	bench        bool
 	delegates    map[int64]string
+	registry     bool // serve a fake Ethereum registry of the nodes
+	regFaults    simnet.RegistryFaults
 }
 
 func parse(args []string, lookupEnv func(string) (string, bool)) (config, error) {
@@ -44,6 +46,8 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (config, error)
 	truthPath := fs.String("truth", "", "write the expected metrics (simnet.Truth as JSON) to this file")
 	bench := fs.Bool("bench", false, "build and seed only, report the timings and exit")
 	delegates := fs.String("delegate", "", "verify request signatures: SP=DELEGATE_ADDRESS[,...] (counts only, as the real node)")
+	registry := fs.Bool("registry", false, "also serve the nodes from a fake Ethereum registry (JSON-RPC), for NETMON_CONTENT_NODES_SOURCE=ethereum")
+	regFaults := fs.String("registry-faults", "", "the fake registry's faults: revert, garbage, short, huge, slow:DURATION (comma-separated)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, fmt.Errorf("%w\n%s", err, usage(fs))
 	}
@@ -100,6 +104,20 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (config, error)
 			}
 			c.delegates[id] = addr
 		}
+	}
+	c.registry = *registry
+	if *regFaults != "" {
+		f, err := simnet.ParseRegistryFaults(*regFaults)
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		c.regFaults = f
+		if !c.registry {
+			problems = append(problems, "--registry-faults needs --registry")
+		}
+	}
+	if c.bench && c.registry {
+		problems = append(problems, "--bench starts no nodes, so it serves no registry")
 	}
 	if c.bench && c.truthPath != "" {
 		problems = append(problems, "--bench starts no nodes, so it writes no truth")
@@ -194,6 +212,20 @@ func run(ctx context.Context, args []string, out io.Writer, lookupEnv func(strin
 	fmt.Fprintf(out, "discovery DSN: %s\n", url)
 	fmt.Fprintf(out, "FOUNDATION_NODES_SPIDS=%s\n", joinInts(n.Foundation()))
 	fmt.Fprintf(out, "DEREGISTERED_CONTENT_NODES=%s\n", strings.Join(nodes.Deregistered(), ","))
+	if c.registry {
+		reg, err := n.StartRegistry(ctx)
+		if err != nil {
+			return err
+		}
+		defer reg.Close()
+		reg.SetFaults(c.regFaults)
+		fmt.Fprintf(out, "ETH_PROVIDER_URL=%s\nETH_REGISTRY_ADDRESS=%s\n", reg.URL, simnet.RegistryAddress)
+		defer func() {
+			st := reg.Stats()
+			fmt.Fprintf(out, "registry calls: eth_blockNumber %d, getContract %d, getTotalServiceTypeProviders %d, getServiceEndpointInfo %d\n",
+				st.BlockNumber, st.GetContract, st.Total, st.Info)
+		}()
+	}
 
 	truth := n.Truth(nodes)
 	if c.truthPath != "" {

@@ -44,7 +44,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	args := []string{"--users", "500", "--nodes", "5", "--seed", "7", "--faults", "2=down,3=deregistered",
-		"--postgres", testenv.PostgresAdminURL(), "--truth", truthPath}
+		"--postgres", testenv.PostgresAdminURL(), "--truth", truthPath, "--registry"}
 	go func() { done <- run(ctx, args, &out, noEnv) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "ready; interrupt to stop") {
@@ -83,6 +83,16 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		t.Fatalf("node 1: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// The registry answers where it says it does.
+	provider := regexp.MustCompile(`(?m)^ETH_PROVIDER_URL=(http://127\.0\.0\.1:\d+)$`).FindStringSubmatch(text)
+	if provider == nil || !strings.Contains(text, "ETH_REGISTRY_ADDRESS="+simnet.RegistryAddress+"\n") {
+		t.Fatalf("output lacks the registry's configuration:\n%s", text)
+	}
+	resp, err = http.Post(provider[1], "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("registry: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	if !strings.Contains(text, "users 500 (500 current)") && !regexp.MustCompile(`users \d+ \(500 current\)`).MatchString(text) {
 		t.Errorf("output does not report 500 current users:\n%s", text)
 	}
@@ -95,6 +105,9 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("run did not stop")
+	}
+	if !strings.Contains(out.String(), "registry calls: eth_blockNumber 1,") {
+		t.Errorf("no registry stats on exit:\n%s", out.String())
 	}
 	if !strings.Contains(out.String(), "bad_signature") {
 		t.Errorf("no stats on exit:\n%s", out.String())
@@ -120,6 +133,9 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"--scenario", "does-not-exist.json"},
 		{"--delegate", "7=abc"},
 		{"--bench", "--truth", "x.json"},
+		{"--registry-faults", "revert"},
+		{"--registry", "--registry-faults", "sleepy"},
+		{"--bench", "--registry"},
 		{"stray"},
 		{"--no-such-flag"},
 	} {

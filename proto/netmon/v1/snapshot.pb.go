@@ -77,9 +77,17 @@ func (x *ContentNode) GetEndpoint() string {
 
 // ContentNodeBatch is the run's whole content-node list (netmon.snapshot.<run>.nodes).
 type ContentNodeBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RunId         int64                  `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Nodes         []*ContentNode         `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId int64                  `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Nodes []*ContentNode         `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// Where the list came from: "discovery" (ursm_content_nodes), "static" (NETMON_CONTENT_NODES)
+	// or "ethereum" (the Audius registry); empty in runs planned before it was recorded.
+	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	// The block the list was read at: discovery's block, or the Ethereum block of the registry
+	// read; 0 for a static list.
+	SourceBlock int64 `protobuf:"varint,4,opt,name=source_block,json=sourceBlock,proto3" json:"source_block,omitempty"`
+	// For the ethereum source, the registry contract's address (0x and 40 lower-case hex digits).
+	Registry      string `protobuf:"bytes,5,opt,name=registry,proto3" json:"registry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -126,6 +134,27 @@ func (x *ContentNodeBatch) GetNodes() []*ContentNode {
 		return x.Nodes
 	}
 	return nil
+}
+
+func (x *ContentNodeBatch) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ContentNodeBatch) GetSourceBlock() int64 {
+	if x != nil {
+		return x.SourceBlock
+	}
+	return 0
+}
+
+func (x *ContentNodeBatch) GetRegistry() string {
+	if x != nil {
+		return x.Registry
+	}
+	return ""
 }
 
 // User is one discovery user row (users where is_current).
@@ -301,10 +330,13 @@ const file_netmon_v1_snapshot_proto_rawDesc = "" +
 	"\x18netmon/v1/snapshot.proto\x12\tnetmon.v1\">\n" +
 	"\vContentNode\x12\x13\n" +
 	"\x05sp_id\x18\x01 \x01(\x03R\x04spId\x12\x1a\n" +
-	"\bendpoint\x18\x02 \x01(\tR\bendpoint\"W\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\"\xae\x01\n" +
 	"\x10ContentNodeBatch\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12,\n" +
-	"\x05nodes\x18\x02 \x03(\v2\x16.netmon.v1.ContentNodeR\x05nodes\"\xe6\x02\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x16.netmon.v1.ContentNodeR\x05nodes\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12!\n" +
+	"\fsource_block\x18\x04 \x01(\x03R\vsourceBlock\x12\x1a\n" +
+	"\bregistry\x18\x05 \x01(\tR\bregistry\"\xe6\x02\n" +
 	"\x04User\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x16\n" +
 	"\x06wallet\x18\x02 \x01(\tR\x06wallet\x12\x1f\n" +

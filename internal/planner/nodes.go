@@ -1,0 +1,105 @@
+package planner
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/audius-netmon/netmon/internal/config"
+	"github.com/audius-netmon/netmon/internal/ethregistry"
+	"github.com/audius-netmon/netmon/internal/store"
+)
+
+// NodeList is a run's content-node list and where it came from.
+type NodeList struct {
+	Nodes    []store.DiscoveryNode // by SP id; an empty Endpoint is an SP without one (never called)
+	Source   string                // config.SourceDiscovery, SourceStatic or SourceEthereum
+	Block    int64                 // discovery's block, or the Ethereum block the registry was read at; 0 for static
+	Registry string                // for ethereum, the registry contract's address (0x-hex, lower case)
+}
+
+// NodeSource gives a run its content-node list. Nodes is called once per plan, from the goroutine
+// planning the run, inside discovery's consistent read (snap, which sources other than discovery
+// ignore); it returns the whole list or an error, which fails the run with its reason: never a
+// partial list. Implementations are safe for concurrent use. Their exported fields identify them
+// in the plan fingerprint (Control resumes a plan only with the same): two sources with the same fields give the same list
+// for the same discovery block (for ethereum at latest, only as long as the registry does not
+// change).
+type NodeSource interface {
+	Nodes(ctx context.Context, snap *store.Snapshot) (NodeList, error)
+}
+
+// NewNodeSource returns the source cfg names (NETMON_CONTENT_NODES_SOURCE).
+func NewNodeSource(cfg config.Config) (NodeSource, error) {
+	switch cfg.ContentNodeSource {
+	case config.SourceDiscovery, "":
+		return DiscoveryNodes{}, nil
+	case config.SourceStatic:
+		s := StaticNodes{List: []store.DiscoveryNode{}}
+		for _, n := range cfg.StaticContentNodes {
+			s.List = append(s.List, store.DiscoveryNode{SPID: n.SPID, Endpoint: n.Endpoint})
+		}
+		return s, nil
+	case config.SourceEthereum:
+		o, err := cfg.Ethereum.RegistryOptions()
+		if err != nil {
+			return nil, err
+		}
+		client, err := ethregistry.New(o)
+		if err != nil {
+			return nil, err
+		}
+		return RegistryNodes{Registry: o.Registry.String(), Block: o.Block, client: client}, nil
+	}
+	return nil, fmt.Errorf("content-node source %q: want discovery, static or ethereum", cfg.ContentNodeSource)
+}
+
+// DiscoveryNodes reads discovery's ursm_content_nodes (store.Snapshot.ContentNodes).
+type DiscoveryNodes struct{}
+
+func (DiscoveryNodes) Nodes(ctx context.Context, snap *store.Snapshot) (NodeList, error) {
+	block, err := snap.BlockNumber(ctx)
+	if err != nil {
+		return NodeList{}, err
+	}
+	nodes, err := snap.ContentNodes(ctx)
+	if err != nil {
+		return NodeList{}, err
+	}
+	return NodeList{Nodes: nodes, Source: config.SourceDiscovery, Block: block}, nil
+}
+
+// StaticNodes is a fixed list (NETMON_CONTENT_NODES).
+type StaticNodes struct {
+	List []store.DiscoveryNode
+}
+
+func (s StaticNodes) Nodes(context.Context, *store.Snapshot) (NodeList, error) {
+	nodes := slices.Clone(s.List)
+	slices.SortFunc(nodes, func(a, b store.DiscoveryNode) int { return cmp.Compare(a.SPID, b.SPID) })
+	return NodeList{Nodes: nodes, Source: config.SourceStatic}, nil
+}
+
+// RegistryNodes reads the content-node list from the Audius registry on Ethereum, as the
+// original's final version did (spec §2 step 3): SP ids 1..N of service type content-node, each
+// with its endpoint, trailing slashes stripped; a deregistered SP keeps its id with an empty
+// endpoint.
+type RegistryNodes struct {
+	Registry string // the registry contract
+	Block    int64  // 0: the chain head at each run
+	client   *ethregistry.Client
+}
+
+func (r RegistryNodes) Nodes(ctx context.Context, _ *store.Snapshot) (NodeList, error) {
+	l, err := r.client.Read(ctx, ethregistry.ContentNode)
+	if err != nil {
+		return NodeList{}, err
+	}
+	nodes := make([]store.DiscoveryNode, len(l.Endpoints))
+	for i, e := range l.Endpoints {
+		nodes[i] = store.DiscoveryNode{SPID: e.SPID, Endpoint: strings.TrimRight(e.Endpoint, "/")}
+	}
+	return NodeList{Nodes: nodes, Source: config.SourceEthereum, Block: l.Block, Registry: r.Registry}, nil
+}
