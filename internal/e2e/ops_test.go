@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/report"
 	"github.com/audius-netmon/netmon/internal/simnet"
 	"github.com/audius-netmon/netmon/internal/store"
 	"github.com/audius-netmon/netmon/internal/testenv"
@@ -196,7 +197,7 @@ func TestOps(t *testing.T) {
 	out = s.netmon(t, 0, "runs", "diff", "1", "2")
 	t.Logf("netmon runs diff 1 2:\n%s", out)
 	contains(t, "runs diff", out, `run 1 \(complete, .*\) → run 2 \(complete`,
-		`(?m)^\s*missed_users_count\s+3\s+0\s+\d+\s+\+\d+`,
+		`(?m)^missed_users_count\s+sp_id=3\s+0\s+\d+\s+\+\d+`,
 		`(?m)^3\s+endpoint\s+http://\S+ → ""\s+ok \d+\s+skipped_no_endpoint \d+`)
 	diff := decode[struct {
 		Metrics []struct{ Name, SPID string }
@@ -209,7 +210,7 @@ func TestOps(t *testing.T) {
 		t.Errorf("runs diff --json nodes = %+v", diff.Nodes)
 	}
 	for _, m := range diff.Metrics {
-		if timingSeries(m.Name) {
+		if report.Timing(m.Name) {
 			t.Errorf("runs diff --json lists timing series %s without --all", m.Name)
 		}
 	}
@@ -306,10 +307,6 @@ func runDigest(t *testing.T, dbURL string, run int64) map[string]string {
 		t.Fatalf("digest: only %d run tables: %v", len(out), tables)
 	}
 	return out
-}
-
-func timingSeries(name string) bool {
-	return strings.HasSuffix(name, "_duration") || name == "audius_nm_last_run_id"
 }
 
 func sameSeries(a, b map[string]float64) bool {
