@@ -97,6 +97,7 @@ var commands = map[string]func(ctx context.Context, args []string, io IO) int{
 	"runs trend": runsTrendCmd,
 	"user":       userCmd,
 	"cid":        cidCmd,
+	"serve":      serveCmd,
 	"replay":     replayCmd,
 	"prune":      pruneCmd,
 	"migrate":    migrateCmd,

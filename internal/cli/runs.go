@@ -159,16 +159,6 @@ func parseRun(s string) (int64, error) {
 	return run, nil
 }
 
-// nodeColumns are the per-node metrics `runs show` prints, with their column titles.
-var nodeColumns = []struct{ name, title string }{
-	{"audius_nm_all_user_count", "users"},
-	{"audius_nm_primary_user_count", "primary"},
-	{"audius_nm_fully_synced_user_by_replica_count", "fully"},
-	{"audius_nm_partially_synced_user_by_replica_count", "partially"},
-	{"audius_nm_unsynced_user_by_replica_count", "unsynced"},
-	{"audius_nm_missed_users_count", "missed"},
-}
-
 // showRun prints the run's row, its network-wide metrics, and a line per node.
 func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) error {
 	v, err := report.Run(ctx, st, run)
@@ -210,14 +200,14 @@ func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) err
 	fmt.Fprintln(out)
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "sp_id\tendpoint")
-	for _, c := range nodeColumns {
-		fmt.Fprintf(tw, "\t%s", c.title)
+	for _, c := range report.NodeColumns {
+		fmt.Fprintf(tw, "\t%s", c.Title)
 	}
 	fmt.Fprintln(tw, "\titems\tfetch health\ts/item")
 	for _, n := range v.Nodes {
 		fmt.Fprintf(tw, "%d\t%s", n.SPID, shownEndpoint(n.Endpoint))
-		for _, c := range nodeColumns {
-			val, ok := n.Metrics[c.name]
+		for _, c := range report.NodeColumns {
+			val, ok := n.Metrics[c.Name]
 			if ok {
 				fmt.Fprintf(tw, "\t%s", formatValue(val))
 			} else {

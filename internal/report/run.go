@@ -102,6 +102,16 @@ func Run(ctx context.Context, st Store, run int64) (RunView, error) {
 	return v, nil
 }
 
+// NodeColumns are the per-node metrics a node table shows, with their column titles.
+var NodeColumns = []struct{ Name, Title string }{
+	{"audius_nm_all_user_count", "users"},
+	{"audius_nm_primary_user_count", "primary"},
+	{"audius_nm_fully_synced_user_by_replica_count", "fully"},
+	{"audius_nm_partially_synced_user_by_replica_count", "partially"},
+	{"audius_nm_unsynced_user_by_replica_count", "unsynced"},
+	{"audius_nm_missed_users_count", "missed"},
+}
+
 // isNodeSeries reports whether a series is a per-node one labelled by endpoint and sp_id only.
 func isNodeSeries(s store.Sample) bool {
 	_, ok := s.Labels["sp_id"]
