@@ -155,11 +155,18 @@ type panel struct {
 	} `json:"datasource"`
 	Targets []struct {
 		Expr       string `json:"expr"`
+		RawSQL     string `json:"rawSql"`
 		Datasource *struct {
 			UID string `json:"uid"`
 		} `json:"datasource"`
 	} `json:"targets"`
 }
+
+// The provisioned datasources' fixed uids: Prometheus for PromQL queries, the NM DB for SQL.
+const (
+	promUID = "netmon-prometheus"
+	nmdbUID = "netmon-nmdb"
+)
 
 // TestDashboards: each dashboard refers to the provisioned datasource by its fixed uid, queries
 // only metrics netmon publishes (or the rules record), and covers run freshness, sync health,
@@ -191,21 +198,34 @@ func TestDashboards(t *testing.T) {
 				rows = append(rows, p.Title)
 				continue
 			}
-			if p.Datasource == nil || p.Datasource.UID != "netmon-prometheus" {
-				t.Errorf("%s: panel %q does not use the datasource uid netmon-prometheus", f, p.Title)
+			if p.Datasource == nil || (p.Datasource.UID != promUID && p.Datasource.UID != nmdbUID) {
+				t.Errorf("%s: panel %q uses neither the datasource uid %s nor %s", f, p.Title, promUID, nmdbUID)
 			}
 			if len(p.Targets) == 0 {
 				t.Errorf("%s: panel %q has no query", f, p.Title)
 			}
 			for _, tg := range p.Targets {
-				if tg.Datasource == nil || tg.Datasource.UID != "netmon-prometheus" {
-					t.Errorf("%s: a query of panel %q does not use the datasource uid netmon-prometheus", f, p.Title)
+				want, query := promUID, tg.Expr
+				if tg.RawSQL != "" {
+					want, query = nmdbUID, tg.RawSQL
+					if strings.Contains(tg.RawSQL, "$") {
+						t.Errorf("%s: panel %q: SQL with a Grafana macro or variable; the dashboard test runs it as it is", f, p.Title)
+					}
+				}
+				if tg.Datasource == nil || tg.Datasource.UID != want || p.Datasource.UID != want {
+					t.Errorf("%s: a query of panel %q does not use the datasource uid %s", f, p.Title, want)
+				}
+				if query == "" {
+					t.Errorf("%s: panel %q has an empty query", f, p.Title)
 				}
 				checkExpr(t, f+": panel "+p.Title, tg.Expr, known, recorded)
 				for _, n := range metricRef.FindAllString(tg.Expr, -1) {
 					used[n] = true
 				}
 			}
+		}
+		if !slices.ContainsFunc(d.Panels, func(p panel) bool { return p.Datasource != nil && p.Datasource.UID == nmdbUID }) {
+			t.Errorf("%s: no run-history panel from the NM DB", f)
 		}
 		for _, want := range []string{"Run freshness", "Sync health", "Per-node health", "CID replication"} {
 			if !slices.Contains(rows, want) {
