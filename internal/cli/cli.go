@@ -230,11 +230,15 @@ func loadConfig(io IO, n needs) (config.Config, bool) {
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
-	if n.nmDB && !cfg.NMDB.IsSet() {
-		problems = append(problems, "  the netmon database is not configured: set DB_HOST and DB_NAME (and DB_USERNAME, DB_PASSWORD), or NETMON_DB_URL")
+	if n.nmDB {
+		for _, name := range cfg.NMDB.Unset("DB_") {
+			problems = append(problems, "  "+name+" is empty: the netmon database is not configured; set DB_HOST and DB_NAME (and DB_USERNAME, DB_PASSWORD), or NETMON_DB_URL")
+		}
 	}
-	if n.discovery && !cfg.DiscoveryDB.IsSet() {
-		problems = append(problems, "  the discovery database is not configured: set FDB_HOST and FDB_NAME, or NETMON_DISCOVERY_DB_URL")
+	if n.discovery {
+		for _, name := range cfg.DiscoveryDB.Unset("FDB_") {
+			problems = append(problems, "  "+name+" is empty: the discovery database is not configured; set FDB_HOST and FDB_NAME, or NETMON_DISCOVERY_DB_URL")
+		}
 	}
 	if len(problems) > 0 {
 		fmt.Fprintf(io.Stderr, "configuration is invalid:\n%s\n", strings.Join(problems, "\n"))

@@ -109,24 +109,23 @@ func gatherProgress(ctx context.Context, conn *bus.Conn, st *store.Store, run in
 	return p
 }
 
-// line is the progress as one line of text.
+// line is the progress as one line of text: counts only, never a status word (the run's events
+// say those, each once): "run 3: 3/4 work items fetched, 1 queued, 3 results written, 1/1 user batches",
+// or before the manifest "run 3: still planning, 11 work items fetched so far".
 func (p runProgress) line() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "run %d:", p.Run)
-	if p.Status != "" {
-		fmt.Fprintf(&b, " %s,", p.Status)
-	}
 	switch {
 	case p.ExpectedItems >= 0:
 		fmt.Fprintf(&b, " %d/%d work items fetched", max(p.Fetched, 0), p.ExpectedItems)
 	case p.Fetched >= 0:
-		fmt.Fprintf(&b, " %d work items fetched (planning)", p.Fetched)
+		fmt.Fprintf(&b, " still planning, %d work items fetched so far", p.Fetched)
 	}
 	if p.Queued > 0 {
 		fmt.Fprintf(&b, ", %d queued", p.Queued)
 	}
 	if p.Loaded >= 0 {
-		fmt.Fprintf(&b, ", %d loaded", p.Loaded)
+		fmt.Fprintf(&b, ", %d results written", p.Loaded)
 		if p.ExpectedBatches >= 0 {
 			fmt.Fprintf(&b, ", %d/%d user batches", p.LoadedBatches, p.ExpectedBatches)
 		}
@@ -209,6 +208,7 @@ func watchRun(ctx context.Context, conn *bus.Conn, st *store.Store, run int64, o
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastLine string
+	said := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -217,7 +217,13 @@ func watchRun(ctx context.Context, conn *bus.Conn, st *store.Store, run int64, o
 			}
 			return nil, ctx.Err()
 		case ev := <-events:
-			println(fmt.Sprintf("run %d: %s%s", run, statusName(ev.GetStatus()), reasonSuffix(ev.GetReason())))
+			// Each status once (a redelivered or repeated event says nothing new). "planned" is
+			// published when the run is created, before planning: "run N started" says that.
+			name := statusName(ev.GetStatus())
+			if !said[name] && ev.GetStatus() != netmonv1.RunStatus_RUN_STATUS_PLANNED {
+				println(fmt.Sprintf("run %d: %s%s", run, name, reasonSuffix(ev.GetReason())))
+			}
+			said[name] = true
 			switch ev.GetStatus() {
 			case netmonv1.RunStatus_RUN_STATUS_COMPLETE, netmonv1.RunStatus_RUN_STATUS_INCOMPLETE, netmonv1.RunStatus_RUN_STATUS_FAILED:
 				return ev, nil

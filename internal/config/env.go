@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/robfig/cron/v3"
 	"math"
 	"net"
 	"net/url"
@@ -266,8 +267,17 @@ func signingKeyProblem(v string) string {
 	return ""
 }
 
-// scheduleProblem checks a schedule's shape only: one of the words, or five cron fields made of
-// the characters cron uses. The planner parses it properly.
+// ParseSchedule is the planner's schedule (nil for off), parsed by the one parser Load checks
+// NETMON_SCHEDULE with, so a schedule Load accepts is one the planner runs.
+func ParseSchedule(v string) (cron.Schedule, error) {
+	if v == "" || v == "off" {
+		return nil, nil
+	}
+	return cron.ParseStandard(v)
+}
+
+// scheduleProblem checks a schedule: one of the words, or five cron fields made of the
+// characters cron uses whose values are in range (ParseSchedule, the planner's parser).
 func scheduleProblem(v string) string {
 	switch v {
 	case "@daily", "@hourly", "off":
@@ -291,6 +301,9 @@ func scheduleProblem(v string) string {
 			}
 			return fmt.Sprintf("%s; the %s field %q has the character %q", want, names[i], f, c)
 		}
+	}
+	if _, err := ParseSchedule(v); err != nil {
+		return fmt.Sprintf("%s; %v", want, err)
 	}
 	return ""
 }

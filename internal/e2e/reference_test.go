@@ -22,6 +22,7 @@ type stack struct {
 	discovery   string            // the discovery database's URL
 	http        map[string]string // stage → its /metrics, /status address
 	truth       simnet.Truth
+	net         *simnet.Network
 	nodes       *simnet.Nodes
 }
 
@@ -49,6 +50,7 @@ func startStack(t *testing.T, sc simnet.Scenario, extraEnv ...string) *stack {
 		nmDB:        testenv.Database(t),
 		discovery:   discovery,
 		truth:       net.Truth(nodes),
+		net:         net,
 		nodes:       nodes,
 		http:        map[string]string{},
 	}

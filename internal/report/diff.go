@@ -16,7 +16,8 @@ func Timing(name string) bool {
 }
 
 // MetricChange is one series whose value differs between two runs, matched by name and every
-// label; A or B is nil where that run has no such series.
+// label but endpoint (a node is its SP id: a node whose endpoint changed is the same node, and
+// the node changes say so); A or B is nil where that run has no such series.
 type MetricChange struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels,omitempty"`
@@ -41,6 +42,20 @@ type Diff struct {
 	B       store.Run      `json:"b"`
 	Metrics []MetricChange `json:"metrics"`
 	Nodes   []NodeChange   `json:"nodes"`
+}
+
+// identity is a series' identity across runs: its key without the endpoint label.
+func identity(s store.Sample) string {
+	if _, ok := s.Labels["endpoint"]; !ok {
+		return s.Key()
+	}
+	l := make(map[string]string, len(s.Labels)-1)
+	for k, v := range s.Labels {
+		if k != "endpoint" {
+			l[k] = v
+		}
+	}
+	return store.Sample{Name: s.Name, Labels: l}.Key()
 }
 
 // DiffRuns compares two runs: every stored series, matched by its name and all its labels, and
@@ -70,7 +85,7 @@ func diff(runs [2]store.Run, samples [2][]store.Sample, health [2][]store.NodeHe
 	var keys []string
 	for i := range samples {
 		for _, s := range samples[i] {
-			k := s.Key()
+			k := identity(s)
 			if _, seen := vals[0][k]; !seen {
 				if _, seen := vals[1][k]; !seen {
 					keys = append(keys, k)

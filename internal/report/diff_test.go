@@ -123,3 +123,14 @@ func TestCompareLabelValues(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffMatchesNodesBySPID: a node whose endpoint changed is the same node; its series are
+// compared, not listed as one that left and one that joined.
+func TestDiffMatchesNodesBySPID(t *testing.T) {
+	a := []store.Sample{{Name: "audius_nm_missed_users_count", Labels: map[string]string{"endpoint": "http://cn3", "sp_id": "3"}, Value: 0}}
+	b := []store.Sample{{Name: "audius_nm_missed_users_count", Labels: map[string]string{"endpoint": "", "sp_id": "3"}, Value: 54}}
+	d := diff([2]store.Run{{ID: 1}, {ID: 2}}, [2][]store.Sample{a, b}, [2][]store.NodeHealth{}, false)
+	if len(d.Metrics) != 1 || d.Metrics[0].A == nil || d.Metrics[0].B == nil || *d.Metrics[0].Delta != 54 {
+		t.Errorf("changes %+v, want one with a delta of 54", d.Metrics)
+	}
+}

@@ -111,8 +111,9 @@ type Trend struct {
 	Zero int `json:"zero_series_left_out"`
 }
 
-// Series is one labelled series of a Trend: its value in each of the trend's runs (nil where the
-// run has no such series).
+// Series is one labelled series of a Trend, matched across runs by every label but endpoint
+// (Labels are the newest run's): its value in each of the trend's runs (nil where the run has no
+// such series).
 type Series struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	Values []*float64        `json:"values"`
@@ -166,11 +167,12 @@ func TrendOf(ctx context.Context, st Store, metric, sp string, limit int) (Trend
 		if sp != "" && s.Labels["sp_id"] != sp {
 			continue
 		}
-		k := store.Sample{Name: s.Name, Labels: s.Labels}.Key()
+		k := identity(s.Sample)
 		if byKey[k] == nil {
-			byKey[k] = &Series{Labels: s.Labels, Values: make([]*float64, len(runs))}
+			byKey[k] = &Series{Values: make([]*float64, len(runs))}
 			keys = append(keys, k)
 		}
+		byKey[k].Labels = s.Labels // samples come by run, oldest first
 		v := s.Value
 		byKey[k].Values[col[s.Run]] = &v
 	}

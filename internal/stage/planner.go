@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/planner"
 	"github.com/audius-netmon/netmon/internal/store"
@@ -28,12 +28,9 @@ const leaseGrace = 10 * time.Minute
 // on message.StartSubject, one run at a time.
 func RunPlanner(ctx context.Context, d Deps) error {
 	reg := d.registry()
-	var schedule cron.Schedule
-	if d.Config.Schedule != "" && d.Config.Schedule != "off" {
-		var err error
-		if schedule, err = cron.ParseStandard(d.Config.Schedule); err != nil {
-			return fmt.Errorf("NETMON_SCHEDULE: %w", err)
-		}
+	schedule, err := config.ParseSchedule(d.Config.Schedule)
+	if err != nil {
+		return fmt.Errorf("NETMON_SCHEDULE: %w", err)
 	}
 	disc, err := store.OpenDiscovery(ctx, d.Config.DiscoveryDB.ConnString())
 	if err != nil {
@@ -165,7 +162,7 @@ func (s *starter) start(by string) (int64, error) {
 			m, err := s.planner.Plan(ctx, run, created, snap, s.conn.Emitter(256))
 			if err == nil {
 				log.Info().Int64("users", m.GetUsers()).Int64("work_items", m.GetWorkItems()).
-					Dur("took", m.GetDiscoveryDuration().AsDuration()).Msg("run planned")
+					Float64("took_seconds", m.GetDiscoveryDuration().AsDuration().Seconds()).Msg("run planned")
 			}
 			return err
 		})
