@@ -78,14 +78,18 @@ func checkExpr(t *testing.T, where, expr string, known, recorded map[string]bool
 	}
 }
 
+// runbookBase is where the alerts' runbook_url point: docs/runbooks.md on the main branch.
+const runbookBase = "https://github.com/audius-netmon/netmon/blob/main/docs/runbooks.md#"
+
 type ruleFile struct {
 	Groups []struct {
 		Name  string `yaml:"name"`
 		Rules []struct {
-			Record string            `yaml:"record"`
-			Alert  string            `yaml:"alert"`
-			Expr   string            `yaml:"expr"`
-			Labels map[string]string `yaml:"labels"`
+			Record      string            `yaml:"record"`
+			Alert       string            `yaml:"alert"`
+			Expr        string            `yaml:"expr"`
+			Labels      map[string]string `yaml:"labels"`
+			Annotations map[string]string `yaml:"annotations"`
 		} `yaml:"rules"`
 	} `yaml:"groups"`
 }
@@ -101,6 +105,11 @@ func TestAlertRules(t *testing.T) {
 	known := knownMetrics()
 	recorded := map[string]bool{}
 	var alerts []string
+	rb, err := os.ReadFile(filepath.Join(root, "docs/runbooks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runbooks := string(rb)
 	var rf []ruleFile
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -129,12 +138,20 @@ func TestAlertRules(t *testing.T) {
 					if rule.Labels["severity"] == "" {
 						t.Errorf("alert %s has no severity label", rule.Alert)
 					}
+					// Every alert links its runbook: a section of docs/runbooks.md named after it.
+					if want := runbookBase + strings.ToLower(rule.Alert); rule.Annotations["runbook_url"] != want {
+						t.Errorf("alert %s: runbook_url %q, want %q", rule.Alert, rule.Annotations["runbook_url"], want)
+					}
+					if !strings.Contains(runbooks, "\n## "+rule.Alert+"\n") {
+						t.Errorf("alert %s: docs/runbooks.md has no section \"## %s\"", rule.Alert, rule.Alert)
+					}
 				}
 			}
 		}
 	}
-	for _, want := range []string{"NetmonRunNotCompleted", "NetmonRunFailed", "NetmonRunIncomplete", "NetmonPushFailing",
-		"NetmonMissedUsersHigh", "NetmonMissedUsersCritical", "NetmonNodeUnreachable", "NetmonFullySyncedRatioDropping"} {
+	for _, want := range []string{"NetmonRunNotCompleted", "NetmonNoCompleteRun", "NetmonRunFailed", "NetmonRunIncomplete", "NetmonPushFailing",
+		"NetmonMissedUsersHigh", "NetmonMissedUsersCritical", "NetmonNodeUnreachable", "NetmonFullySyncedRatioDropping",
+		"NetmonStageDown", "NetmonStageMissing", "NetmonPushgatewayDown"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s", want)
 		}
