@@ -119,8 +119,8 @@ type Series struct {
 	Values []*float64        `json:"values"`
 }
 
-// MetricName resolves a metric given with or without its audius_nm_ prefix among names.
-func MetricName(metric string, names []string) (string, error) {
+// metricName resolves a metric given with or without its audius_nm_ prefix among names.
+func metricName(metric string, names []string) (string, error) {
 	for _, n := range []string{metric, "audius_nm_" + metric} {
 		if slices.Contains(names, n) {
 			return n, nil
@@ -141,7 +141,7 @@ func TrendOf(ctx context.Context, st Store, metric, sp string, limit int) (Trend
 	if err != nil {
 		return Trend{}, err
 	}
-	name, err := MetricName(metric, names)
+	name, err := metricName(metric, names)
 	if err != nil {
 		return Trend{}, err
 	}

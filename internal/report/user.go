@@ -68,20 +68,6 @@ func pickRun(ctx context.Context, st Store, run int64) (store.Run, error) {
 	return st.GetRun(ctx, run)
 }
 
-// ClockText says what a slot clock means: "clock 12", "-1: does not know the wallet", "-2: no
-// answer", "none" (NULL).
-func ClockText(c *int64) string {
-	switch {
-	case c == nil:
-		return "none"
-	case *c == -1:
-		return "-1 (does not know the wallet)"
-	case *c == -2:
-		return "-2 (no answer)"
-	}
-	return "clock " + strconv.FormatInt(*c, 10)
-}
-
 // SlotAnswer says in words what a slot's node answered and why, from its clock and work item.
 func SlotAnswer(s store.UserSlot, wallet *string) string {
 	switch {
