@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -190,6 +192,12 @@ func TestOps(t *testing.T) {
 	contains(t, "cid", out, `cid \S+ in run 1 \(complete`, `held by \d of its \d expected nodes`)
 	cli(t, s.env, 1, "cid", "QmNotInTheRun")
 
+	// netmon serve: the web view's JSON names run 1 and its read-only node; the page says why
+	// node 4 is red. (internal/web's browser test looks at every page.)
+	base := startServe(t, s.env)
+	contains(t, "GET /api/runs", get(t, base+"/api/runs"), `"run_id": 1`, `"status": "complete"`)
+	contains(t, "GET /", get(t, base+"/"), `<tr class="bad" data-sp="4">`, `http_error`)
+
 	// /status of every stage: JSON naming run 1.
 	for st, addr := range s.http {
 		body := get(t, "http://"+addr+"/status")
@@ -370,6 +378,28 @@ func runDigest(t *testing.T, dbURL string, run int64) map[string]string {
 		t.Fatalf("digest: only %d run tables: %v", len(out), tables)
 	}
 	return out
+}
+
+// startServe starts `netmon serve` on a free loopback port, stopped when the test ends, and
+// returns its base URL (the address it prints).
+func startServe(t *testing.T, env []string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binaries(t), "netmon"), "serve", "--addr", "127.0.0.1:0")
+	cmd.Env = env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "netmon serve: ")
+	if err != nil || !ok || !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("netmon serve printed %q (%v), want its address", line, err)
+	}
+	return strings.TrimSuffix(url, "/")
 }
 
 // missedSlots is the truth's missed user slots over every node.
