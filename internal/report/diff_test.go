@@ -1,6 +1,8 @@
 package report
 
 import (
+	"context"
+	"slices"
 	"testing"
 
 	"github.com/audius-netmon/netmon/internal/store"
@@ -134,3 +136,35 @@ func TestDiffMatchesNodesBySPID(t *testing.T) {
 		t.Errorf("changes %+v, want one with a delta of 54", d.Metrics)
 	}
 }
+
+// TestRunLabelledOrder: a run's labelled series come in their buckets' order, not as text.
+func TestRunLabelledOrder(t *testing.T) {
+	var samples []store.Sample
+	for _, b := range []string{"no_answer", "1001+", "0", "101-1000", "2-10"} {
+		samples = append(samples, store.Sample{Name: "audius_nm_secondaries_by_clock_lag", Labels: map[string]string{"lag": b}, Value: 1})
+	}
+	v, err := Run(t.Context(), fakeStore{samples: samples}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range v.Labelled {
+		got = append(got, s.Labels["lag"])
+	}
+	if want := []string{"0", "2-10", "101-1000", "1001+", "no_answer"}; !slices.Equal(got, want) {
+		t.Errorf("lag buckets %v, want %v", got, want)
+	}
+}
+
+// fakeStore serves one run's samples, for views that need no database.
+type fakeStore struct {
+	Store
+	samples []store.Sample
+}
+
+func (f fakeStore) GetRun(context.Context, int64) (store.Run, error) { return store.Run{ID: 1}, nil }
+func (f fakeStore) Samples(context.Context, int64) ([]store.Sample, error) {
+	return f.samples, nil
+}
+func (f fakeStore) NodeHealth(context.Context, int64) ([]store.NodeHealth, error) { return nil, nil }
+func (f fakeStore) Failures(context.Context, int64) ([]store.Failure, error)      { return nil, nil }

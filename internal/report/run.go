@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,8 +35,9 @@ type Store interface {
 // RunView is a run with its network-wide series, its other labelled series and its nodes.
 type RunView struct {
 	Run store.Run `json:"run"`
-	// Metrics are the unlabelled series; Labelled the series labelled by something other than a
-	// node (lag, replicas, nodes, stage), both sorted by series key.
+	// Metrics are the unlabelled series, sorted by name; Labelled the series labelled by something
+	// other than a node (lag, replicas, nodes, stage), by name then label values in their natural
+	// order.
 	Metrics  []store.Sample `json:"metrics"`
 	Labelled []store.Sample `json:"labelled"`
 	Nodes    []NodeView     `json:"nodes"`
@@ -86,6 +88,13 @@ func Run(ctx context.Context, st Store, run int64) (RunView, error) {
 			v.Labelled = append(v.Labelled, s)
 		}
 	}
+	// Buckets in their order (lag from in sync to no answer, stages in pipeline order).
+	slices.SortStableFunc(v.Labelled, func(a, b store.Sample) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return compareSeries(a.Labels, b.Labels)
+	})
 	for _, h := range health {
 		n := NodeView{NodeHealth: h, Metrics: byNode[strconv.FormatInt(h.SPID, 10)], Failures: []store.Failure{}}
 		if n.Metrics == nil {
