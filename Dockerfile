@@ -20,6 +20,7 @@ COPY services/aggregator/go.* services/aggregator/
 COPY services/netmon/go.* services/netmon/
 COPY services/simnet/go.* services/simnet/
 COPY services/bench/go.* services/bench/
+COPY deploy/promqltest/go.* deploy/promqltest/
 RUN go mod download
 
 COPY . .

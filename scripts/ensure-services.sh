@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure what netmon's tests and demo need is on this machine and running: a PostgreSQL
 # server on 127.0.0.1:5432 that the postgres role can reach without a password, the Pushgateway
-# binary, and promtool (which checks the alert rules). Installs Debian packages when
-# missing (root needed). Idempotent.
+# binary, Prometheus and promtool (which checks the alert rules; the dashboard test runs the
+# server), and Chromium (the web view's browser test). Installs Debian packages when missing
+# (root needed). Idempotent.
 set -euo pipefail
 
 say() { echo "ensure-services: $*" >&2; }
@@ -55,8 +56,13 @@ if [ ! -x /usr/sbin/nats-server ] && [ -z "${NETMON_OLD_NATS_SERVER:-}" ]; then
   apt_install nats-server
 fi
 
-# --- promtool (Debian package prometheus) ---------------------------------------------------------
-if ! command -v promtool >/dev/null 2>&1; then
+# --- prometheus and promtool (Debian package prometheus) --------------------------------------------
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   apt_install prometheus
+fi
+
+# --- Chromium, headless, for the web view's browser test (internal/web) ----------------------------
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${NETMON_CHROMIUM:-}" ]; then
+  apt_install chromium
 fi
 say "ok"

@@ -78,14 +78,18 @@ func checkExpr(t *testing.T, where, expr string, known, recorded map[string]bool
 	}
 }
 
+// runbookBase is where the alerts' runbook_url point: docs/runbooks.md on the main branch.
+const runbookBase = "https://github.com/audius-netmon/netmon/blob/main/docs/runbooks.md#"
+
 type ruleFile struct {
 	Groups []struct {
 		Name  string `yaml:"name"`
 		Rules []struct {
-			Record string            `yaml:"record"`
-			Alert  string            `yaml:"alert"`
-			Expr   string            `yaml:"expr"`
-			Labels map[string]string `yaml:"labels"`
+			Record      string            `yaml:"record"`
+			Alert       string            `yaml:"alert"`
+			Expr        string            `yaml:"expr"`
+			Labels      map[string]string `yaml:"labels"`
+			Annotations map[string]string `yaml:"annotations"`
 		} `yaml:"rules"`
 	} `yaml:"groups"`
 }
@@ -101,6 +105,11 @@ func TestAlertRules(t *testing.T) {
 	known := knownMetrics()
 	recorded := map[string]bool{}
 	var alerts []string
+	rb, err := os.ReadFile(filepath.Join(root, "docs/runbooks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runbooks := string(rb)
 	var rf []ruleFile
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -129,12 +138,20 @@ func TestAlertRules(t *testing.T) {
 					if rule.Labels["severity"] == "" {
 						t.Errorf("alert %s has no severity label", rule.Alert)
 					}
+					// Every alert links its runbook: a section of docs/runbooks.md named after it.
+					if want := runbookBase + strings.ToLower(rule.Alert); rule.Annotations["runbook_url"] != want {
+						t.Errorf("alert %s: runbook_url %q, want %q", rule.Alert, rule.Annotations["runbook_url"], want)
+					}
+					if !strings.Contains(runbooks, "\n## "+rule.Alert+"\n") {
+						t.Errorf("alert %s: docs/runbooks.md has no section \"## %s\"", rule.Alert, rule.Alert)
+					}
 				}
 			}
 		}
 	}
-	for _, want := range []string{"NetmonRunNotCompleted", "NetmonRunFailed", "NetmonRunIncomplete", "NetmonPushPending",
-		"NetmonMissedUsersHigh", "NetmonMissedUsersCritical", "NetmonNodeUnreachable", "NetmonFullySyncedRatioDropping"} {
+	for _, want := range []string{"NetmonRunNotCompleted", "NetmonNoCompleteRun", "NetmonRunFailed", "NetmonRunIncomplete", "NetmonPushPending",
+		"NetmonMissedUsersHigh", "NetmonMissedUsersCritical", "NetmonNodeUnreachable", "NetmonFullySyncedRatioDropping",
+		"NetmonStageDown", "NetmonStageMissing", "NetmonPushgatewayDown"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s", want)
 		}
@@ -155,11 +172,18 @@ type panel struct {
 	} `json:"datasource"`
 	Targets []struct {
 		Expr       string `json:"expr"`
+		RawSQL     string `json:"rawSql"`
 		Datasource *struct {
 			UID string `json:"uid"`
 		} `json:"datasource"`
 	} `json:"targets"`
 }
+
+// The provisioned datasources' fixed uids: Prometheus for PromQL queries, the NM DB for SQL.
+const (
+	promUID = "netmon-prometheus"
+	nmdbUID = "netmon-nmdb"
+)
 
 // TestDashboards: each dashboard refers to the provisioned datasource by its fixed uid, queries
 // only metrics netmon publishes (or the rules record), and covers run freshness, sync health,
@@ -191,21 +215,34 @@ func TestDashboards(t *testing.T) {
 				rows = append(rows, p.Title)
 				continue
 			}
-			if p.Datasource == nil || p.Datasource.UID != "netmon-prometheus" {
-				t.Errorf("%s: panel %q does not use the datasource uid netmon-prometheus", f, p.Title)
+			if p.Datasource == nil || (p.Datasource.UID != promUID && p.Datasource.UID != nmdbUID) {
+				t.Errorf("%s: panel %q uses neither the datasource uid %s nor %s", f, p.Title, promUID, nmdbUID)
 			}
 			if len(p.Targets) == 0 {
 				t.Errorf("%s: panel %q has no query", f, p.Title)
 			}
 			for _, tg := range p.Targets {
-				if tg.Datasource == nil || tg.Datasource.UID != "netmon-prometheus" {
-					t.Errorf("%s: a query of panel %q does not use the datasource uid netmon-prometheus", f, p.Title)
+				want, query := promUID, tg.Expr
+				if tg.RawSQL != "" {
+					want, query = nmdbUID, tg.RawSQL
+					if strings.Contains(tg.RawSQL, "$") {
+						t.Errorf("%s: panel %q: SQL with a Grafana macro or variable; the dashboard test runs it as it is", f, p.Title)
+					}
+				}
+				if tg.Datasource == nil || tg.Datasource.UID != want || p.Datasource.UID != want {
+					t.Errorf("%s: a query of panel %q does not use the datasource uid %s", f, p.Title, want)
+				}
+				if query == "" {
+					t.Errorf("%s: panel %q has an empty query", f, p.Title)
 				}
 				checkExpr(t, f+": panel "+p.Title, tg.Expr, known, recorded)
 				for _, n := range metricRef.FindAllString(tg.Expr, -1) {
 					used[n] = true
 				}
 			}
+		}
+		if !slices.ContainsFunc(d.Panels, func(p panel) bool { return p.Datasource != nil && p.Datasource.UID == nmdbUID }) {
+			t.Errorf("%s: no run-history panel from the NM DB", f)
 		}
 		for _, want := range []string{"Run freshness", "Sync health", "Per-node health", "CID replication"} {
 			if !slices.Contains(rows, want) {

@@ -187,7 +187,7 @@ func (a *Aggregator) pushPending(ctx context.Context) error {
 	a.push = pushRetry{}
 	ev := a.log.Info().Int64("run_id", run.ID).Int("series", len(samples))
 	if run.PushPendingSince != nil {
-		ev = ev.Str("pending_for", a.now().Sub(*run.PushPendingSince).Round(time.Millisecond).String())
+		ev = ev.Float64("pending_seconds", a.now().Sub(*run.PushPendingSince).Seconds())
 	}
 	ev.Int64("failed_attempts", run.PushAttempts).Msg("metrics pushed")
 	return nil

@@ -43,6 +43,15 @@ func Connect(url, name string, log zerolog.Logger, opts ...nats.Option) (*Conn, 
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("nats reconnected")
 		}),
+		// Asynchronous errors (a slow consumer, a permissions violation) go through the logger:
+		// without a handler nats.go writes them to stderr as plain text.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			e := log.Warn().Err(err)
+			if sub != nil {
+				e = e.Str("subject", sub.Subject)
+			}
+			e.Msg("nats async error")
+		}),
 	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect nats: %w", err)

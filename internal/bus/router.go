@@ -264,7 +264,7 @@ func waitOut(ctx context.Context, log zerolog.Logger, what string, try func() er
 			first = now
 		}
 		if now.Sub(logged) >= dependencyLogEvery {
-			log.Warn().Err(err).Str("waiting", now.Sub(first).Round(time.Second).String()).Msg(what)
+			log.Warn().Err(err).Float64("waiting_seconds", now.Sub(first).Round(time.Second).Seconds()).Msg(what)
 			logged = now
 		}
 		select {

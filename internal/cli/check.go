@@ -165,7 +165,8 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 	})
 
 	if !cfg.NMDB.IsSet() {
-		out = append(out, probe{Component: "nm db", Status: "unset", Detail: "DB_* / NETMON_DB_URL not set (planner, loader, aggregator and netmon status need it)"})
+		out = append(out, probe{Component: "nm db", Status: "unset", Detail: unsetDetail(cfg.NMDB, "DB_", "NETMON_DB_URL",
+			"the planner, the loader, the aggregator and netmon status, runs, user, cid and serve need it")})
 	} else {
 		try("nm db", cfg.NMDB.String(), func(ctx context.Context) (string, error) {
 			st, err := store.Open(ctx, cfg.NMDB.ConnString(), 1)
@@ -200,7 +201,8 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 		}
 	}
 	if !cfg.DiscoveryDB.IsSet() {
-		out = append(out, probe{Component: "discovery db", Status: "unset", Detail: "FDB_* / NETMON_DISCOVERY_DB_URL not set (the planner needs it)"})
+		out = append(out, probe{Component: "discovery db", Status: "unset", Detail: unsetDetail(cfg.DiscoveryDB, "FDB_",
+			"NETMON_DISCOVERY_DB_URL", "the planner needs it")})
 	} else {
 		try("discovery db", cfg.DiscoveryDB.String(), func(ctx context.Context) (string, error) {
 			d, err := store.OpenDiscovery(ctx, cfg.DiscoveryDB.ConnString())
@@ -293,6 +295,13 @@ func registryDetail(l planner.NodeList) string {
 		}
 	}
 	return fmt.Sprintf("registry %s at block %d: N = %d content nodes (%d without endpoint)", l.Registry, l.Block, len(l.Nodes), without)
+}
+
+// unsetDetail says which variables a database lacks: "DB_NAME is empty (set DB_HOST and DB_NAME,
+// or NETMON_DB_URL; the planner needs it)".
+func unsetDetail(db config.Postgres, prefix, urlName, who string) string {
+	return fmt.Sprintf("%s is empty (set %sHOST and %sNAME, or %s; %s)", strings.Join(db.Unset(prefix), " and "),
+		prefix, prefix, urlName, who)
 }
 
 // httpGet wants a 200 from url.

@@ -52,10 +52,17 @@ Usage: netmon COMMAND [flags] [arguments]
 Runs:
   run [--wait] [--embedded]      start a run now; with --wait, follow it to its end
   status [--watch]               the active run's progress, from any machine
-  runs list                      the latest runs
+  runs list                      the latest runs with their key ratios
   runs show RUN                  a run's metrics and per-node fetch health
   runs diff RUN_A RUN_B          the metrics and nodes that changed between two runs
+  runs trend [--metric M] [--sp N]
+                                 a metric over the last runs
   replay RUN [--push]            rebuild a run's rows and metrics from stream history
+
+Questions:
+  user USER_ID|WALLET [--run N]  a user's replica set, each node's answer, its category and why
+  cid CID [--run N]              a CID's expected holders, what each answered, its replication
+  serve [--addr HOST:PORT]       the read-only web view and JSON API over the NM DB
 
 Maintenance:
   prune [--keep N] [--older-than AGE] [--dry-run]
@@ -67,7 +74,8 @@ Other:
   demo                           a full run over a simulated network on a local Postgres
   help [COMMAND]                 this text, or a command's
 
-Every command takes --help; status, runs, replay, prune, migrate and check take --json.
+Every command takes --help; status, runs, user, cid, replay, prune, migrate and check take
+--json.
 Configuration comes from the environment (docs/configuration.md); operating netmon is
 described in docs/operations.md.
 
@@ -81,16 +89,20 @@ Exit codes:
 
 // commands maps a command line's first words to its handler.
 var commands = map[string]func(ctx context.Context, args []string, io IO) int{
-	"run":       runCmd,
-	"status":    statusCmd,
-	"runs list": runsListCmd,
-	"runs show": runsShowCmd,
-	"runs diff": runsDiffCmd,
-	"replay":    replayCmd,
-	"prune":     pruneCmd,
-	"migrate":   migrateCmd,
-	"check":     checkCmd,
-	"demo":      demoCmd,
+	"run":        runCmd,
+	"status":     statusCmd,
+	"runs list":  runsListCmd,
+	"runs show":  runsShowCmd,
+	"runs diff":  runsDiffCmd,
+	"runs trend": runsTrendCmd,
+	"user":       userCmd,
+	"cid":        cidCmd,
+	"serve":      serveCmd,
+	"replay":     replayCmd,
+	"prune":      pruneCmd,
+	"migrate":    migrateCmd,
+	"check":      checkCmd,
+	"demo":       demoCmd,
 }
 
 // Main runs the command line args and returns the exit code.
@@ -128,11 +140,13 @@ func Main(ctx context.Context, args []string, io IO) int {
 	return ExitUsage
 }
 
-const runsUsage = `Usage: netmon runs list|show|diff [flags] [arguments]
+const runsUsage = `Usage: netmon runs list|show|diff|trend [flags] [arguments]
 
-  runs list [--limit N]          the latest runs, newest first
+  runs list [--limit N]          the latest runs with their key ratios, newest first
   runs show RUN                  a run's metrics and per-node fetch health
   runs diff RUN_A RUN_B          the metrics and nodes that changed between two runs
+  runs trend [--metric M] [--sp N]
+                                 a metric over the last runs
 
 Each takes --json and --help.
 `
@@ -216,11 +230,15 @@ func loadConfig(io IO, n needs) (config.Config, bool) {
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
-	if n.nmDB && !cfg.NMDB.IsSet() {
-		problems = append(problems, "  the netmon database is not configured: set DB_HOST and DB_NAME (and DB_USERNAME, DB_PASSWORD), or NETMON_DB_URL")
+	if n.nmDB {
+		for _, name := range cfg.NMDB.Unset("DB_") {
+			problems = append(problems, "  "+name+" is empty: the netmon database is not configured; set DB_HOST and DB_NAME (and DB_USERNAME, DB_PASSWORD), or NETMON_DB_URL")
+		}
 	}
-	if n.discovery && !cfg.DiscoveryDB.IsSet() {
-		problems = append(problems, "  the discovery database is not configured: set FDB_HOST and FDB_NAME, or NETMON_DISCOVERY_DB_URL")
+	if n.discovery {
+		for _, name := range cfg.DiscoveryDB.Unset("FDB_") {
+			problems = append(problems, "  "+name+" is empty: the discovery database is not configured; set FDB_HOST and FDB_NAME, or NETMON_DISCOVERY_DB_URL")
+		}
 	}
 	if len(problems) > 0 {
 		fmt.Fprintf(io.Stderr, "configuration is invalid:\n%s\n", strings.Join(problems, "\n"))

@@ -29,8 +29,10 @@ is active, its status and its deadline, and exits 3.
 With --embedded, the four stages run in this process with an embedded NATS server (the
 discovery and NM databases and the Pushgateway are still the configured ones).
 
-Exit codes: 0 started (or, with --wait, complete); 1 the run failed or ended incomplete, or no
-planner answered; 2 usage or configuration; 3 another run is active.
+Exit codes: 0 started (or, with --wait, complete); 1 the run failed or ended incomplete, no
+planner answered, or --timeout passed before the run ended (the run goes on, except with
+--embedded: follow it with netmon status --watch); 2 usage or configuration; 3 another run is
+active.
 `
 
 func runCmd(ctx context.Context, args []string, io IO) int {

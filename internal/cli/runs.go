@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,13 +11,16 @@ import (
 
 	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/lifecycle"
+	"github.com/audius-netmon/netmon/internal/report"
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
 const runsListHelp = `Lists the latest runs of the NM DB, newest first: status, creation time, how long the run
-took, users, work items (results loaded of those planned), the push of its metrics to the
-Pushgateway (pushed, pending since when, superseded by a newer run) and why it failed or is
-incomplete.
+took, users, the key ratios (the share of users fully synced, the user slots that got no
+answer, the share of checked CIDs on no node of their replica set), work items (results
+loaded of those planned), the push of its metrics to the Pushgateway (pushed, pending for how
+long, superseded by a newer run) and why a run failed or is incomplete. A ratio is "-" for a
+run without it (failed, still loading, or planned without CID checks).
 
 Exit codes: 0 listed; 1 the NM DB failed; 2 usage or configuration.
 `
@@ -26,28 +28,24 @@ Exit codes: 0 listed; 1 the NM DB failed; 2 usage or configuration.
 func runsListCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("runs list", "runs list [--limit N] [--json]", runsListHelp, 0)
 	limit := fs.Int("limit", 20, "at most this many runs")
-	asJSON := fs.Bool("json", false, "print JSON (an array of runs)")
+	asJSON := fs.Bool("json", false, "print JSON (an array of runs with their ratios)")
 	if _, code, ok := fs.parse(args, io); !ok {
 		return code
 	}
-	cfg, ok := loadConfig(io, needs{nmDB: true})
-	if !ok {
-		return ExitUsage
-	}
 	ctx, cancel := withTimeout(ctx, time.Minute)
 	defer cancel()
-	st, err := openStore(ctx, cfg, false)
-	if err != nil {
-		return fail(io, "runs list", err)
+	st, code, ok := storeFor(ctx, io)
+	if !ok {
+		return code
 	}
 	defer st.Close()
-	runs, err := st.ListRuns(ctx, *limit)
+	runs, err := report.Summaries(ctx, st, *limit)
 	if err != nil {
 		return fail(io, "runs list", err)
 	}
 	if *asJSON {
 		if runs == nil {
-			runs = []store.Run{}
+			runs = []report.Summary{}
 		}
 		_ = writeJSON(io.Stdout, runs)
 		return ExitOK
@@ -56,18 +54,25 @@ func runsListCmd(ctx context.Context, args []string, io IO) int {
 		fmt.Fprintln(io.Stdout, "no runs yet")
 		return ExitOK
 	}
-	tw := tabwriter.NewWriter(io.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "run\tstatus\tcreated (UTC)\ttook\tusers\twork items\tpush\terror")
+	rows := [][]string{{"run", "status", "created (UTC)", "took", "users", "fully synced", "missed slots", "unrepl. CIDs",
+		"work items", "push", "error"}}
 	for _, r := range runs {
 		took := "-"
-		if r.CompletedAt != nil {
+		switch {
+		case r.Seconds != nil:
+			took = formatSeconds(*r.Seconds)
+		case r.CompletedAt != nil:
 			took = since(r.CreatedAt, r.CompletedAt)
-		} else if !r.Status.Terminal() {
+		case !r.Status.Terminal():
 			took = since(r.CreatedAt, nil) + " so far"
 		}
-		items := fmt.Sprintf("%d/%s", r.LoadedResults, formatInt(r.ExpectedItems))
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, formatTime(&r.CreatedAt), took,
-			formatInt(r.ExpectedUsers), items, pushShort(r), shorten(r.Error, 70))
+		rows = append(rows, []string{fmt.Sprint(r.ID), string(r.Status), formatTime(&r.CreatedAt), took, formatInt(r.ExpectedUsers),
+			percent(r.FullySynced), optValue(r.MissedSlots), percent(r.UnreplicatedCIDs),
+			fmt.Sprintf("%d/%s", r.LoadedResults, formatInt(r.ExpectedItems)), pushShort(r.Run), shorten(r.Error, 60)})
+	}
+	tw := tabwriter.NewWriter(io.Stdout, 0, 4, 2, ' ', 0)
+	for _, row := range rows {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()
 	return ExitOK
@@ -98,7 +103,7 @@ func pushLine(r store.Run) string {
 			s += fmt.Sprintf(" since %s UTC (%s)", formatTime(r.PushPendingSince), since(*r.PushPendingSince, nil))
 		}
 		if r.PushAttempts > 0 {
-			s += fmt.Sprintf(", %d failed attempts, last: %s", r.PushAttempts, shorten(r.PushError, 120))
+			s += fmt.Sprintf(", %d failed attempts, last: %s", r.PushAttempts, shortenMiddle(r.PushError, 160))
 		}
 		return s + "; retried until the Pushgateway takes it"
 	case lifecycle.Pushed:
@@ -110,6 +115,44 @@ func pushLine(r store.Run) string {
 		return "superseded: a newer run's metrics were pushed instead"
 	}
 	return ""
+}
+
+// percent formats a share (0..1) as a percentage with one decimal, "-" when missing.
+func percent(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", *v*100)
+}
+
+// formatSeconds formats seconds as a short duration (1.6s, 2m5s).
+func formatSeconds(s float64) string {
+	start := time.Unix(0, 0)
+	end := start.Add(time.Duration(s * float64(time.Second)))
+	return since(start, &end)
+}
+
+// storeFor loads the configuration a command reading the NM DB needs and opens it. When ok is
+// false the command is over with code (the problem is printed).
+func storeFor(ctx context.Context, io IO) (st *store.Store, code int, ok bool) {
+	cfg, ok := loadConfig(io, needs{nmDB: true})
+	if !ok {
+		return nil, ExitUsage, false
+	}
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "netmon: %v\n", err)
+		return nil, ExitRunFailed, false
+	}
+	return st, ExitOK, true
+}
+
+// shortenMiddle keeps the start and the end of s (an error's cause is at its end).
+func shortenMiddle(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n/3] + "…" + s[len(s)-(n-n/3-1):]
 }
 
 func shorten(s string, n int) string {
@@ -138,19 +181,15 @@ func runsShowCmd(ctx context.Context, args []string, io IO) int {
 	if err != nil {
 		return fs.usageError(io, err.Error())
 	}
-	cfg, ok := loadConfig(io, needs{nmDB: true})
-	if !ok {
-		return ExitUsage
-	}
 	ctx, cancel := withTimeout(ctx, time.Minute)
 	defer cancel()
-	st, err := openStore(ctx, cfg, false)
-	if err != nil {
-		return fail(io, "runs show", err)
+	st, code, ok := storeFor(ctx, io)
+	if !ok {
+		return code
 	}
 	defer st.Close()
 	if *asJSON {
-		v, err := runDetails(ctx, st, run)
+		v, err := report.Run(ctx, st, run)
 		if err != nil {
 			return fail(io, "runs show", err)
 		}
@@ -169,55 +208,6 @@ func parseRun(s string) (int64, error) {
 		return 0, fmt.Errorf("run %q: want a run id (a positive number, see `netmon runs list`)", s)
 	}
 	return run, nil
-}
-
-// runView is a run with its metrics and nodes, as `runs show --json` prints it.
-type runView struct {
-	Run     store.Run      `json:"run"`
-	Metrics []store.Sample `json:"metrics"`
-	Nodes   []nodeView     `json:"nodes"`
-}
-
-// nodeView is a content node of a run: its fetch health and its per-node metrics by name.
-type nodeView struct {
-	store.NodeHealth
-	Metrics map[string]float64 `json:"metrics"`
-}
-
-func runDetails(ctx context.Context, st *store.Store, run int64) (runView, error) {
-	r, err := st.GetRun(ctx, run)
-	if err != nil {
-		return runView{}, err
-	}
-	samples, err := st.Samples(ctx, run)
-	if err != nil {
-		return runView{}, err
-	}
-	health, err := st.NodeHealth(ctx, run)
-	if err != nil {
-		return runView{}, err
-	}
-	v := runView{Run: r, Metrics: []store.Sample{}, Nodes: []nodeView{}}
-	byNode := map[string]map[string]float64{}
-	for _, s := range samples {
-		if s.Labels == nil {
-			v.Metrics = append(v.Metrics, s)
-			continue
-		}
-		sp := s.Labels["sp_id"]
-		if byNode[sp] == nil {
-			byNode[sp] = map[string]float64{}
-		}
-		byNode[sp][s.Name] = s.Value
-	}
-	for _, h := range health {
-		m := byNode[strconv.FormatInt(h.SPID, 10)]
-		if m == nil {
-			m = map[string]float64{}
-		}
-		v.Nodes = append(v.Nodes, nodeView{NodeHealth: h, Metrics: m})
-	}
-	return v, nil
 }
 
 // nodeSource says where the run's content-node list came from ("" when not recorded).
@@ -246,19 +236,9 @@ func nodeSource(r store.Run) string {
 	return "from " + *r.NodeSource + block(" at block %d")
 }
 
-// nodeColumns are the per-node metrics `runs show` prints, with their column titles.
-var nodeColumns = []struct{ name, title string }{
-	{"audius_nm_all_user_count", "users"},
-	{"audius_nm_primary_user_count", "primary"},
-	{"audius_nm_fully_synced_user_by_replica_count", "fully"},
-	{"audius_nm_partially_synced_user_by_replica_count", "partially"},
-	{"audius_nm_unsynced_user_by_replica_count", "unsynced"},
-	{"audius_nm_missed_users_count", "missed"},
-}
-
 // showRun prints the run's row, its network-wide metrics, and a line per node.
 func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) error {
-	v, err := runDetails(ctx, st, run)
+	v, err := report.Run(ctx, st, run)
 	if err != nil {
 		return err
 	}
@@ -303,14 +283,14 @@ func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) err
 	fmt.Fprintln(out)
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "sp_id\tendpoint")
-	for _, c := range nodeColumns {
-		fmt.Fprintf(tw, "\t%s", c.title)
+	for _, c := range report.NodeColumns {
+		fmt.Fprintf(tw, "\t%s", c.Title)
 	}
 	fmt.Fprintln(tw, "\titems\tfetch health\ts/item")
 	for _, n := range v.Nodes {
 		fmt.Fprintf(tw, "%d\t%s", n.SPID, shownEndpoint(n.Endpoint))
-		for _, c := range nodeColumns {
-			val, ok := n.Metrics[c.name]
+		for _, c := range report.NodeColumns {
+			val, ok := n.Metrics[c.Name]
 			if ok {
 				fmt.Fprintf(tw, "\t%s", formatValue(val))
 			} else {
@@ -321,7 +301,7 @@ func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) err
 		if n.Items > 0 {
 			secs = fmt.Sprintf("%.3f", n.MeanSeconds)
 		}
-		fmt.Fprintf(tw, "\t%d\t%s\t%s\n", n.Items, outcomes(n.NodeHealth), secs)
+		fmt.Fprintf(tw, "\t%d\t%s\t%s\n", n.Items, report.Outcomes(n.NodeHealth), secs)
 	}
 	return tw.Flush()
 }
@@ -346,61 +326,15 @@ func shownEndpoint(ep string) string {
 	return ep
 }
 
-// outcomes formats a node's items by outcome: "ok 3", "ok 2, timeout 1", "no result".
-func outcomes(h store.NodeHealth) string {
-	if h.Items == 0 {
-		return "no result"
-	}
-	var parts []string
-	for _, o := range sortedKeys(h.Outcomes) {
-		parts = append(parts, fmt.Sprintf("%s %d", o, h.Outcomes[o]))
-	}
-	return strings.Join(parts, ", ")
-}
-
-const runsDiffHelp = `Compares two runs: every metric series whose value changed (per-node series matched by SP
-id), and every content node whose fetch health changed, that joined or that left. Timing
-series (durations, the run id) always change and are left out unless --all is given.
+const runsDiffHelp = `Compares two runs: every metric series whose value changed, matched by its name and every
+label (per node by SP id, and lag, replicas, nodes, stage, kind and outcome), and every content
+node whose fetch health changed, that joined or that left. Two runs of the same network give an
+empty diff: timing series (durations, timestamps, the run id) change by nature and are left out
+unless --all is given.
 
 Exit codes: 0 compared (whether or not anything changed); 1 no such run, or the NM DB failed;
 2 usage or configuration.
 `
-
-// timingSeries change from run to run by nature; diff leaves them out unless asked.
-var timingSeries = map[string]bool{
-	"audius_nm_generating_metrics_duration": true,
-	"audius_nm_total_job_duration":          true,
-	"audius_nm_indexing_content_duration":   true,
-	"audius_nm_indexing_discovery_duration": true,
-	"audius_nm_user_batch_duration":         true,
-	"audius_nm_last_run_id":                 true,
-}
-
-// metricChange is one series that differs; A or B is nil where the run has no such series.
-type metricChange struct {
-	Name  string   `json:"name"`
-	SPID  string   `json:"sp_id,omitempty"`
-	A     *float64 `json:"a"`
-	B     *float64 `json:"b"`
-	Delta *float64 `json:"delta,omitempty"`
-}
-
-// nodeChange is a node whose presence, endpoint or fetch health differs.
-type nodeChange struct {
-	SPID      int64  `json:"sp_id"`
-	Change    string `json:"change"` // joined, left, endpoint, health
-	EndpointA string `json:"endpoint_a,omitempty"`
-	EndpointB string `json:"endpoint_b,omitempty"`
-	HealthA   string `json:"health_a,omitempty"`
-	HealthB   string `json:"health_b,omitempty"`
-}
-
-type runDiff struct {
-	A       store.Run      `json:"a"`
-	B       store.Run      `json:"b"`
-	Metrics []metricChange `json:"metrics"`
-	Nodes   []nodeChange   `json:"nodes"`
-}
 
 func runsDiffCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("runs diff", "runs diff [--all] [--json] RUN_A RUN_B", runsDiffHelp, 2)
@@ -418,18 +352,14 @@ func runsDiffCmd(ctx context.Context, args []string, io IO) int {
 		}
 		runs[i] = r
 	}
-	cfg, ok := loadConfig(io, needs{nmDB: true})
-	if !ok {
-		return ExitUsage
-	}
 	ctx, cancel := withTimeout(ctx, time.Minute)
 	defer cancel()
-	st, err := openStore(ctx, cfg, false)
-	if err != nil {
-		return fail(io, "runs diff", err)
+	st, code, ok := storeFor(ctx, io)
+	if !ok {
+		return code
 	}
 	defer st.Close()
-	d, err := diffRuns(ctx, st, runs[0], runs[1], *all)
+	d, err := report.DiffRuns(ctx, st, runs[0], runs[1], *all)
 	if err != nil {
 		return fail(io, "runs diff", err)
 	}
@@ -441,113 +371,7 @@ func runsDiffCmd(ctx context.Context, args []string, io IO) int {
 	return ExitOK
 }
 
-func diffRuns(ctx context.Context, st *store.Store, a, b int64, all bool) (runDiff, error) {
-	var views [2]runView
-	for i, run := range []int64{a, b} {
-		v, err := runDetails(ctx, st, run)
-		if err != nil {
-			return runDiff{}, err
-		}
-		views[i] = v
-	}
-	d := runDiff{A: views[0].Run, B: views[1].Run, Metrics: []metricChange{}, Nodes: []nodeChange{}}
-
-	type key struct{ name, sp string }
-	vals := [2]map[key]float64{{}, {}}
-	for i, v := range views {
-		for _, s := range v.Metrics {
-			vals[i][key{s.Name, ""}] = s.Value
-		}
-		for _, n := range v.Nodes {
-			for name, val := range n.Metrics {
-				vals[i][key{name, strconv.FormatInt(n.SPID, 10)}] = val
-			}
-		}
-	}
-	keys := map[key]bool{}
-	for i := range vals {
-		for k := range vals[i] {
-			keys[k] = true
-		}
-	}
-	for k := range keys {
-		if timingSeries[k.name] && !all {
-			continue
-		}
-		va, okA := vals[0][k]
-		vb, okB := vals[1][k]
-		if okA && okB && va == vb {
-			continue
-		}
-		c := metricChange{Name: k.name, SPID: k.sp}
-		if okA {
-			c.A = &va
-		}
-		if okB {
-			c.B = &vb
-		}
-		if okA && okB {
-			delta := vb - va
-			c.Delta = &delta
-		}
-		d.Metrics = append(d.Metrics, c)
-	}
-	sort.Slice(d.Metrics, func(i, j int) bool {
-		x, y := d.Metrics[i], d.Metrics[j]
-		if x.Name != y.Name {
-			return x.Name < y.Name
-		}
-		return spLess(x.SPID, y.SPID)
-	})
-
-	nodes := [2]map[int64]store.NodeHealth{{}, {}}
-	for i, v := range views {
-		for _, n := range v.Nodes {
-			nodes[i][n.SPID] = n.NodeHealth
-		}
-	}
-	ids := map[int64]bool{}
-	for i := range nodes {
-		for id := range nodes[i] {
-			ids[id] = true
-		}
-	}
-	for id := range ids {
-		na, okA := nodes[0][id]
-		nb, okB := nodes[1][id]
-		c := nodeChange{SPID: id, EndpointA: na.Endpoint, EndpointB: nb.Endpoint}
-		if okA {
-			c.HealthA = outcomes(na)
-		}
-		if okB {
-			c.HealthB = outcomes(nb)
-		}
-		switch {
-		case !okA:
-			c.Change = "joined"
-		case !okB:
-			c.Change = "left"
-		case na.Endpoint != nb.Endpoint:
-			c.Change = "endpoint"
-		case c.HealthA != c.HealthB:
-			c.Change = "health"
-		default:
-			continue
-		}
-		d.Nodes = append(d.Nodes, c)
-	}
-	sort.Slice(d.Nodes, func(i, j int) bool { return d.Nodes[i].SPID < d.Nodes[j].SPID })
-	return d, nil
-}
-
-func spLess(a, b string) bool {
-	if len(a) != len(b) {
-		return len(a) < len(b)
-	}
-	return a < b
-}
-
-func printDiff(out io.Writer, d runDiff) {
+func printDiff(out io.Writer, d report.Diff) {
 	head := func(r store.Run) string {
 		return fmt.Sprintf("run %d (%s, %s UTC)", r.ID, r.Status, formatTime(&r.CreatedAt))
 	}
@@ -555,13 +379,7 @@ func printDiff(out io.Writer, d runDiff) {
 	if len(d.Metrics) == 0 {
 		fmt.Fprintln(out, "no metric changed")
 	} else {
-		opt := func(v *float64) string {
-			if v == nil {
-				return "-"
-			}
-			return formatValue(*v)
-		}
-		rows := [][]string{{"metric", "sp_id", fmt.Sprintf("run %d", d.A.ID), fmt.Sprintf("run %d", d.B.ID), "change"}}
+		rows := [][]string{{"metric", "labels", fmt.Sprintf("run %d", d.A.ID), fmt.Sprintf("run %d", d.B.ID), "change"}}
 		for _, c := range d.Metrics {
 			change := "-"
 			if c.Delta != nil {
@@ -570,9 +388,9 @@ func printDiff(out io.Writer, d runDiff) {
 					change = "+" + change
 				}
 			}
-			rows = append(rows, []string{strings.TrimPrefix(c.Name, "audius_nm_"), c.SPID, opt(c.A), opt(c.B), change})
+			rows = append(rows, []string{report.ShortName(c.Name), report.LabelText(c.Labels), optValue(c.A), optValue(c.B), change})
 		}
-		printAligned(out, rows)
+		printAligned(out, rows, 2)
 	}
 	fmt.Fprintln(out)
 	if len(d.Nodes) == 0 {
@@ -582,25 +400,36 @@ func printDiff(out io.Writer, d runDiff) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "sp_id\tchange\tendpoint\trun %d\trun %d\n", d.A.ID, d.B.ID)
 	for _, n := range d.Nodes {
-		ep := n.EndpointB
-		if n.Change == "left" {
-			ep = n.EndpointA
-		} else if n.Change == "endpoint" {
+		ep := shownEndpoint(n.EndpointB)
+		switch n.Change {
+		case "left":
+			ep = shownEndpoint(n.EndpointA)
+		case "endpoint":
 			ep = shownEndpoint(n.EndpointA) + " → " + shownEndpoint(n.EndpointB)
 		}
-		dash := func(s string) string {
-			if s == "" {
-				return "-"
-			}
-			return s
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", n.SPID, n.Change, shownEndpointOrArrow(ep), dash(n.HealthA), dash(n.HealthB))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", n.SPID, n.Change, ep, dash(n.HealthA), dash(n.HealthB))
 	}
 	tw.Flush()
 }
 
-// printAligned prints rows as columns: the first left-aligned, the others right-aligned.
-func printAligned(out io.Writer, rows [][]string) {
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// optValue formats a value that may be missing as "-".
+func optValue(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return formatValue(*v)
+}
+
+// printAligned prints rows as columns: the first left columns left-aligned, the others
+// right-aligned.
+func printAligned(out io.Writer, rows [][]string, left int) {
 	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, c := range r {
@@ -611,19 +440,15 @@ func printAligned(out io.Writer, rows [][]string) {
 		var b strings.Builder
 		for i, c := range r {
 			pad := strings.Repeat(" ", widths[i]-len([]rune(c)))
-			if i == 0 {
+			switch {
+			case i == 0:
 				b.WriteString(c + pad)
-			} else {
+			case i < left:
+				b.WriteString("  " + c + pad)
+			default:
 				b.WriteString("  " + pad + c)
 			}
 		}
-		fmt.Fprintln(out, b.String())
+		fmt.Fprintln(out, strings.TrimRight(b.String(), " "))
 	}
-}
-
-func shownEndpointOrArrow(ep string) string {
-	if strings.Contains(ep, " → ") {
-		return ep
-	}
-	return shownEndpoint(ep)
 }

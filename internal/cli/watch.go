@@ -127,24 +127,23 @@ func (p runProgress) fromStore(ctx context.Context, st *store.Store) runProgress
 	return p
 }
 
-// line is the progress as one line of text.
+// line is the progress as one line of text: counts only, never a status word (the run's events
+// say those, each once): "run 3: 3/4 work items fetched, 1 queued, 3 results written, 1/1 user batches",
+// or before the manifest "run 3: still planning, 11 work items fetched so far".
 func (p runProgress) line() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "run %d:", p.Run)
-	if p.Status != "" {
-		fmt.Fprintf(&b, " %s,", p.Status)
-	}
 	switch {
 	case p.ExpectedItems >= 0:
 		fmt.Fprintf(&b, " %d/%d work items fetched", max(p.Fetched, 0), p.ExpectedItems)
 	case p.Fetched >= 0:
-		fmt.Fprintf(&b, " %d work items fetched (planning)", p.Fetched)
+		fmt.Fprintf(&b, " still planning, %d work items fetched so far", p.Fetched)
 	}
 	if p.Queued > 0 {
 		fmt.Fprintf(&b, ", %d queued", p.Queued)
 	}
 	if p.Loaded >= 0 {
-		fmt.Fprintf(&b, ", %d loaded", p.Loaded)
+		fmt.Fprintf(&b, ", %d results written", p.Loaded)
 		if p.ExpectedBatches >= 0 {
 			fmt.Fprintf(&b, ", %d/%d user batches", p.LoadedBatches, p.ExpectedBatches)
 		}
@@ -227,6 +226,7 @@ func watchRun(ctx context.Context, conn *bus.Conn, st *store.Store, run int64, o
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastLine string
+	said := map[lifecycle.Status]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -235,8 +235,14 @@ func watchRun(ctx context.Context, conn *bus.Conn, st *store.Store, run int64, o
 			}
 			return nil, ctx.Err()
 		case ev := <-events:
-			println(fmt.Sprintf("run %d: %s%s", run, statusName(ev.GetStatus()), reasonSuffix(ev.GetReason())))
-			if lifecycle.FromProto(ev.GetStatus()).Terminal() {
+			// Each status once (a redelivered or repeated event says nothing new). "planned" is
+			// published when the run is created, before planning: "run N started" says that.
+			status := lifecycle.FromProto(ev.GetStatus())
+			if !said[status] && status != lifecycle.Planned {
+				println(fmt.Sprintf("run %d: %s%s", run, status, reasonSuffix(ev.GetReason())))
+			}
+			said[status] = true
+			if status.Terminal() {
 				return ev, nil
 			}
 		case <-tick.C:

@@ -423,16 +423,26 @@ func (c Config) Require(stage Stage) error {
 }
 
 func missingDB(db Postgres, prefix, urlName, why string) Problems {
-	if db.IsSet() {
-		return nil
-	}
 	var p Problems
-	for _, part := range []struct{ name, value string }{{prefix + "HOST", db.Host}, {prefix + "NAME", db.Name}} {
-		if part.value == "" {
-			p = append(p, fmt.Sprintf("%s is empty: %s; set %sHOST and %sNAME, or %s", part.name, why, prefix, prefix, urlName))
-		}
+	for _, name := range db.Unset(prefix) {
+		p = append(p, fmt.Sprintf("%s is empty: %s; set %sHOST and %sNAME, or %s", name, why, prefix, prefix, urlName))
 	}
 	return p
+}
+
+// Unset names the variables (prefix HOST, prefix NAME) a database given as parts lacks, such as
+// DB_NAME; none when it is set (by parts or by URL).
+func (p Postgres) Unset(prefix string) []string {
+	if p.IsSet() {
+		return nil
+	}
+	var out []string
+	for _, part := range []struct{ name, value string }{{prefix + "HOST", p.Host}, {prefix + "NAME", p.Name}} {
+		if part.value == "" {
+			out = append(out, part.name)
+		}
+	}
+	return out
 }
 
 // Redacted is every effective setting by variable name, with secrets as "***" (or "" when

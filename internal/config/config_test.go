@@ -480,6 +480,12 @@ func TestSchedule(t *testing.T) {
 		{"0 3 * JAN ?", true}, // ? in day-of-week
 		{"0 3 * ? *", true},   // and, as the planner parses it, in month too
 		{"daily", false},
+		{"61 * * * *", false}, // out of range: the planner's parser refuses it, so Load does
+		{"0 24 * * *", false},
+		{"0 3 0 * *", false},
+		{"0 3 * 13 *", false},
+		{"0 3 * * 8", false},
+		{"0 3 * * 0-6", true},
 	} {
 		t.Run(tc.value, func(t *testing.T) {
 			c, err := Load(env(map[string]string{"NETMON_SCHEDULE": tc.value}), os.ReadFile)

@@ -129,7 +129,7 @@ func exposesPort(s composetypes.ServiceConfig, port uint32) (target, published b
 
 func TestComposeServices(t *testing.T) {
 	p := mustLoadCompose(t, operatorEnv())
-	want := []string{"aggregator", "fetcher", "loader", "nats", "planner", "postgres", "pushgateway"}
+	want := []string{"aggregator", "fetcher", "loader", "nats", "planner", "postgres", "pushgateway", "web"}
 	if got := p.ServiceNames(); !slices.Equal(got, want) {
 		t.Errorf("services started without a profile = %v, want %v", got, want)
 	}
@@ -262,6 +262,50 @@ func TestComposeStageEnvironment(t *testing.T) {
 				checkServiceURL(t, "PUSH_GATEWAY_URL", env["PUSH_GATEWAY_URL"], "pushgateway", service(t, p, "pushgateway"), 9091)
 			}
 		})
+	}
+}
+
+// TestComposeWeb checks the web view's service: the image's netmon command serving on the port
+// it publishes, on loopback unless NETMON_BIND_ADDR says otherwise, with an NM DB configuration
+// that passes the real checks and matches the postgres service, waiting for it to be healthy.
+func TestComposeWeb(t *testing.T) {
+	root := repoRoot(t)
+	p := mustLoadCompose(t, operatorEnv())
+	w := service(t, p, "web")
+	built := dockerfileBinaries(t, parseDockerfile(t, filepath.Join(root, "Dockerfile")))
+	if len(w.Command) < 2 || w.Command[0] != "netmon" || w.Command[1] != "serve" || !built["netmon"] {
+		t.Errorf("web: command %q, want netmon serve (a binary the Dockerfile builds)", w.Command)
+	}
+	port := uint32(0)
+	if i := slices.Index([]string(w.Command), "--addr"); i >= 0 && i+1 < len(w.Command) {
+		_, ps, err := net.SplitHostPort(w.Command[i+1])
+		if n, perr := strconv.Atoi(ps); err == nil && perr == nil {
+			port = uint32(n)
+		}
+	}
+	if port == 0 {
+		t.Fatalf("web: command %q does not name its listen address with --addr HOST:PORT", w.Command)
+	}
+	if _, pub := exposesPort(w, port); !pub {
+		t.Errorf("web: port %d not published: %+v", port, w.Ports)
+	}
+	for _, pt := range w.Ports {
+		if pt.HostIP != "127.0.0.1" {
+			t.Errorf("web: published on %q by default, want 127.0.0.1 (it has no login)", pt.HostIP)
+		}
+	}
+	if d, ok := w.DependsOn["postgres"]; !ok || d.Condition != composetypes.ServiceConditionHealthy {
+		t.Errorf("web: depends_on postgres = %+v, want service_healthy", d)
+	}
+	env := containerEnv(t, p, w)
+	if _, err := loadStageConfig(env, config.Loader); err != nil { // the loader's need: the NM DB
+		t.Errorf("the web container's environment fails the NM DB checks:\n%v", err)
+	}
+	pgEnv := containerEnv(t, p, service(t, p, "postgres"))
+	for k, pk := range map[string]string{"DB_NAME": "POSTGRES_DB", "DB_USERNAME": "POSTGRES_USER", "DB_PASSWORD": "POSTGRES_PASSWORD"} {
+		if env[k] == "" || env[k] != pgEnv[pk] {
+			t.Errorf("web: %s does not match the postgres service's %s", k, pk)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	composetypes "github.com/compose-spec/compose-go/v2/types"
@@ -159,6 +160,26 @@ func TestGrafanaProvisioning(t *testing.T) {
 		}
 		checkServiceURL(t, "datasource netmon-prometheus url", sources[i].URL, "prometheus", service(t, p, "prometheus"), 9090)
 	}
+	i = slices.IndexFunc(sources, func(d grafanaDatasource) bool { return d.UID == "netmon-nmdb" })
+	if i < 0 {
+		t.Errorf("%s/datasources: no datasource with uid netmon-nmdb (the run-history panel's)", prov)
+	} else {
+		nm := sources[i]
+		if nm.Type != "grafana-postgresql-datasource" || nm.JSONData.Database == "" {
+			t.Errorf("datasource netmon-nmdb: type %q, database %q; want grafana-postgresql-datasource on the NM DB", nm.Type, nm.JSONData.Database)
+		}
+		checkServiceURL(t, "datasource netmon-nmdb url", "postgres://"+nm.URL, "postgres", service(t, p, "postgres"), 5432)
+		pgEnv := containerEnv(t, p, service(t, p, "postgres"))
+		if nm.JSONData.Database != pgEnv["POSTGRES_DB"] || nm.User != pgEnv["POSTGRES_USER"] {
+			t.Errorf("datasource netmon-nmdb: database %q user %q, want the postgres service's %q and %q", nm.JSONData.Database, nm.User,
+				pgEnv["POSTGRES_DB"], pgEnv["POSTGRES_USER"])
+		}
+		// The password is the grafana container's variable, which must hold the NM DB's.
+		name := strings.TrimPrefix(nm.SecureJSONData.Password, "$")
+		if name == nm.SecureJSONData.Password || containerEnv(t, p, g)[name] != pgEnv["POSTGRES_PASSWORD"] {
+			t.Errorf("datasource netmon-nmdb: password %q is not a grafana variable holding the postgres password", nm.SecureJSONData.Password)
+		}
+	}
 	if !slices.ContainsFunc(providers, func(pr grafanaProvider) bool {
 		return pr.Type == "file" && pr.Options.Path == "/var/lib/grafana/dashboards"
 	}) {
@@ -167,9 +188,16 @@ func TestGrafanaProvisioning(t *testing.T) {
 }
 
 type grafanaDatasource struct {
-	UID  string `yaml:"uid"`
-	Type string `yaml:"type"`
-	URL  string `yaml:"url"`
+	UID      string `yaml:"uid"`
+	Type     string `yaml:"type"`
+	URL      string `yaml:"url"`
+	User     string `yaml:"user"`
+	JSONData struct {
+		Database string `yaml:"database"`
+	} `yaml:"jsonData"`
+	SecureJSONData struct {
+		Password string `yaml:"password"`
+	} `yaml:"secureJsonData"`
 }
 
 type grafanaProvider struct {

@@ -1,18 +1,25 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/audius-netmon/netmon/internal/report"
 	"github.com/audius-netmon/netmon/internal/simnet"
 	"github.com/audius-netmon/netmon/internal/store"
 	"github.com/audius-netmon/netmon/internal/testenv"
@@ -67,7 +74,7 @@ func TestOps(t *testing.T) {
 
 	// --help everywhere, exit 0; a wrong command line, exit 2.
 	for _, cmd := range [][]string{{"run"}, {"status"}, {"runs", "list"}, {"runs", "show"}, {"runs", "diff"},
-		{"replay"}, {"prune"}, {"migrate"}, {"check"}, {"demo"}} {
+		{"runs", "trend"}, {"user"}, {"cid"}, {"serve"}, {"replay"}, {"prune"}, {"migrate"}, {"check"}, {"demo"}} {
 		out := s.netmon(t, 0, append(cmd, "--help")...)
 		contains(t, strings.Join(cmd, " ")+" --help", out, "^Usage: netmon "+cmd[0])
 		if cmd[0] != "demo" {
@@ -75,6 +82,18 @@ func TestOps(t *testing.T) {
 		}
 	}
 	contains(t, "help", s.netmon(t, 0, "help"), "Exit codes:", "3  refused: another run is active")
+	// The stage binaries too: --help exits 0 without connecting to anything (no environment at
+	// all here); an argument is a usage error.
+	for _, st := range []string{"planner", "fetcher", "loader", "aggregator"} {
+		bin := filepath.Join(binaries(t), "netmon-"+st)
+		out, err := exec.Command(bin, "--help").CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), "Usage: netmon-"+st+"\n") {
+			t.Errorf("netmon-%s --help: %v\n%s", st, err, out)
+		}
+		if err := exec.Command(bin, "--bogus").Run(); exitCode(err) != 2 {
+			t.Errorf("netmon-%s --bogus: %v, want exit 2", st, err)
+		}
+	}
 	s.netmon(t, 2, "runs", "show")
 	s.netmon(t, 2, "runs", "show", "x")
 	s.netmon(t, 2, "status", "--bogus")
@@ -132,6 +151,51 @@ func TestOps(t *testing.T) {
 	}
 	cli(t, s.env, 1, "runs", "show", "99")
 
+	// Why is a user of the read-only node 4 where it is? Its category is simnet's truth, node 4's
+	// slot says why it has no answer.
+	var u simnet.UserTruth
+	for id := int64(1); id <= s.truth.UserCount && u.UserID == 0; id++ {
+		if ut, ok := s.net.UserTruth(id); ok && ut.Category != "" && ut.SPIDs[0] != 4 && slices.Contains(ut.SPIDs[:], 4) {
+			u = ut
+		}
+	}
+	if u.UserID == 0 {
+		t.Fatal("no user with node 4 as a secondary and a category in the scenario")
+	}
+	out = s.netmon(t, 0, "user", fmt.Sprint(u.UserID))
+	t.Logf("netmon user %d:\n%s", u.UserID, out)
+	contains(t, "user", out, fmt.Sprintf(`user %d in run 1 \(complete`, u.UserID), `(?m)^\s+category\s+`+u.Category+`$`,
+		`(?m)^secondary\d\s+4\s+http://\S+\s+-2: no answer: clock work item \d+: http_error \(HTTP 500\)`)
+	uv := decode[struct {
+		UserID   int64 `json:"user_id"`
+		Category string
+		Slots    []struct {
+			SPID  *int64 `json:"sp_id"`
+			Clock *int64
+		}
+	}](t, "user --json", s.netmon(t, 0, "user", fmt.Sprint(u.UserID), "--json"))
+	for k, slot := range uv.Slots {
+		if slot.Clock == nil || u.Clocks[k] == nil || *slot.Clock != *u.Clocks[k] {
+			t.Errorf("user --json slot %d: %+v, truth %v", k, slot, u.Clocks[k])
+		}
+	}
+	if uv.Category != u.Category {
+		t.Errorf("user --json category %q, truth %q", uv.Category, u.Category)
+	}
+	cli(t, s.env, 1, "user", "999999")
+	cli(t, s.env, 2, "user", "bob")
+	cid := firstCID(t, s.nmDB, 1)
+	out = s.netmon(t, 0, "cid", cid)
+	t.Logf("netmon cid %s:\n%s", cid, out)
+	contains(t, "cid", out, `cid \S+ in run 1 \(complete`, `held by \d of its \d expected nodes`)
+	cli(t, s.env, 1, "cid", "QmNotInTheRun")
+
+	// netmon serve: the web view's JSON names run 1 and its read-only node; the page says why
+	// node 4 is red. (internal/web's browser test looks at every page.)
+	base := startServe(t, s.env)
+	contains(t, "GET /api/runs", get(t, base+"/api/runs"), `"run_id": 1`, `"status": "complete"`)
+	contains(t, "GET /", get(t, base+"/"), `<tr class="bad" data-sp="4">`, `http_error`)
+
 	// /status of every stage: JSON naming run 1.
 	for st, addr := range s.http {
 		body := get(t, "http://"+addr+"/status")
@@ -183,7 +247,7 @@ func TestOps(t *testing.T) {
 	out = s.netmon(t, 0, "runs", "diff", "1", "2")
 	t.Logf("netmon runs diff 1 2:\n%s", out)
 	contains(t, "runs diff", out, `run 1 \(complete, .*\) → run 2 \(complete`,
-		`(?m)^\s*missed_users_count\s+3\s+0\s+\d+\s+\+\d+`,
+		`(?m)^missed_users_count\s+sp_id=3\s+0\s+\d+\s+\+\d+`,
 		`(?m)^3\s+endpoint\s+http://\S+ → ""\s+ok \d+\s+skipped_no_endpoint \d+`)
 	diff := decode[struct {
 		Metrics []struct{ Name, SPID string }
@@ -196,11 +260,19 @@ func TestOps(t *testing.T) {
 		t.Errorf("runs diff --json nodes = %+v", diff.Nodes)
 	}
 	for _, m := range diff.Metrics {
-		if timingSeries(m.Name) {
+		if report.Timing(m.Name) {
 			t.Errorf("runs diff --json lists timing series %s without --all", m.Name)
 		}
 	}
 	contains(t, "runs diff --all", s.netmon(t, 0, "runs", "diff", "--all", "1", "2"), `last_run_id\s+1\s+2\s+\+1`)
+	out = s.netmon(t, 0, "runs", "list")
+	t.Logf("netmon runs list:\n%s", out)
+	contains(t, "runs list with ratios", out, `(?m)^run\s+status\s+created \(UTC\)\s+took\s+users\s+fully synced\s+missed slots`,
+		fmt.Sprintf(`(?m)^1\s+complete\s+\S+ \S+\s+\S+\s+80\s+%.1f%%\s+%d\s`, float64(s.truth.FullySynced)/80*100, missedSlots(s.truth)))
+	out = s.netmon(t, 0, "runs", "trend", "--metric", "missed_users_count", "--sp", "3")
+	t.Logf("netmon runs trend --metric missed_users_count --sp 3:\n%s", out)
+	contains(t, "runs trend", out, `(?m)^series\s+run 1\s+run 2`, `(?m)^sp_id=3\s+0\s+\d+`)
+	cli(t, s.env, 2, "runs", "trend", "--metric", "no_such_metric")
 
 	// Replay: delete run 1's rows, rebuild them from stream history: identical rows and metric
 	// values, and the live Pushgateway group untouched unless --push.
@@ -302,8 +374,62 @@ func runDigest(t *testing.T, dbURL string, run int64) map[string]string {
 // runBookkeeping are the columns of a run's row that replay does not restore (runDigest).
 var runBookkeeping = []string{"plan", "push_state", "push_pending_since", "pushed_at", "push_attempts", "push_error", "announced"}
 
-func timingSeries(name string) bool {
-	return strings.HasSuffix(name, "_duration") || name == "audius_nm_last_run_id"
+// startServe starts `netmon serve` on a free loopback port, stopped when the test ends, and
+// returns its base URL (the address it prints).
+func startServe(t *testing.T, env []string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binaries(t), "netmon"), "serve", "--addr", "127.0.0.1:0")
+	cmd.Env = env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "netmon serve: ")
+	if err != nil || !ok || !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("netmon serve printed %q (%v), want its address", line, err)
+	}
+	return strings.TrimSuffix(url, "/")
+}
+
+// missedSlots is the truth's missed user slots over every node.
+func missedSlots(tr simnet.Truth) int64 {
+	var n int64
+	for _, nt := range tr.Nodes {
+		n += nt.MissedUsers
+	}
+	return n
+}
+
+// firstCID is the run's first CID in snapshot order.
+func firstCID(t *testing.T, dbURL string, run int64) string {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var cid string
+	if err := conn.QueryRow(t.Context(), "SELECT cid FROM cids WHERE run_id = $1 ORDER BY batch, idx LIMIT 1", run).Scan(&cid); err != nil {
+		t.Fatalf("first CID of run %d: %v", run, err)
+	}
+	return cid
+}
+
+// exitCode is a command's exit status from its Run error (-1: it did not run).
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
 }
 
 func sameSeries(a, b map[string]float64) bool {

@@ -22,6 +22,7 @@ type stack struct {
 	discovery   string            // the discovery database's URL
 	http        map[string]string // stage → its /metrics, /status address
 	truth       simnet.Truth
+	net         *simnet.Network
 	nodes       *simnet.Nodes
 }
 
@@ -56,6 +57,7 @@ func startStackWith(t *testing.T, sc simnet.Scenario, hook func(*stack, *simnet.
 		nmDB:        testenv.Database(t),
 		discovery:   discovery,
 		truth:       net.Truth(nodes),
+		net:         net,
 		nodes:       nodes,
 		http:        map[string]string{},
 	}

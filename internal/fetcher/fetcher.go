@@ -264,7 +264,7 @@ func (f *Fetcher) retry(ctx context.Context, n target, log zerolog.Logger,
 		}
 		release()
 		wait = f.backoff(t.attempts-1, after)
-		log.Debug().Err(t.err).Int("attempt", t.attempts).Dur("wait", wait).Msg("attempt failed, retrying")
+		log.Debug().Err(t.err).Int("attempt", t.attempts).Float64("wait_seconds", wait.Seconds()).Msg("attempt failed, retrying")
 	}
 	t.took = time.Since(start)
 	return t, nil

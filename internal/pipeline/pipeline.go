@@ -61,6 +61,12 @@ func StartNATS() (*server.Server, string, error) {
 // Start starts an embedded NATS server and the four stages with cfg (its NATS URL is replaced by
 // the embedded server's). Stages log to log and serve no HTTP.
 func Start(ctx context.Context, cfg config.Config, log zerolog.Logger) (*Embedded, error) {
+	return StartServing(ctx, cfg, log, nil)
+}
+
+// StartServing is Start with each stage named in addrs (planner, fetcher, loader, aggregator)
+// serving its /metrics, /healthz, /readyz and /status on that address, as its binary does.
+func StartServing(ctx context.Context, cfg config.Config, log zerolog.Logger, addrs map[string]string) (*Embedded, error) {
 	s, dir, err := StartNATS()
 	if err != nil {
 		return nil, err
@@ -84,6 +90,9 @@ func Start(ctx context.Context, cfg config.Config, log zerolog.Logger) (*Embedde
 			Log:      log.With().Str("stage", st.name).Logger(),
 			Registry: prometheus.NewRegistry(),
 			HTTPAddr: "-",
+		}
+		if a := addrs[st.name]; a != "" {
+			deps.HTTPAddr = a
 		}
 		g.Go(func() error {
 			if err := st.run(gctx, deps); err != nil {

@@ -252,7 +252,7 @@ func (c *Control) planInBackground(ctx context.Context, run int64, created time.
 		switch {
 		case err == nil:
 			log.Info().Int64("users", m.GetUsers()).Int64("work_items", m.GetWorkItems()).
-				Str("took", m.GetDiscoveryDuration().AsDuration().String()).Msg("run planned")
+				Float64("took_seconds", m.GetDiscoveryDuration().AsDuration().Seconds()).Msg("run planned")
 			c.deps.Activity.End(run, "plan published", nil)
 		case ctx.Err() != nil:
 			// Stopping: the next planner resumes the run.

@@ -95,17 +95,7 @@ func (n *Network) Truth(nodes *Nodes) Truth {
 			c[k] = n.slotValue(u, k, sp)
 		}
 		p, s1, s2 := c[0], c[1], c[2]
-		cat := catNone
-		if p != clockNull && s1 != clockNull && s2 != clockNull && p != -2 {
-			switch {
-			case p == s1 && s1 == s2:
-				cat = catFully
-			case (p == s1 || p == s2) && s1 != s2:
-				cat = catPartially
-			case p != s1 && p != s2:
-				cat = catUnsynced
-			}
-		}
+		cat := syncCategory(p, s1, s2)
 		switch cat {
 		case catFully:
 			t.FullySynced++
@@ -179,6 +169,22 @@ func (n *Network) Truth(nodes *Nodes) Truth {
 		}
 	}
 	return t
+}
+
+// syncCategory is the category of a user whose slot clocks are p, s1 and s2 (clockNull for NULL).
+func syncCategory(p, s1, s2 int64) int {
+	if p == clockNull || s1 == clockNull || s2 == clockNull || p == -2 {
+		return catNone
+	}
+	switch {
+	case p == s1 && s1 == s2:
+		return catFully
+	case (p == s1 || p == s2) && s1 != s2:
+		return catPartially
+	case p != s1 && p != s2:
+		return catUnsynced
+	}
+	return catNone
 }
 
 // LagBuckets are the lag label values of audius_nm_secondaries_by_clock_lag.

@@ -2,7 +2,7 @@ package stage
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"os"
 
@@ -14,11 +14,12 @@ import (
 func Serve(ctx context.Context, stage config.Stage, environ []string, stderr io.Writer,
 	run func(context.Context, Deps) error) error {
 	cfg, err := config.LoadEnviron(environ, os.ReadFile)
-	if err == nil {
-		err = cfg.Require(stage)
+	// Every problem at once: the values' and what this stage needs.
+	if rerr := cfg.Require(stage); rerr != nil {
+		err = errors.Join(err, rerr)
 	}
 	if err != nil {
-		return fmt.Errorf("configuration is invalid:\n%w", err)
+		return errConfig{err}
 	}
 	log := Logger(cfg, string(stage), stderr)
 	for _, w := range cfg.Warnings {

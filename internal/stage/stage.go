@@ -180,7 +180,7 @@ func waitFor(ctx context.Context, d Deps, h *health, what string, fn func(contex
 			return fmt.Errorf("%s: not reachable after %s (NETMON_DEPENDENCY_TIMEOUT): %w", what, timeout, err)
 		}
 		if time.Since(logged) >= dependencyLogEvery {
-			d.Log.Warn().Err(err).Str("dependency", what).Str("waiting", waited.Round(time.Second).String()).
+			d.Log.Warn().Err(err).Str("dependency", what).Float64("waiting_seconds", waited.Round(time.Second).Seconds()).
 				Msg("dependency not reachable; waiting for it")
 			logged = time.Now()
 		}

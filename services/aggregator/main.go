@@ -1,9 +1,9 @@
-// Command netmon-aggregator runs netmon's aggregator stage until it receives SIGINT or SIGTERM.
+// Command netmon-aggregator runs netmon's aggregator stage until it receives SIGINT or SIGTERM; --help
+// describes it.
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,10 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := stage.Serve(ctx, "aggregator", os.Environ(), os.Stderr, stage.RunAggregator)
+	code := stage.Command(ctx, "aggregator", os.Args[1:], os.Environ(), os.Stdout, os.Stderr, stage.RunAggregator)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "netmon-aggregator:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }

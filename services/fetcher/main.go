@@ -1,9 +1,9 @@
-// Command netmon-fetcher runs netmon's fetcher stage until it receives SIGINT or SIGTERM.
+// Command netmon-fetcher runs netmon's fetcher stage until it receives SIGINT or SIGTERM; --help
+// describes it.
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,10 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := stage.Serve(ctx, "fetcher", os.Environ(), os.Stderr, stage.RunFetcher)
+	code := stage.Command(ctx, "fetcher", os.Args[1:], os.Environ(), os.Stdout, os.Stderr, stage.RunFetcher)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "netmon-fetcher:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }

@@ -1,9 +1,9 @@
-// Command netmon-loader runs netmon's loader stage until it receives SIGINT or SIGTERM.
+// Command netmon-loader runs netmon's loader stage until it receives SIGINT or SIGTERM; --help
+// describes it.
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,10 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := stage.Serve(ctx, "loader", os.Environ(), os.Stderr, stage.RunLoader)
+	code := stage.Command(ctx, "loader", os.Args[1:], os.Environ(), os.Stdout, os.Stderr, stage.RunLoader)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "netmon-loader:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }

@@ -1,9 +1,9 @@
-// Command netmon-planner runs netmon's planner stage until it receives SIGINT or SIGTERM.
+// Command netmon-planner runs netmon's planner stage until it receives SIGINT or SIGTERM; --help
+// describes it.
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,10 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := stage.Serve(ctx, "planner", os.Environ(), os.Stderr, stage.RunPlanner)
+	code := stage.Command(ctx, "planner", os.Args[1:], os.Environ(), os.Stdout, os.Stderr, stage.RunPlanner)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "netmon-planner:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }

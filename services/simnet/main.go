@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,7 +15,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.LookupEnv)
 	stop()
-	if err != nil {
+	switch {
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "netmon-simnet:", err)
+		os.Exit(2)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "netmon-simnet:", err)
 		os.Exit(1)
 	}

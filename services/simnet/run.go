@@ -48,11 +48,13 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (config, error)
 	delegates := fs.String("delegate", "", "verify request signatures: SP=DELEGATE_ADDRESS[,...] (counts only, as the real node)")
 	registry := fs.Bool("registry", false, "also serve the nodes from a fake Ethereum registry (JSON-RPC), for NETMON_CONTENT_NODES_SOURCE=ethereum")
 	regFaults := fs.String("registry-faults", "", "the fake registry's faults: revert, garbage, short, huge, slow:DURATION (comma-separated)")
-	if err := fs.Parse(args); err != nil {
-		return config{}, fmt.Errorf("%w\n%s", err, usage(fs))
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return config{}, helpError{usage(fs)}
+	} else if err != nil {
+		return config{}, fmt.Errorf("%w: %w\n%s", errUsage, err, usage(fs))
 	}
 	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments %q\n%s", fs.Args(), usage(fs))
+		return config{}, fmt.Errorf("%w: unexpected arguments %q\n%s", errUsage, fs.Args(), usage(fs))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -123,10 +125,18 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (config, error)
 		problems = append(problems, "--bench starts no nodes, so it writes no truth")
 	}
 	if len(problems) > 0 {
-		return config{}, errors.New(strings.Join(problems, "; "))
+		return config{}, fmt.Errorf("%w: %s", errUsage, strings.Join(problems, "; "))
 	}
 	return c, nil
 }
+
+// errUsage marks a bad command line or scenario: the command exits 2.
+var errUsage = errors.New("usage")
+
+// helpError is --help: the usage, printed on stdout, and exit 0.
+type helpError struct{ usage string }
+
+func (h helpError) Error() string { return h.usage }
 
 func usage(fs *flag.FlagSet) string {
 	var b strings.Builder
@@ -141,6 +151,11 @@ func usage(fs *flag.FlagSet) string {
 // serves until ctx ends.
 func run(ctx context.Context, args []string, out io.Writer, lookupEnv func(string) (string, bool)) (err error) {
 	c, err := parse(args, lookupEnv)
+	var help helpError
+	if errors.As(err, &help) {
+		_, err = io.WriteString(out, help.usage)
+		return err
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,344 @@
+package deploytest
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/audius-netmon/netmon/internal/livetest"
+	"github.com/audius-netmon/netmon/internal/simnet"
+	"github.com/audius-netmon/netmon/internal/testenv"
+)
+
+// prometheusBinary finds the Prometheus server: NETMON_PROMETHEUS_BIN, or Debian's prometheus on
+// PATH. Missing, the test fails saying how to install it.
+func prometheusBinary(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("NETMON_PROMETHEUS_BIN"); b != "" {
+		return b
+	}
+	p, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("no prometheus on PATH: install it with `apt-get install prometheus` (make test does, through scripts/ensure-services.sh) or set NETMON_PROMETHEUS_BIN")
+	}
+	return p
+}
+
+// grafanaVars are the Grafana variables a dashboard query may use, replaced as Grafana does
+// before the query reaches Prometheus.
+var grafanaVars = strings.NewReplacer("$__rate_interval", "1m", "$__interval", "1s", "$__range", "1h")
+
+// TestDashboardInPrometheus runs Debian's real Prometheus with deploy/'s configuration and rules
+// (the targets moved to a live stack's loopback addresses, scrapes every second) against two
+// live runs over simnet with a read-only node and CID checks, then requires every query of every
+// dashboard to return data (a value that is a number, not NaN), every rule to evaluate without
+// error, and the run-history panel's SQL to return both runs from the NM DB.
+func TestDashboardInPrometheus(t *testing.T) {
+	bin := prometheusBinary(t)
+	root := repoRoot(t)
+	sc := simnet.Scenario{Seed: 5, UserCount: 60, NodeCount: 4,
+		Nodes: []simnet.NodeSpec{{SPID: 4, Faults: simnet.Faults{ReadOnly: true}}}}
+	s := livetest.Start(t, sc)
+
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "prometheus.yml")
+	writePrometheusConfig(t, filepath.Join(root, "deploy/prometheus/prometheus.yml"), cfgFile, s,
+		filepath.Join(root, "deploy/prometheus/rules"))
+	addr := testenv.FreeAddr(t)
+	cmd := exec.Command(bin, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--log.level=warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	prom := "http://" + addr
+	testenv.WaitHTTP(t, prom+"/-/ready", 30*time.Second)
+
+	// Every target up before the first run. Two runs: a fetcher's request-duration series are
+	// born in its first run, so only the second one shows as an increase.
+	waitQuery(t, prom, `count(up == 1) == 5`, 30*time.Second)
+	for range 2 {
+		run, status := s.Run(t, time.Minute)
+		if status != "complete" {
+			t.Fatalf("run %d ended %s", run, status)
+		}
+		// Every target scraped successfully after the run ended, the run's metrics among them,
+		// and the rules evaluated on them.
+		ended := time.Now()
+		waitQuery(t, prom, fmt.Sprintf(`count(timestamp(up == 1) > %d) == 5`, ended.Unix()+1), 30*time.Second)
+		waitQuery(t, prom, fmt.Sprintf(`audius_nm_last_run_id == %d`, run), 30*time.Second)
+		waitRules(t, prom, ended.Add(time.Second), 30*time.Second)
+	}
+
+	dash := readDashboard(t, filepath.Join(root, "deploy/grafana/dashboards/netmon.json"))
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			switch {
+			case tg.Expr != "":
+				n++
+				expr := grafanaVars.Replace(tg.Expr)
+				if !hasNumber(t, prom, expr, tg.Instant) {
+					t.Errorf("panel %q query %s returns no data in a real Prometheus after a run:\n%s", p.Title, tg.RefID, expr)
+
+				}
+			case tg.RawSQL != "":
+				n++
+				if rows := sqlRows(t, s.NMDB, tg.RawSQL); rows != 2 {
+					t.Errorf("panel %q: its SQL returns %d rows from the NM DB after two runs, want 2", p.Title, rows)
+				}
+			}
+		}
+	}
+	if n < 40 {
+		t.Errorf("only %d dashboard queries", n)
+	}
+}
+
+// writePrometheusConfig rewrites deploy's prometheus.yml for the live stack: the same jobs
+// (names and honor_labels kept), each target replaced by the stack's address of that service,
+// rules from rules, and everything every second.
+func writePrometheusConfig(t *testing.T, from, to string, s *livetest.Stack, rules string) {
+	t.Helper()
+	var cfg map[string]any
+	readYAML(t, from, &cfg)
+	cfg["global"] = map[string]any{"scrape_interval": "1s", "evaluation_interval": "1s"}
+	cfg["rule_files"] = []string{filepath.Join(rules, "*.yml")}
+	pushgateway := strings.TrimPrefix(s.Pushgateway, "http://")
+	where := map[string]string{"pushgateway:9091": pushgateway}
+	for _, st := range livetest.Stages {
+		where[st] = s.Metrics[st]
+	}
+	jobs, _ := cfg["scrape_configs"].([]any)
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		job := j.(map[string]any)
+		var addr string
+		if sc, ok := job["static_configs"].([]any); ok && len(sc) > 0 {
+			targets := sc[0].(map[string]any)["targets"].([]any)
+			target := targets[0].(string)
+			addr = where[target]
+			if addr == "" {
+				addr = where[strings.Split(target, ":")[0]]
+			}
+		}
+		if dns, ok := job["dns_sd_configs"].([]any); ok && len(dns) > 0 {
+			names := dns[0].(map[string]any)["names"].([]any)
+			addr = where[names[0].(string)]
+			delete(job, "dns_sd_configs")
+		}
+		if addr == "" {
+			t.Fatalf("%s: job %v scrapes nothing this test knows", from, job["job_name"])
+		}
+		seen[addr] = true
+		labels := map[string]any{}
+		if sc, ok := job["static_configs"].([]any); ok && len(sc) > 0 {
+			if l, ok := sc[0].(map[string]any)["labels"].(map[string]any); ok {
+				labels = l
+			}
+		}
+		job["static_configs"] = []any{map[string]any{"targets": []string{addr}, "labels": labels}}
+	}
+	if len(seen) != 5 {
+		t.Fatalf("%s: %d of the 5 targets (Pushgateway and four stages) scraped", from, len(seen))
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type dashQuery struct {
+	RefID   string `json:"refId"`
+	Expr    string `json:"expr"`
+	RawSQL  string `json:"rawSql"`
+	Instant bool   `json:"instant"`
+}
+
+type dashPanels struct {
+	Panels []struct {
+		Title   string      `json:"title"`
+		Targets []dashQuery `json:"targets"`
+	} `json:"panels"`
+}
+
+func readDashboard(t *testing.T, path string) dashPanels {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashPanels
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return d
+}
+
+// promResult is the part of a /api/v1/query(_range) answer this test reads.
+type promResult struct {
+	Status string `json:"status"`
+	Error  string `json:"error"`
+	Data   struct {
+		ResultType string `json:"resultType"`
+		Result     []struct {
+			Value  []any   `json:"value"`
+			Values [][]any `json:"values"`
+		} `json:"result"`
+	} `json:"data"`
+}
+
+func query(t *testing.T, prom, expr string, instant bool) promResult {
+	t.Helper()
+	now := time.Now()
+	q := url.Values{"query": {expr}}
+	path := "/api/v1/query"
+	if !instant {
+		path = "/api/v1/query_range"
+		q.Set("start", strconv.FormatInt(now.Add(-time.Minute).Unix(), 10))
+		q.Set("end", strconv.FormatInt(now.Unix(), 10))
+		q.Set("step", "1")
+	}
+	resp, err := http.Get(prom + path + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r promResult
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	if r.Status != "success" {
+		t.Errorf("query %s: %s", expr, r.Error)
+	}
+	return r
+}
+
+// hasNumber reports whether the query returns at least one value that is a number (not NaN).
+func hasNumber(t *testing.T, prom, expr string, instant bool) bool {
+	t.Helper()
+	r := query(t, prom, expr, instant)
+	number := func(v []any) bool {
+		if len(v) != 2 {
+			return false
+		}
+		s, _ := v[1].(string)
+		f, err := strconv.ParseFloat(s, 64)
+		return err == nil && !math.IsNaN(f)
+	}
+	for _, res := range r.Data.Result {
+		if number(res.Value) {
+			return true
+		}
+		for _, v := range res.Values {
+			if number(v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// waitQuery waits until the instant query returns data.
+func waitQuery(t *testing.T, prom, expr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !hasNumber(t, prom, expr, true) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus: %s still empty after %s", expr, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitRules waits until every rule has been evaluated after since, and requires each to be
+// healthy.
+func waitRules(t *testing.T, prom string, since time.Time, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var r struct {
+			Data struct {
+				Groups []struct {
+					Rules []struct {
+						Name           string    `json:"name"`
+						Health         string    `json:"health"`
+						LastError      string    `json:"lastError"`
+						LastEvaluation time.Time `json:"lastEvaluation"`
+					} `json:"rules"`
+				} `json:"groups"`
+			} `json:"data"`
+		}
+		resp, err := http.Get(prom + "/api/v1/rules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules, fresh := 0, 0
+		var bad []string
+		for _, g := range r.Data.Groups {
+			for _, rule := range g.Rules {
+				rules++
+				if rule.LastEvaluation.After(since) {
+					fresh++
+				}
+				if rule.Health != "ok" {
+					bad = append(bad, fmt.Sprintf("%s: %s %s", rule.Name, rule.Health, rule.LastError))
+				}
+			}
+		}
+		if rules > 0 && fresh == rules {
+			for _, b := range bad {
+				t.Errorf("rule %s", b)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus: %d of %d rules evaluated after the run within %s", fresh, rules, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// sqlRows runs a panel's SQL on the NM DB, as Grafana's datasource would, and counts the rows.
+func sqlRows(t *testing.T, nmDB, sql string) int {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), nmDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	rows, err := conn.Query(t.Context(), sql)
+	if err != nil {
+		t.Fatalf("panel SQL: %v\n%s", err, sql)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("panel SQL: %v", err)
+	}
+	return n
+}
