@@ -16,6 +16,8 @@ import (
 	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/contentnode"
 	"github.com/audius-netmon/netmon/internal/fetcher"
+	"github.com/audius-netmon/netmon/internal/lifecycle"
+	"github.com/audius-netmon/netmon/internal/planner"
 	"github.com/audius-netmon/netmon/internal/testenv"
 )
 
@@ -52,6 +54,10 @@ func knownMetrics() map[string]bool {
 	fetcher.New(&contentnode.Client{}, fetcher.Options{}, rec, zerolog.Nop())
 	bus.NewRouterMetrics(rec)
 	newStageMetrics(rec)
+	if _, err := planner.NewControl(planner.New(planner.Options{}, zerolog.Nop()), planner.ControlDeps{},
+		lifecycle.Deadlines{}, "off", rec, zerolog.Nop()); err != nil {
+		panic(err)
+	}
 	return names
 }
 

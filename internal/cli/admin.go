@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-const pruneHelp = `Deletes old runs from the NM DB: every run but the newest --keep ones and, with
---older-than, every run created longer ago than that. The newest run is always kept. Each run's
+const pruneHelp = `Deletes old runs from the NM DB: every run but the newest --keep ones with metrics (a failed
+run holds no data and does not count; it goes once it is older than every kept run) and, with
+--older-than, every run created longer ago than that. The newest run and an active run are
+always kept. Each run's
 partitions are detached concurrently before they are dropped, so pruning never blocks the
 loading of the current run. The aggregator prunes the same way after every run, with
 NETMON_RETENTION_RUNS and NETMON_RETENTION_AGE, which are the defaults here. Stream history
@@ -20,7 +22,7 @@ Exit codes: 0 pruned (or, with --dry-run, listed); 1 the NM DB failed; 2 usage o
 
 func pruneCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("prune", "prune [--keep N] [--older-than AGE] [--dry-run] [--json]", pruneHelp, 0)
-	keep := fs.Int("keep", 0, "keep the newest N runs (default NETMON_RETENTION_RUNS)")
+	keep := fs.Int("keep", 0, "keep the newest N runs with metrics (default NETMON_RETENTION_RUNS)")
 	olderThan := fs.Duration("older-than", 0, "also delete runs created longer ago than this, e.g. 720h; 0 is off (default NETMON_RETENTION_AGE)")
 	dryRun := fs.Bool("dry-run", false, "only list the runs that would be deleted")
 	asJSON := fs.Bool("json", false, `print JSON: {"runs": [...], "dry_run": bool}`)

@@ -481,9 +481,11 @@ func (s *Store) PushFailed(ctx context.Context, run int64, why string) error {
 	return nil
 }
 
-// Prune deletes every run but the newest keep ones and, when maxAge > 0, every run created more
-// than maxAge ago (the newest run is always kept). Each run's partitions are detached
-// concurrently before they are dropped, so pruning never blocks the loading of another run.
+// Prune deletes every run but the newest keep runs with data (failed runs hold none and do not
+// count; a failed run goes once it is older than every kept run) and, when maxAge > 0, every run
+// created more than maxAge ago. The newest run and an active run are always kept. Each run's
+// partitions are detached concurrently before they are dropped, so pruning never blocks the
+// loading of another run.
 func (s *Store) Prune(ctx context.Context, keep int, maxAge time.Duration) ([]int64, error) {
 	victims, err := s.PruneCandidates(ctx, keep, maxAge)
 	if err != nil {
@@ -499,11 +501,14 @@ func (s *Store) Prune(ctx context.Context, keep int, maxAge time.Duration) ([]in
 
 // PruneCandidates are the runs Prune would delete, oldest first.
 func (s *Store) PruneCandidates(ctx context.Context, keep int, maxAge time.Duration) ([]int64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT run_id FROM runs
-		WHERE run_id < (SELECT max(run_id) FROM runs) AND (
-			run_id NOT IN (SELECT run_id FROM runs ORDER BY run_id DESC LIMIT $1)
+	rows, err := s.pool.Query(ctx, `WITH kept AS (
+			SELECT run_id FROM runs WHERE status = ANY($3) ORDER BY run_id DESC LIMIT $1)
+		SELECT run_id FROM runs
+		WHERE run_id < (SELECT max(run_id) FROM runs) AND status <> ALL($4) AND (
+			(status = ANY($3) AND run_id NOT IN (SELECT run_id FROM kept))
+			OR (status <> ALL($3) AND (SELECT count(*) FROM kept) >= $1 AND run_id < (SELECT min(run_id) FROM kept))
 			OR ($2 > 0 AND created_at < now() - make_interval(secs => $2)))
-		ORDER BY run_id`, keep, maxAge.Seconds())
+		ORDER BY run_id`, keep, maxAge.Seconds(), statusNames(lifecycle.Complete, lifecycle.Incomplete), activeStatuses())
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}

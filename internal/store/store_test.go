@@ -3,12 +3,14 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
 	"github.com/audius-netmon/netmon/internal/testenv"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
@@ -106,6 +108,9 @@ func TestPruneKeepsNewestRuns(t *testing.T) {
 	ctx := context.Background()
 	for run := int64(1); run <= 5; run++ {
 		loadRun(t, st, run)
+		if _, err := st.Finish(ctx, run, lifecycle.Finish, "", time.Now(), nil, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	pruned, err := st.Prune(ctx, 2, 0)
 	if err != nil {
@@ -139,6 +144,54 @@ func TestPruneKeepsNewestRuns(t *testing.T) {
 	}
 	if rows != 2*4 { // runs 4 and 5: one user, one clock, one status row, one result each
 		t.Fatalf("%d rows left in the run tables, want 8", rows)
+	}
+}
+
+// TestPruneFailedRunsDoNotCount: failed runs hold no data, so they do not count toward the runs
+// kept; one goes once it is older than every kept run. An active run is never pruned.
+func TestPruneFailedRunsDoNotCount(t *testing.T) {
+	st, _ := openStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	create := func() int64 {
+		t.Helper()
+		id, err := st.CreateRun(ctx, store.NewRun{Floor: 1, CreatedAt: now, Deadline: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	// Runs 1 complete, 2 failed, 3 complete, 4 failed, 5 failed, 6 complete, 7 active.
+	for _, failed := range []bool{false, true, false, true, true, false} {
+		run := create()
+		if failed {
+			if _, err := st.Move(ctx, run, lifecycle.Fail, "plan: test"); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := st.SaveManifest(ctx, &netmonv1.Manifest{RunId: run}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Move(ctx, run, lifecycle.Load, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Finish(ctx, run, lifecycle.Finish, "", now, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create()
+	// Keep 2 runs with data: 6 and 3 (and the failed 4 and 5 between them, and the active 7).
+	victims, err := st.PruneCandidates(ctx, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(victims) != "[1 2]" {
+		t.Errorf("prune candidates %v, want [1 2]: run 1 beyond the 2 kept, failed run 2 older than them", victims)
+	}
+	// With fewer runs with data than the limit, no failed run goes either.
+	if victims, _ := st.PruneCandidates(ctx, 5, 0); len(victims) != 0 {
+		t.Errorf("keeping 5 of 3 runs with data prunes %v, want none", victims)
 	}
 }
 
