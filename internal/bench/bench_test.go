@@ -20,12 +20,13 @@ func TestProcParsing(t *testing.T) {
 
 func TestDefaultPlan(t *testing.T) {
 	plan := DefaultPlan(PlanOptions{Sizes: []int{10_000, 1_000_000}, Nodes: 50, ScaleUsers: 200_000,
-		KnobUsers: 1_000_000, Latency: 20 * time.Millisecond})
+		KnobUsers: 1_000_000, HungUsers: []int{20_000}, Latency: 20 * time.Millisecond})
 	names := map[string]Spec{}
 	for _, s := range plan {
 		names[s.Name] = s
-		// Everything but the CID runs measures clock checks only, as the targets are stated.
-		if s.Name[:4] != "cids" && !slices.Contains(s.Env, clockOnly) {
+		// Everything but the CID and hung-node runs (default settings) measures clock checks
+		// only, as the targets are stated.
+		if s.Name[:4] != "cids" && s.Name[:4] != "hung" && !slices.Contains(s.Env, clockOnly) {
 			t.Errorf("%s: CID checks are not off: %v", s.Name, s.Env)
 		}
 	}
@@ -33,6 +34,10 @@ func TestDefaultPlan(t *testing.T) {
 		if _, ok := names[want]; !ok {
 			t.Errorf("plan has no %s", want)
 		}
+	}
+	if a, b := names["hung/20k none"], names["hung/20k 1 of 10"]; a.Nodes != 10 || len(a.Hung) != 0 || len(a.Env) != 0 ||
+		b.Nodes != 10 || !slices.Equal(b.Hung, []int64{10}) || len(b.Env) != 0 {
+		t.Errorf("hung-node specs (default settings, node 10 hung in the second): %+v, %+v", a, b)
 	}
 	if s := names["scaleout/fetchers=4"]; s.Fetchers != 4 || !s.FetchersAfterPlan || s.Latency != 20*time.Millisecond {
 		t.Errorf("scale-out spec: %+v", s)

@@ -13,11 +13,12 @@ type PlanOptions struct {
 	Nodes      int      // content nodes (50)
 	ScaleUsers int      // users of the scale-out runs
 	KnobUsers  int      // users of the knob runs
+	HungUsers  []int    // users of the hung-node runs
 	Latency    time.Duration
 }
 
 // Groups of DefaultPlan.
-var Groups = []string{"sizes", "alone", "cids", "profile", "scaleout", "knobs"}
+var Groups = []string{"sizes", "alone", "cids", "profile", "scaleout", "knobs", "hung"}
 
 // clockOnly turns CID checks off: issue 7's targets are for clock checks only.
 const clockOnly = "NETMON_CID_CHECKS=off"
@@ -36,7 +37,9 @@ const clockOnly = "NETMON_CID_CHECKS=off"
 //     flight (NETMON_FETCH_CONCURRENCY) and a looser per-node limit; and 1, 2 and 4 fetchers
 //     with the loader started only once every result is stored (LoaderAfterFetch), so that its
 //     Postgres writes do not share this machine's cores with the fetch;
-//   - knobs: the knob size with one setting changed at a time (the sizes run is the baseline).
+//   - knobs: the knob size with one setting changed at a time (the sizes run is the baseline);
+//   - hung: issue 10's hung node, at default settings: each hung size on 10 nodes as is, then with
+//     node 10 accepting connections and never answering; the report prints the ratio.
 func DefaultPlan(o PlanOptions) []Spec {
 	want := func(g string) bool { return o.Groups == nil || slices.Contains(o.Groups, g) }
 	var plan []Spec
@@ -91,8 +94,18 @@ func DefaultPlan(o PlanOptions) []Spec {
 		s.LoaderDBParams = "synchronous_commit=off"
 		plan = append(plan, s)
 	}
+	if want("hung") {
+		for _, u := range o.HungUsers {
+			plan = append(plan,
+				Spec{Name: "hung/" + count(u) + " none", Users: u, Nodes: hungNodes},
+				Spec{Name: "hung/" + count(u) + " 1 of 10", Users: u, Nodes: hungNodes, Hung: []int64{hungNodes}})
+		}
+	}
 	return plan
 }
+
+// hungNodes is the size of the hung-node runs' network (the last node hangs).
+const hungNodes = 10
 
 func count(n int) string {
 	switch {

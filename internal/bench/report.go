@@ -274,6 +274,28 @@ func (rep *Report) Markdown(w io.Writer) error {
 		}
 	}
 
+	var hung [][2]*Result // (without, with) a hung node, by size
+	for _, g := range groups {
+		if len(g[0].Spec.Hung) == 0 || !strings.HasPrefix(g[0].Spec.Name, "hung/") {
+			continue
+		}
+		for _, h := range groups {
+			if len(h[0].Spec.Hung) == 0 && strings.HasPrefix(h[0].Spec.Name, "hung/") && h[0].Spec.Users == g[0].Spec.Users {
+				hung = append(hung, [2]*Result{h[0], g[0]})
+			}
+		}
+	}
+	if len(hung) > 0 {
+		p("\n### A hung node (default settings; node %d accepts connections and never answers; best of n)\n\n", hungNodes)
+		p("| users | end to end s, no hung node | end to end s, 1 of %d hung | ratio (target ≤ 1.5) | the hung node's items | requests it got |\n", hungNodes)
+		p("|---|---|---|---|---|---|\n")
+		for _, pair := range hung {
+			a, b := pair[0], pair[1]
+			p("| %d | %s | %s | %.2f | %s | %d |\n", a.Users, secs(a.EndToEnd), secs(b.EndToEnd),
+				b.EndToEnd.Seconds()/max(a.EndToEnd.Seconds(), 1e-9), b.HungOutcomes, b.HungRequests)
+		}
+	}
+
 	var withCeil [][]*Result
 	for _, g := range groups {
 		if g[0].Ceilings != nil {

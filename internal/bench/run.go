@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,7 @@ type Spec struct {
 	Users    int           // generated users
 	Nodes    int           // content nodes (SP ids 1..Nodes)
 	Latency  time.Duration // every content node answers after this long (0: at once)
+	Hung     []int64       // SP ids of nodes that accept connections and never answer
 	Fetchers int           // fetcher processes (default 1)
 	// Env is added to every stage's environment (NETMON_WORK_BATCH_SIZE=1000, ...).
 	Env []string
@@ -63,7 +65,11 @@ type Stage struct {
 // Result is a measured run. Offsets are from the moment the run was requested.
 type Result struct {
 	Spec Spec
-	Seed time.Duration // simnet build + discovery seeding (not part of the run)
+	// Of the hung node (Spec.Hung): its items by outcome ("timeout 4, circuit_open 36") and the
+	// requests it received.
+	HungOutcomes string
+	HungRequests int64
+	Seed         time.Duration // simnet build + discovery seeding (not part of the run)
 
 	Users, UserBatches, WorkItems, WalletChecks int64
 	ClockRows                                   int64
@@ -120,7 +126,7 @@ type seeded struct {
 // previous run used the same one (seeding is not part of a run's time; its duration is reported
 // with the first run that needed it).
 func (r *runner) network(ctx context.Context, spec Spec, res *Result) (*seeded, error) {
-	key := fmt.Sprintf("%d/%d/%s", spec.Users, spec.Nodes, spec.Latency)
+	key := fmt.Sprintf("%d/%d/%s/%v", spec.Users, spec.Nodes, spec.Latency, spec.Hung)
 	if r.net != nil && r.net.key == key {
 		res.Seed = r.net.took
 		return r.net, nil
@@ -128,10 +134,14 @@ func (r *runner) network(ctx context.Context, spec Spec, res *Result) (*seeded, 
 	r.closeNetwork()
 	start := time.Now()
 	sc := simnet.Scenario{Seed: 1, UserCount: spec.Users, NodeCount: spec.Nodes}
-	if spec.Latency > 0 {
-		for sp := 1; sp <= spec.Nodes; sp++ {
-			sc.Nodes = append(sc.Nodes, simnet.NodeSpec{SPID: int64(sp),
-				Faults: simnet.Faults{Latency: &simnet.Latency{Median: simnet.Duration(spec.Latency)}}})
+	for sp := int64(1); sp <= int64(spec.Nodes); sp++ {
+		var f simnet.Faults
+		if spec.Latency > 0 {
+			f.Latency = &simnet.Latency{Median: simnet.Duration(spec.Latency)}
+		}
+		f.Hang = slices.Contains(spec.Hung, sp)
+		if f != (simnet.Faults{}) {
+			sc.Nodes = append(sc.Nodes, simnet.NodeSpec{SPID: sp, Faults: f})
 		}
 	}
 	network, err := simnet.Build(sc)
@@ -190,6 +200,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		return nil, err
 	}
 	network, nodes, discovery := net.net, net.nodes, net.discovery
+	hungBefore := hungRequests(nodes, spec.Hung)
 	nmDB, err := store.CreateDatabase(ctx, r.opts.Postgres, "netmon_bench_nm", true)
 	if err != nil {
 		return nil, err
@@ -387,6 +398,22 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	}
 	if err := compareTruth(ctx, st, run, network.Truth(nodes), res); err != nil {
 		return nil, err
+	}
+	if len(spec.Hung) > 0 {
+		res.HungRequests = hungRequests(nodes, spec.Hung) - hungBefore
+		health, err := st.NodeHealth(ctx, run)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range health {
+			if slices.Contains(spec.Hung, h.SPID) {
+				var parts []string
+				for _, o := range slices.Sorted(maps.Keys(h.Outcomes)) {
+					parts = append(parts, fmt.Sprintf("%s %d", o, h.Outcomes[o]))
+				}
+				res.HungOutcomes = strings.Join(parts, ", ")
+			}
+		}
 	}
 	if spec.Ceilings {
 		c, err := r.ceilings(ctx, ns, nmDB, run, res)
@@ -664,6 +691,15 @@ func (r *runner) dbFacts(ctx context.Context, st *store.Store, nmDB string, run 
 		(SELECT coalesce(sampled_cids, 0) FROM runs WHERE run_id = %[1]d),
 		(SELECT count(*) FROM fetch_results WHERE run_id = %[1]d AND kind <> 'clock')`, run)
 	return conn.QueryRow(ctx, q).Scan(&res.NMDBSize, &res.RunSize, &res.ClockRows, &res.CIDs, &res.CIDItems)
+}
+
+// hungRequests is how many requests the hung nodes have received so far.
+func hungRequests(nodes *simnet.Nodes, hung []int64) int64 {
+	var n int64
+	for _, sp := range hung {
+		n += nodes.Stats(sp).Requests
+	}
+	return n
 }
 
 // compareTruth checks the stored metrics against the simulator's ground truth, so a fast run

@@ -45,6 +45,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	nodes := fs.Int("nodes", 50, "content nodes")
 	scaleUsers := fs.Int("scale-users", 200000, "users of the fetcher scale-out runs")
 	knobUsers := fs.Int("knob-users", 1000000, "users of the tuning-knob runs")
+	hungUsers := fs.String("hung-users", "20000,200000", "users of the hung-node runs (comma-separated)")
 	latency := fs.Duration("latency", 20*time.Millisecond, "content-node latency of the scale-out runs")
 	repeat := fs.Int("repeat", 2, "runs per measurement (best and range are reported)")
 	timeout := fs.Duration("run-timeout", 20*time.Minute, "give up on one run after this long")
@@ -53,19 +54,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var users []int
-	for _, s := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-sizes: %q is not a positive number", s)
-		}
-		users = append(users, n)
+	users, err := positiveInts("-sizes", *sizes)
+	if err != nil {
+		return err
 	}
 	if *source != config.SourceDiscovery && *source != config.SourceEthereum {
 		return fmt.Errorf("-source %q: want discovery or ethereum", *source)
 	}
 	o := bench.Options{BinDir: *binDir, Postgres: *postgres, OutDir: *out, Repeat: *repeat, RunTimeout: *timeout, Source: *source}
-	var err error
 	if o.Self, err = os.Executable(); err != nil {
 		return err
 	}
@@ -90,8 +86,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			}
 		}
 	}
+	hung, err := positiveInts("-hung-users", *hungUsers)
+	if err != nil {
+		return err
+	}
 	o.Plan = bench.DefaultPlan(bench.PlanOptions{Groups: strings.Split(*groups, ","), Sizes: users, Nodes: *nodes,
-		ScaleUsers: *scaleUsers, KnobUsers: *knobUsers, Latency: *latency})
+		ScaleUsers: *scaleUsers, KnobUsers: *knobUsers, HungUsers: hung, Latency: *latency})
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {
@@ -110,4 +110,17 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	log := zerolog.New(stderr).With().Timestamp().Str("stage", "bench").Logger()
 	return bench.Run(ctx, o, stdout, log)
+}
+
+// positiveInts parses a comma-separated list of positive numbers (flag's values).
+func positiveInts(flag, list string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive number", flag, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
