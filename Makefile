@@ -52,7 +52,7 @@ CHAOS_REPORT := $(BIN)/chaos-report.md
 chaos: services ## crash, restart, cluster, fault, poison and auth tests (-tags chaos), then each fuzz target for its execution budget
 	@mkdir -p $(BIN) && rm -f $(CHAOS_REPORT)
 	$(GO) vet -tags chaos ./internal/e2e/
-	NETMON_CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) $(GO) test -count=1 -tags chaos -timeout $(TEST_TIMEOUT) -run '^Test(Crash|Chaos)' ./internal/e2e/
+	NETMON_CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) $(GO) test -count=1 -tags chaos -timeout $(TEST_TIMEOUT) -run '^Test(Crash|Chaos|Outage)' ./internal/e2e/
 	@out=$$(mktemp); for t in $(FUZZ_TARGETS); do \
 		IFS=: read -r pkg target execs <<<"$$t"; execs=$$((execs * $(FUZZ_SCALE))); \
 		echo "fuzz $$pkg:$$target for $$execs executions"; \
