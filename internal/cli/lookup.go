@@ -137,7 +137,7 @@ func printUser(out io.Writer, v report.UserView) {
 	if v.ReplicaSet != nil {
 		fmt.Fprintf(tw, "  replica set\t%s\n", *v.ReplicaSet)
 	}
-	fmt.Fprintf(tw, "  category\t%s\n", categoryName(v.Category, v.Built))
+	fmt.Fprintf(tw, "  category\t%s\n", report.CategoryName(v.Category, v.Built))
 	fmt.Fprintf(tw, "  why\t%s\n", v.Why)
 	for _, n := range v.Notes {
 		fmt.Fprintf(tw, "  \t%s\n", n)
@@ -162,19 +162,9 @@ func printUser(out io.Writer, v report.UserView) {
 	fmt.Fprintln(tw, "run\tstatus\tcreated (UTC)\treplica set (sp ids)\tclocks\tcategory")
 	for _, h := range v.History {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", h.Run, h.Status, formatTime(&h.CreatedAt), joinOpt(h.SPIDs), joinOpt(h.Clocks),
-			categoryName(h.Category, true))
+			report.CategoryName(h.Category, true))
 	}
 	tw.Flush()
-}
-
-func categoryName(c string, built bool) string {
-	switch {
-	case !built:
-		return "not known yet"
-	case c == "":
-		return "none"
-	}
-	return c
 }
 
 // joinOpt joins values that may be missing: "3/7/-".

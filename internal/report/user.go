@@ -173,6 +173,18 @@ func explain(u store.UserAnswers) (string, []string) {
 	return fmt.Sprintf("in no sync category: the primary (sp %d) did not answer (-2), so there is nothing to compare with", *u.Slots[0].SPID), notes
 }
 
+// CategoryName names a user's category for people: "not known yet" before the run's per-user
+// table is built, "none" for a user in no category.
+func CategoryName(c string, built bool) string {
+	switch {
+	case !built:
+		return "not known yet"
+	case c == "":
+		return "none"
+	}
+	return c
+}
+
 // clockValue is a clock as a value in a sentence: "clock 5", "-1", "-2".
 func clockValue(c *int64) string {
 	if c == nil {

@@ -167,15 +167,7 @@ var funcs = template.FuncMap{
 		}
 		return ep
 	},
-	"category": func(c string, built bool) string {
-		switch {
-		case !built:
-			return "not known yet"
-		case c == "":
-			return "none"
-		}
-		return c
-	},
+	"category": report.CategoryName,
 	"spids": func(vs []*int64) string {
 		parts := make([]string, len(vs))
 		for i, v := range vs {
