@@ -236,7 +236,7 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 			if err != nil {
 				return "", err
 			}
-			list, err := src.Nodes(ctx, nil)
+			list, err := src.Nodes(ctx, nil, 0)
 			if err != nil {
 				if ctx.Err() != nil {
 					return "", fmt.Errorf("not read within the timeout (--timeout %s): %w", timeout, err)

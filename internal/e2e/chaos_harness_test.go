@@ -158,6 +158,7 @@ type chaosStack struct {
 	loader     *service
 	aggregator *service
 	fetchers   []*service
+	registry   *simnet.Registry // the fake Ethereum registry, when chaosConfig.registry
 }
 
 // chaosConfig says what startChaosStack starts; zero values take the usual dependencies.
@@ -169,6 +170,9 @@ type chaosConfig struct {
 	pushgateway string
 	fetchers    int // default 1
 	env         []string
+	// registry serves the content-node list from simnet's fake Ethereum registry (the planner's
+	// source: ETH_PROVIDER_URL and ETH_REGISTRY_ADDRESS, as an original .env has them).
+	registry bool
 }
 
 // startChaosStack seeds discovery from the scenario, starts its content nodes and the stage
@@ -226,6 +230,13 @@ func startChaosStack(t *testing.T, c chaosConfig) *chaosStack {
 		"NETMON_RUN_DEADLINE=5m",
 		"NETMON_ACK_WAIT=2s",
 	}, c.env...)
+	if c.registry {
+		if s.registry, err = sn.StartRegistry(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.registry.Close)
+		s.env = append(s.env, "ETH_PROVIDER_URL="+s.registry.URL, "ETH_REGISTRY_ADDRESS="+simnet.RegistryAddress)
+	}
 	s.planner = newService(t, "netmon-planner", s.env)
 	s.loader = newService(t, "netmon-loader", s.env)
 	s.aggregator = newService(t, "netmon-aggregator", s.env)

@@ -123,6 +123,14 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
+// At returns a client like c that reads at block (0: at the chain head, resolved once per Read).
+// A restarted plan uses it to read the registry at the block its first attempt read.
+func (c *Client) At(block int64) *Client {
+	at := *c
+	at.block = block
+	return &at
+}
+
 // Endpoint is one registered service provider.
 type Endpoint struct {
 	ServiceType string

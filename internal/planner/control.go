@@ -226,7 +226,7 @@ func (c *Control) start(ctx context.Context, trigger, by string) (int64, error) 
 	c.metrics.started.WithLabelValues(trigger).Inc()
 	log.Info().Str("by", by).Msg("run started")
 	c.announce(ctx, run)
-	c.planInBackground(ctx, run, created, 0, log)
+	c.planInBackground(ctx, run, created, pin{}, log)
 	c.observe(ctx)
 	return run, nil
 }
@@ -241,14 +241,20 @@ func (c *Control) announce(ctx context.Context, run int64) {
 // errDiscoveryMoved: discovery is not at the block the interrupted plan read.
 var errDiscoveryMoved = errors.New("discovery moved")
 
-// planInBackground reads discovery and publishes the run's plan. block is the discovery block an
-// interrupted plan of the same run read (0: none was recorded, any block will do).
-func (c *Control) planInBackground(ctx context.Context, run int64, created time.Time, block int64, log zerolog.Logger) {
+// pin is what an interrupted plan of a run read, recorded in the run's row before it published
+// anything; the zero pin: nothing was recorded, any block will do.
+type pin struct {
+	block int64 // discovery's block
+	nodes int64 // the block the content-node list was read at (NodeSource)
+}
+
+// planInBackground reads discovery and publishes the run's plan at the blocks of p.
+func (c *Control) planInBackground(ctx context.Context, run int64, created time.Time, p pin, log zerolog.Logger) {
 	c.deps.Activity.Begin(run, "planning")
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		m, err := c.planRun(ctx, run, created, block)
+		m, err := c.planRun(ctx, run, created, p)
 		switch {
 		case err == nil:
 			log.Info().Int64("users", m.GetUsers()).Int64("work_items", m.GetWorkItems()).
@@ -268,24 +274,28 @@ func (c *Control) planInBackground(ctx context.Context, run int64, created time.
 	}()
 }
 
-// planRun is one plan of run from one consistent read of discovery: the block is recorded
-// first, the messages published, then what they promise.
-func (c *Control) planRun(ctx context.Context, run int64, created time.Time, block int64) (*netmonv1.Manifest, error) {
+// planRun is one plan of run from one consistent read of discovery: the blocks it reads are
+// recorded first, the messages published, then what they promise.
+func (c *Control) planRun(ctx context.Context, run int64, created time.Time, p pin) (*netmonv1.Manifest, error) {
 	var m *netmonv1.Manifest
 	err := c.deps.Discovery.Read(ctx, func(snap *store.Snapshot) error {
 		now, err := snap.BlockNumber(ctx)
 		if err != nil {
 			return err
 		}
-		switch {
-		case block == 0:
-			if err := c.deps.Store.SetBlock(ctx, run, now); err != nil {
+		if p.block != 0 && now != p.block {
+			return fmt.Errorf("%w from block %d to %d", errDiscoveryMoved, p.block, now)
+		}
+		list, err := c.planner.Nodes(ctx, snap, p.nodes)
+		if err != nil {
+			return err
+		}
+		if p.block == 0 {
+			if err := c.deps.Store.SetBlock(ctx, run, now, list.Source, list.Block, list.Registry); err != nil {
 				return err
 			}
-		case now != block:
-			return fmt.Errorf("%w from block %d to %d", errDiscoveryMoved, block, now)
 		}
-		m, err = c.planner.Plan(ctx, run, created, snap, c.deps.Emitter())
+		m, err = c.planner.Plan(ctx, run, created, snap, list, c.deps.Emitter())
 		return err
 	})
 	if err != nil {
@@ -340,14 +350,17 @@ func (c *Control) resume(ctx context.Context) {
 		c.replace(ctx, run.ID, "its planner stopped mid-plan, and the plan settings changed since")
 		return
 	}
-	var block int64
+	var p pin
 	if run.BlockNumber != nil {
-		block = *run.BlockNumber
+		p.block = *run.BlockNumber
 	}
-	log.Warn().Int64("block", block).Msg("run was interrupted mid-plan; planning it again with the same ids")
+	if run.NodeSourceBlock != nil {
+		p.nodes = *run.NodeSourceBlock
+	}
+	log.Warn().Int64("block", p.block).Int64("nodes_block", p.nodes).Msg("run was interrupted mid-plan; planning it again with the same ids")
 	c.metrics.started.WithLabelValues(triggerResume).Inc()
 	c.announce(ctx, run.ID)
-	c.planInBackground(ctx, run.ID, run.CreatedAt, block, log)
+	c.planInBackground(ctx, run.ID, run.CreatedAt, p, log)
 }
 
 // replace ends the half-published run as failed, with why, and starts a new run in its place.

@@ -171,7 +171,11 @@ func FuzzDiscoveryRows(f *testing.F) {
 		var m *netmonv1.Manifest
 		err = disc.Read(ctx, func(s *store.Snapshot) error {
 			var err error
-			m, err = p.Plan(ctx, 5, time.Unix(1700000000, 0), s, em)
+			list, err := p.Nodes(ctx, s, 0)
+			if err != nil {
+				return err
+			}
+			m, err = p.Plan(ctx, 5, time.Unix(1700000000, 0), s, list, em)
 			return err
 		})
 		if err != nil {

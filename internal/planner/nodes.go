@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/ethregistry"
@@ -18,17 +19,20 @@ type NodeList struct {
 	Source   string                // config.SourceDiscovery, SourceStatic or SourceEthereum
 	Block    int64                 // discovery's block, or the Ethereum block the registry was read at; 0 for static
 	Registry string                // for ethereum, the registry contract's address (0x-hex, lower case)
+	Took     time.Duration         // how long reading it took (Planner.Nodes), part of the discovery stage
 }
 
 // NodeSource gives a run its content-node list. Nodes is called once per plan, from the goroutine
 // planning the run, inside discovery's consistent read (snap, which sources other than discovery
 // ignore); it returns the whole list or an error, which fails the run with its reason: never a
-// partial list. Implementations are safe for concurrent use. Their exported fields identify them
+// partial list. at is the block an interrupted plan of the same run read the list at (0: none):
+// a source that reads at a block of its own (the registry at latest) reads at that one again, so
+// a resumed plan publishes the same list; discovery's block is pinned by the snapshot instead. Implementations are safe for concurrent use. Their exported fields identify them
 // in the plan fingerprint (Control resumes a plan only with the same): two sources with the same fields give the same list
 // for the same discovery block (for ethereum at latest, only as long as the registry does not
 // change).
 type NodeSource interface {
-	Nodes(ctx context.Context, snap *store.Snapshot) (NodeList, error)
+	Nodes(ctx context.Context, snap *store.Snapshot, at int64) (NodeList, error)
 }
 
 // NewNodeSource returns the source cfg names (NETMON_CONTENT_NODES_SOURCE).
@@ -59,7 +63,7 @@ func NewNodeSource(cfg config.Config) (NodeSource, error) {
 // DiscoveryNodes reads discovery's ursm_content_nodes (store.Snapshot.ContentNodes).
 type DiscoveryNodes struct{}
 
-func (DiscoveryNodes) Nodes(ctx context.Context, snap *store.Snapshot) (NodeList, error) {
+func (DiscoveryNodes) Nodes(ctx context.Context, snap *store.Snapshot, _ int64) (NodeList, error) {
 	block, err := snap.BlockNumber(ctx)
 	if err != nil {
 		return NodeList{}, err
@@ -76,7 +80,7 @@ type StaticNodes struct {
 	List []store.DiscoveryNode
 }
 
-func (s StaticNodes) Nodes(context.Context, *store.Snapshot) (NodeList, error) {
+func (s StaticNodes) Nodes(context.Context, *store.Snapshot, int64) (NodeList, error) {
 	nodes := slices.Clone(s.List)
 	slices.SortFunc(nodes, func(a, b store.DiscoveryNode) int { return cmp.Compare(a.SPID, b.SPID) })
 	return NodeList{Nodes: nodes, Source: config.SourceStatic}, nil
@@ -92,8 +96,12 @@ type RegistryNodes struct {
 	client   *ethregistry.Client
 }
 
-func (r RegistryNodes) Nodes(ctx context.Context, _ *store.Snapshot) (NodeList, error) {
-	l, err := r.client.Read(ctx, ethregistry.ContentNode)
+func (r RegistryNodes) Nodes(ctx context.Context, _ *store.Snapshot, at int64) (NodeList, error) {
+	client := r.client
+	if at != 0 {
+		client = client.At(at)
+	}
+	l, err := client.Read(ctx, ethregistry.ContentNode)
 	if err != nil {
 		return NodeList{}, err
 	}

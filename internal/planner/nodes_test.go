@@ -119,3 +119,34 @@ func TestNewNodeSourceRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryReadsAtPinnedBlock: a source reading the registry at the chain head reads at the
+// block it is given instead (a resumed plan reads where its first attempt read), asking nothing at
+// the head: no eth_blockNumber, every eth_call at that block.
+func TestRegistryReadsAtPinnedBlock(t *testing.T) {
+	net, err := simnet.Build(simnet.Reference())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := net.StartRegistry(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	src, err := planner.NewNodeSource(config.Config{ContentNodeSource: config.SourceEthereum,
+		Ethereum: config.Ethereum{ProviderURL: config.Secret(reg.URL), Registry: simnet.RegistryAddress}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pinned = simnet.DefaultRegistryBlock - 7
+	list, err := src.Nodes(t.Context(), nil, pinned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list.Block != pinned || len(list.Nodes) != 4 {
+		t.Errorf("read %d nodes at block %d, want 4 at %d", len(list.Nodes), list.Block, pinned)
+	}
+	if st := reg.Stats(); st.BlockNumber != 0 || len(st.Blocks) != 1 || st.Blocks[0] != "0x1406f39" {
+		t.Errorf("registry calls %+v: want no eth_blockNumber and every eth_call at 0x1406f39 (21000000 - 7)", st)
+	}
+}

@@ -77,22 +77,31 @@ type nodeBatch struct {
 	asked map[string]struct{}
 }
 
-// Plan reads the snapshot and emits run run's messages. created is the run's creation time.
-func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *store.Snapshot, emit Emitter) (*netmonv1.Manifest, error) {
-	start := time.Now()
-	block, err := snap.BlockNumber(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// The node list comes first: a source that fails (the registry) fails the run before it has
-	// published anything.
+// Nodes reads the content-node list from the configured source (Options.Nodes; discovery when
+// none) within the snapshot. at is the block an interrupted plan of the same run read the list
+// at (0: none; see NodeSource). The list comes before the plan: a source that fails (the
+// registry) fails the run before it has published anything.
+func (p *Planner) Nodes(ctx context.Context, snap *store.Snapshot, at int64) (NodeList, error) {
 	source := p.opts.Nodes
 	if source == nil {
 		source = DiscoveryNodes{}
 	}
-	list, err := source.Nodes(ctx, snap)
+	start := time.Now()
+	list, err := source.Nodes(ctx, snap, at)
 	if err != nil {
-		return nil, fmt.Errorf("content nodes: %w", err)
+		return NodeList{}, fmt.Errorf("content nodes: %w", err)
+	}
+	list.Took = time.Since(start)
+	return list, nil
+}
+
+// Plan reads the snapshot and emits run run's messages over the content nodes of list (Nodes).
+// created is the run's creation time.
+func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *store.Snapshot, list NodeList, emit Emitter) (*netmonv1.Manifest, error) {
+	start := time.Now()
+	block, err := snap.BlockNumber(ctx)
+	if err != nil {
+		return nil, err
 	}
 	nodes := list.Nodes
 	if err := emit.Emit(ctx, message.Out{
@@ -218,7 +227,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		p.log.Warn().Int64("run_id", run).Int64("slots", unknownSlots).
 			Msg("replica slots name SP ids missing from the content-node list; they count as not answered (-2)")
 	}
-	m.DiscoveryDuration = durationpb.New(time.Since(start))
+	m.DiscoveryDuration = durationpb.New(list.Took + time.Since(start))
 	if err := emit.Emit(ctx, message.Out{
 		Subject: message.SnapshotSubject(run, message.KindManifest),
 		ID:      message.SnapshotID(run, message.KindManifest, 0),

@@ -62,8 +62,12 @@ func planNetwork(t *testing.T, net *simnet.Network, opts planner.Options) (*reco
 	rec := &recorder{}
 	var m *netmonv1.Manifest
 	err = disc.Read(ctx, func(s *store.Snapshot) error {
-		var err error
-		m, err = planner.New(opts, zerolog.Nop()).Plan(ctx, 9, time.Now(), s, rec)
+		p := planner.New(opts, zerolog.Nop())
+		list, err := p.Nodes(ctx, s, 0)
+		if err != nil {
+			return err
+		}
+		m, err = p.Plan(ctx, 9, time.Now(), s, list, rec)
 		return err
 	})
 	return rec, m, err

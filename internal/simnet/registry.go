@@ -74,14 +74,14 @@ type RegistryStats struct {
 
 // Registry is a running fake Ethereum JSON-RPC provider.
 type Registry struct {
-	URL   string // the provider URL (ETH_PROVIDER_URL)
-	Block int64  // the chain head eth_blockNumber answers
+	URL string // the provider URL (ETH_PROVIDER_URL)
 
 	types map[string][]RegistryEntry
 	ln    net.Listener
 	srv   *http.Server
 
 	mu     sync.Mutex
+	head   int64 // the chain head eth_blockNumber answers
 	faults RegistryFaults
 	stats  RegistryStats
 }
@@ -101,7 +101,7 @@ func StartRegistry(ctx context.Context, types map[string][]RegistryEntry, block 
 	if err != nil {
 		return nil, fmt.Errorf("simnet: registry: %w", err)
 	}
-	r := &Registry{URL: "http://" + ln.Addr().String(), Block: block, types: types, ln: ln}
+	r := &Registry{URL: "http://" + ln.Addr().String(), head: block, types: types, ln: ln}
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = r.srv.Serve(ln) }()
 	go func() {
@@ -143,6 +143,21 @@ func (n *Network) RegistryEntries() ([]RegistryEntry, error) {
 			Delegate: delegateWallet(n.seed, sp)}
 	}
 	return out, nil
+}
+
+// Head is the chain head eth_blockNumber answers.
+func (r *Registry) Head() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.head
+}
+
+// SetHead moves the chain head (the registry's entries stay as they are: every block up to the
+// head answers the same).
+func (r *Registry) SetHead(block int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.head = block
 }
 
 // SetFaults replaces the registry's faults; calls in flight keep the old ones.
@@ -210,7 +225,7 @@ func (r *Registry) answer(c rpcCall, f RegistryFaults) (string, *rpcErr) {
 	switch c.Method {
 	case "eth_blockNumber":
 		r.count(func(s *RegistryStats) { s.BlockNumber++ })
-		return "0x" + strconv.FormatInt(r.Block, 16), nil
+		return "0x" + strconv.FormatInt(r.Head(), 16), nil
 	case "eth_call":
 	default:
 		return "", &rpcErr{Code: -32601, Message: "the method " + c.Method + " does not exist/is not available"}
@@ -225,7 +240,7 @@ func (r *Registry) answer(c rpcCall, f RegistryFaults) (string, *rpcErr) {
 		if err != nil || !strings.HasPrefix(tag, "0x") {
 			return "", &rpcErr{Code: -32602, Message: "invalid block parameter"}
 		}
-		if b > r.Block {
+		if b > r.Head() {
 			return "", &rpcErr{Code: -32000, Message: "header not found"}
 		}
 	}

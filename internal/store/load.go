@@ -61,12 +61,17 @@ func (s *Store) SaveRun(ctx context.Context, r *netmonv1.Run) error {
 	return nil
 }
 
+// setNodeSource records where a run's content-node list came from: source, the block it was read
+// at (0: none) and the registry contract ("" unless ethereum). The planner records it before it
+// publishes the list (SetBlock), the loader again when it loads it: the same values.
+const setNodeSource = `UPDATE runs SET node_source = $2, node_source_block = NULLIF($3::bigint, 0),
+	node_registry = NULLIF($4::text, '') WHERE run_id = $1`
+
 // SaveContentNodes records the run's content-node list and, on the run's row, where it came from.
 func (s *Store) SaveContentNodes(ctx context.Context, b *netmonv1.ContentNodeBatch) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if b.GetSource() != "" {
-			if _, err := tx.Exec(ctx, `UPDATE runs SET node_source = $2, node_source_block = NULLIF($3::bigint, 0),
-				node_registry = NULLIF($4::text, '') WHERE run_id = $1`, b.GetRunId(), b.GetSource(), b.GetSourceBlock(), b.GetRegistry()); err != nil {
+			if _, err := tx.Exec(ctx, setNodeSource, b.GetRunId(), b.GetSource(), b.GetSourceBlock(), b.GetRegistry()); err != nil {
 				return fmt.Errorf("save content-node source: %w", err)
 			}
 		}

@@ -184,13 +184,20 @@ func (s *Store) LastRunCreated(ctx context.Context) (t time.Time, ok bool, err e
 	return *at, true, nil
 }
 
-// SetBlock records the discovery block a run's plan reads, before the plan publishes anything
-// (a restarted planner resumes the plan only at the same block).
-func (s *Store) SetBlock(ctx context.Context, run, block int64) error {
-	if _, err := s.pool.Exec(ctx, "UPDATE runs SET block_number = $2 WHERE run_id = $1", run, block); err != nil {
-		return fmt.Errorf("run %d: record block: %w", run, err)
-	}
-	return nil
+// SetBlock records the discovery block a run's plan reads and where its content-node list comes
+// from (source, the block it was read at, the registry: as in SaveContentNodes), before the plan
+// publishes anything: a restarted planner resumes the plan only at the same discovery block, and
+// reads the node list at the same block.
+func (s *Store) SetBlock(ctx context.Context, run, block int64, source string, sourceBlock int64, registry string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "UPDATE runs SET block_number = $2 WHERE run_id = $1", run, block); err != nil {
+			return fmt.Errorf("run %d: record block: %w", run, err)
+		}
+		if _, err := tx.Exec(ctx, setNodeSource, run, source, sourceBlock, registry); err != nil {
+			return fmt.Errorf("run %d: record content-node source: %w", run, err)
+		}
+		return nil
+	})
 }
 
 // Move applies transition t to the run, with reason (why it failed or is incomplete), and
