@@ -18,12 +18,6 @@ const (
 	stageDurationMetric  = "audius_nm_stage_duration_seconds"
 )
 
-func init() {
-	extraHelp[LastCompletionMetric] = "Unix time at which the last run (complete or incomplete) computed its metrics."
-	extraHelp[LastSuccessMetric] = "Unix time at which the last complete run computed its metrics; 0 if no complete run is known."
-	extraHelp[RunDurationMetric] = "Seconds from the run's start until its metrics were computed."
-}
-
 // batchJobSamples are the run's completion and last-success timestamps, its duration, and the
 // metrics stage's duration (the other stages' come from the catalogue). The last success of an
 // incomplete run is carried over from the newest earlier run that has one stored.

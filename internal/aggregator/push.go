@@ -48,11 +48,18 @@ func shownURL(u string) string {
 	return parsed.Redacted()
 }
 
-// help for series that are not in the SQL catalogue.
+// extraHelp is the help of every series that is not in the SQL catalogue (store.Catalogue): the
+// run's own series (runSamples) and the batch-job series (batchJobSamples). A series added
+// there gets its help here.
 var extraHelp = map[string]string{
 	"audius_nm_generating_metrics_duration": "Seconds spent computing the run's metrics.",
 	"audius_nm_total_job_duration":          "Seconds from the run's start until its metrics were computed.",
 	"audius_nm_last_run_id":                 "Id of the run these metrics come from.",
+	IncompleteMetric: "1 when the run was cut off at its deadline and its metrics count only what arrived " +
+		"(missing answers as not answered), 0 when it completed.",
+	LastCompletionMetric: "Unix time at which the last run (complete or incomplete) computed its metrics.",
+	LastSuccessMetric:    "Unix time at which the last complete run computed its metrics; 0 if no complete run is known.",
+	RunDurationMetric:    "Seconds from the run's start until its metrics were computed.",
 }
 
 // Registry builds a registry holding samples as gauges.

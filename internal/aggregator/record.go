@@ -20,10 +20,6 @@ const IncompleteMetric = "audius_nm_run_incomplete"
 // KindRecord is the last token of the run record's subject, netmon.run.<run>.record.
 const KindRecord = "record"
 
-func init() {
-	extraHelp[IncompleteMetric] = "1 when the run was cut off at its deadline and its metrics count only what arrived (missing answers as not answered), 0 when it completed."
-}
-
 // runSamples are the series that do not come from the catalogue's SQL: the run's timings, its id
 // and whether it is incomplete.
 func runSamples(run int64, status lifecycle.Status, generating, total float64) []store.Sample {

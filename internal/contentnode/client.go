@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -60,6 +61,11 @@ type Client struct {
 	MaxBody int64
 	// Now stamps the signature; nil means time.Now.
 	Now func() time.Time
+
+	// guarded is the policy-enforcing HTTP client used when HTTP is nil, built on the first call
+	// so that every call of this Client reuses its connections. Policy must not change after.
+	guardedOnce sync.Once
+	guarded     *http.Client
 }
 
 // NoAnswer is the clock of a requested wallet a node's answer left out: the value the fetcher
@@ -564,7 +570,8 @@ func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return sharedClient(c.Policy)
+	c.guardedOnce.Do(func() { c.guarded = NewHTTPClient(c.Policy) })
+	return c.guarded
 }
 
 func (c *Client) maxBody() int64 {

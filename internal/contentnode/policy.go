@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -167,27 +166,6 @@ func NewHTTPClient(p Policy) *http.Client {
 			return p.CheckEndpoint(req.URL.String())
 		},
 	}
-}
-
-// clients holds one guarded client per policy, for Clients without their own HTTP client, so
-// connections are reused across calls.
-var clients sync.Map // policy key -> *http.Client
-
-func (p Policy) key() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%t", p.BlockPrivate)
-	for _, n := range p.Allow {
-		b.WriteString("," + n.String())
-	}
-	return b.String()
-}
-
-func sharedClient(p Policy) *http.Client {
-	if c, ok := clients.Load(p.key()); ok {
-		return c.(*http.Client)
-	}
-	c, _ := clients.LoadOrStore(p.key(), NewHTTPClient(p))
-	return c.(*http.Client)
 }
 
 // isBlocked reports whether err comes from the Policy.

@@ -3,11 +3,13 @@ package stage
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/audius-netmon/netmon/internal/bus"
+	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/contentnode"
 	"github.com/audius-netmon/netmon/internal/fetcher"
 	"github.com/audius-netmon/netmon/internal/message"
@@ -103,4 +105,16 @@ func resultOut(r *netmonv1.FetchResult) message.Out {
 		ID:      message.ResultID(r.GetRunId(), r.GetSpId(), r.GetBatch()),
 		Msg:     r,
 	}
+}
+
+// cnPolicy is the content-node endpoint policy of the configuration. The networks were checked
+// when the configuration was loaded.
+func cnPolicy(p config.CNPolicy) contentnode.Policy {
+	out := contentnode.Policy{BlockPrivate: p.BlockPrivate}
+	for _, n := range p.AllowNetworks {
+		if pfx, err := netip.ParsePrefix(n); err == nil {
+			out.Allow = append(out.Allow, pfx)
+		}
+	}
+	return out
 }

@@ -120,6 +120,14 @@ func connect(ctx context.Context, d Deps, h *health, name string) (*bus.Conn, er
 	return conn, nil
 }
 
+// withAckWait is spec with AckWait replaced by d when d is set (NETMON_ACK_WAIT).
+func withAckWait(spec bus.ConsumerSpec, d time.Duration) bus.ConsumerSpec {
+	if d > 0 {
+		spec.AckWait = d
+	}
+	return spec
+}
+
 // openStore connects to the NM DB, waiting for it as long as configured, and migrates it.
 func openStore(ctx context.Context, d Deps, h *health) (*store.Store, error) {
 	st, err := store.Open(ctx, d.Config.NMDB.ConnString(), 16)

@@ -1,14 +1,9 @@
 package stage
 
 import (
-	"net/netip"
-	"time"
-
 	"github.com/nats-io/nats.go"
 
-	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
-	"github.com/audius-netmon/netmon/internal/contentnode"
 )
 
 // NATSOptions are the connection options for cfg's NATS credentials and TLS files (none when
@@ -38,24 +33,4 @@ func NATSOptions(cfg config.Config) []nats.Option {
 		opts = append(opts, nats.ClientCert(a.TLSCert, a.TLSKey))
 	}
 	return opts
-}
-
-// withAckWait is spec with AckWait replaced by d when d is set (NETMON_ACK_WAIT).
-func withAckWait(spec bus.ConsumerSpec, d time.Duration) bus.ConsumerSpec {
-	if d > 0 {
-		spec.AckWait = d
-	}
-	return spec
-}
-
-// cnPolicy is the content-node endpoint policy of the configuration. The networks were checked
-// when the configuration was loaded.
-func cnPolicy(p config.CNPolicy) contentnode.Policy {
-	out := contentnode.Policy{BlockPrivate: p.BlockPrivate}
-	for _, n := range p.AllowNetworks {
-		if pfx, err := netip.ParsePrefix(n); err == nil {
-			out.Allow = append(out.Allow, pfx)
-		}
-	}
-	return out
 }
