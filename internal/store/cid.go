@@ -107,7 +107,11 @@ func buildCIDStatus(ctx context.Context, tx pgx.Tx, run int64) error {
 	if _, err := tx.Exec(ctx, "DELETE FROM cid_status WHERE run_id = $1", run); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `
+	// The user status build analysed users.
+	if err := analyze(ctx, tx, run, "cids", "cid_checks"); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `
 INSERT INTO cid_status (run_id, batch, idx, user_id, sp_id, state, replicas)
 WITH chk AS (
     SELECT DISTINCT ON (sp_id, route, cid) sp_id, route, cid, state
@@ -135,6 +139,9 @@ WITH chk AS (
 )
 SELECT $1, batch, idx, user_id, sp_id, state,
        count(*) FILTER (WHERE state = 1) OVER (PARTITION BY batch, idx)
-FROM answered`, run)
-	return err
+FROM answered`, run); err != nil {
+		return err
+	}
+	// The CID families read it next, in the aggregator.
+	return analyze(ctx, tx, run, "cid_status")
 }

@@ -23,6 +23,8 @@ var sqlBuilders = map[string]string{
 		"formatted with %d (DDL takes no parameters)",
 	"load.go buildUserStatus": "CREATE TEMPORARY TABLE AS of a constant query, the run id an int64 formatted " +
 		"with %d (CREATE TABLE AS takes no parameters)",
+	"load.go analyze": "ANALYZE of partition names from partitionName (a constant table name and an int64 run id), " +
+		"quoted with pgx.Identifier.Sanitize (ANALYZE takes no parameters)",
 	"load.go progress": "appends the constant \" FOR UPDATE\"",
 	"runs.go DeleteRun": "DETACH and DROP of partitions: table names from `partitioned`, partition names from " +
 		"partitionName (an int64 run id)",
