@@ -97,6 +97,11 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run) (err error) {
 		return err
 	}
 	end := a.now()
+	// The metrics stage runs from the moment the run was loaded (or cut), so that it includes the
+	// wait for this tick, and the content stage (created → loaded) and it add up to the job.
+	if run.LoadedAt != nil && run.LoadedAt.Before(start) {
+		start = *run.LoadedAt
+	}
 	generating, total := end.Sub(start).Seconds(), end.Sub(run.CreatedAt).Seconds()
 	samples = append(samples, runSamples(run.ID, t.To, generating, total)...)
 	jobSamples, err := a.batchJobSamples(ctx, run.ID, run.CreatedAt, t.To, generating, total)

@@ -52,7 +52,7 @@ func shownURL(u string) string {
 // run's own series (runSamples) and the batch-job series (batchJobSamples). A series added
 // there gets its help here.
 var extraHelp = map[string]string{
-	"audius_nm_generating_metrics_duration": "Seconds spent computing the run's metrics.",
+	"audius_nm_generating_metrics_duration": "Seconds from the run's load until its metrics were computed.",
 	"audius_nm_total_job_duration":          "Seconds from the run's start until its metrics were computed.",
 	"audius_nm_last_run_id":                 "Id of the run these metrics come from.",
 	IncompleteMetric: "1 when the run was cut off at its deadline and its metrics count only what arrived " +

@@ -240,6 +240,17 @@ func checkTiming(t *testing.T, got map[string]float64, started, ended time.Time)
 			t.Errorf("%s = %v, but the original's %s = %v", k, v, old, got[old+"{}"])
 		}
 	}
+	// The stages add up to the job: content runs from the run's start to its load (discovery
+	// inside it), metrics from the load to the metrics.
+	stage := func(name string) float64 {
+		return got[seriesKey("audius_nm_stage_duration_seconds", map[string]string{"stage": name})]
+	}
+	if sum := stage("content") + stage("metrics"); math.Abs(sum-total) > 1 {
+		t.Errorf("stages content %v + metrics %v = %v, but the job took %v", stage("content"), stage("metrics"), sum, total)
+	}
+	if stage("discovery") > stage("content") {
+		t.Errorf("discovery %v is longer than the content stage %v that contains it", stage("discovery"), stage("content"))
+	}
 	if got["audius_nm_run_incomplete{}"] != 0 {
 		t.Errorf("run_incomplete = %v", got["audius_nm_run_incomplete{}"])
 	}

@@ -206,7 +206,7 @@ WHERE n.run_id = @run GROUP BY n.sp_id, n.endpoint ORDER BY n.sp_id`},
 		SQL: "SELECT extract(epoch FROM loaded_at - created_at)::float8 FROM runs WHERE run_id = @run AND loaded_at IS NOT NULL"},
 
 	// ---- Beyond the original: stage timing, fetch health, clock lag.
-	{Name: "audius_nm_stage_duration_seconds", Help: "Seconds a stage of the run took: discovery (reading discovery and publishing the snapshot), content (from the run's start until every answer was loaded), metrics (computing the metrics).",
+	{Name: "audius_nm_stage_duration_seconds", Help: "Seconds a stage of the run took: discovery (reading discovery and publishing the snapshot), content (from the run's start until every answer was loaded and the per-user tables built; it includes discovery), metrics (from then until the metrics were computed). content + metrics is the job.",
 		Labels: []string{"stage"},
 		SQL: `SELECT 'discovery', discovery_seconds FROM runs WHERE run_id = @run
 UNION ALL
