@@ -2,6 +2,7 @@ package bench
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -20,13 +21,13 @@ func TestProcParsing(t *testing.T) {
 
 func TestDefaultPlan(t *testing.T) {
 	plan := DefaultPlan(PlanOptions{Sizes: []int{10_000, 1_000_000}, Nodes: 50, ScaleUsers: 200_000,
-		KnobUsers: 1_000_000, HungUsers: []int{20_000}, Latency: 20 * time.Millisecond})
+		KnobUsers: 1_000_000, HungUsers: []int{20_000}, ProdSizes: []int{1_000_000}, Latency: 20 * time.Millisecond})
 	names := map[string]Spec{}
 	for _, s := range plan {
 		names[s.Name] = s
 		// Everything but the CID and hung-node runs (default settings) measures clock checks
 		// only, as the targets are stated.
-		if s.Name[:4] != "cids" && s.Name[:4] != "hung" && !slices.Contains(s.Env, clockOnly) {
+		if !strings.Contains(s.Name, "cids=") && s.Name[:4] != "hung" && !slices.Contains(s.Env, clockOnly) {
 			t.Errorf("%s: CID checks are not off: %v", s.Name, s.Env)
 		}
 	}
@@ -41,6 +42,10 @@ func TestDefaultPlan(t *testing.T) {
 	}
 	if s := names["scaleout/fetchers=4"]; s.Fetchers != 4 || !s.FetchersAfterPlan || s.Latency != 20*time.Millisecond {
 		t.Errorf("scale-out spec: %+v", s)
+	}
+	if a, b := names["prod/1M"], names["prod cids=sample/1M"]; a.Nodes != 20 || a.Shape != ShapeProduction ||
+		b.Nodes != 20 || b.Shape != ShapeProduction || !slices.Contains(b.Env, "NETMON_CID_CHECKS=sample") {
+		t.Errorf("production-shaped specs (20 nodes, clock only and with the CID sample): %+v, %+v", a, b)
 	}
 	if !names["profile/1M"].Profile || !names["size/1M"].Ceilings {
 		t.Error("profile or ceilings missing")

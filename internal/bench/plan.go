@@ -14,11 +14,12 @@ type PlanOptions struct {
 	ScaleUsers int      // users of the scale-out runs
 	KnobUsers  int      // users of the knob runs
 	HungUsers  []int    // users of the hung-node runs
+	ProdSizes  []int    // users of the production-shaped runs
 	Latency    time.Duration
 }
 
 // Groups of DefaultPlan.
-var Groups = []string{"sizes", "alone", "cids", "profile", "scaleout", "knobs", "hung"}
+var Groups = []string{"sizes", "alone", "cids", "prod", "profile", "scaleout", "knobs", "hung"}
 
 // clockOnly turns CID checks off: issue 7's targets are for clock checks only.
 const clockOnly = "NETMON_CID_CHECKS=off"
@@ -30,6 +31,9 @@ const clockOnly = "NETMON_CID_CHECKS=off"
 //     plan is queued, the loader once every result is stored), so that each stage's window can
 //     be set against its ceiling without the others' work on the same cores;
 //   - cids: each size with CID checks as configured by default (NETMON_CID_CHECKS=sample);
+//   - prod: each production size on a network shaped like the original's production network
+//     (ProdNodes content nodes, simnet.ProductionShares), with clock checks only and with the
+//     default CID sample; the report sets each against the original's time (originalSeconds);
 //   - profile: the largest size once more with every stage profiled;
 //   - scaleout: content nodes answering after Latency, one request per node per fetcher
 //     (NETMON_NODE_CONCURRENCY=1) and two work items in flight per fetcher, with 1, 2 and 4
@@ -56,6 +60,14 @@ func DefaultPlan(o PlanOptions) []Spec {
 	if want("cids") {
 		for _, u := range o.Sizes {
 			plan = append(plan, Spec{Name: "cids=sample/" + count(u), Users: u, Nodes: o.Nodes, Env: []string{"NETMON_CID_CHECKS=sample"}})
+		}
+	}
+	if want("prod") {
+		for _, u := range o.ProdSizes {
+			plan = append(plan,
+				Spec{Name: "prod/" + count(u), Users: u, Nodes: ProdNodes, Shape: ShapeProduction, Env: []string{clockOnly}},
+				Spec{Name: "prod cids=sample/" + count(u), Users: u, Nodes: ProdNodes, Shape: ShapeProduction,
+					Env: []string{"NETMON_CID_CHECKS=sample"}})
 		}
 	}
 	if want("profile") && len(o.Sizes) > 0 {
@@ -103,6 +115,17 @@ func DefaultPlan(o PlanOptions) []Spec {
 	}
 	return plan
 }
+
+// ShapeProduction names the network shaped like the original's production network (Spec.Shape).
+const ShapeProduction = "production"
+
+// ProdNodes are the content nodes of the original's production network.
+const ProdNodes = 20
+
+// originalSeconds are the original's recorded end-to-end times on its production network (20
+// content nodes, the shape of simnet.ProductionShares) on this kind of machine, by users
+// (issue 15).
+var originalSeconds = map[int]float64{20_000: 23, 100_000: 82, 300_000: 337, 1_000_000: 1149}
 
 // hungNodes is the size of the hung-node runs' network (the last node hangs).
 const hungNodes = 10

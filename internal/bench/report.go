@@ -46,11 +46,16 @@ func machine() string {
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		mem = statusKiB(b, "MemTotal:") >> 20
 	}
-	load := ""
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	return fmt.Sprintf("%d CPUs (%s), %d GiB, %s; load average at start %s", runtime.NumCPU(), model, mem, runtime.Version(), loadAvg())
+}
+
+// loadAvg is the machine's load average over 1, 5 and 15 minutes.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
 	}
-	return fmt.Sprintf("%d CPUs (%s), %d GiB, %s; load average at start %s", runtime.NumCPU(), model, mem, runtime.Version(), load)
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 // Write stores the report as results.json and results.md in dir.
@@ -218,8 +223,8 @@ func (rep *Report) Markdown(w io.Writer) error {
 	}
 
 	p("\n### Resources of the best run\n\n")
-	p("| run | peak RSS MiB (planner / fetchers / loader / aggregator) | CPU s (planner / fetchers / loader / aggregator / simnet+driver / nats-server / postgres) | machine CPU s: all · not ours (of 2 × e2e) | NM DB MiB | run's tables MiB | seed s (not in the run) |\n")
-	p("|---|---|---|---|---|---|---|\n")
+	p("| run | peak RSS MiB (planner / fetchers / loader / aggregator) | CPU s (planner / fetchers / loader / aggregator / simnet+driver / nats-server / postgres) | machine CPU s: all · not ours (of 2 × e2e) | load before | NM DB MiB | run's tables MiB | seed s (not in the run) |\n")
+	p("|---|---|---|---|---|---|---|---|\n")
 	for _, g := range groups {
 		r := g[0]
 		var rss, cpu [4][]string
@@ -239,9 +244,24 @@ func (rep *Report) Markdown(w io.Writer) error {
 		for _, s := range r.Stages {
 			ours += s.CPU
 		}
-		p("| %s | %s | %s / %.1f / %.1f / %.1f | %.0f · %.0f (of %.0f) | %s | %s | %s |\n", r.Spec.Name, j(rss), j(cpu), r.SimnetCPU.Seconds(),
+		p("| %s | %s | %s / %.1f / %.1f / %.1f | %.0f · %.0f (of %.0f) | %s | %s | %s | %s |\n", r.Spec.Name, j(rss), j(cpu), r.SimnetCPU.Seconds(),
 			r.NATSCPU.Seconds(), r.PostgresCPU.Seconds(), r.MachineCPU.Seconds(), max(r.MachineCPU-ours, 0).Seconds(),
-			2*r.EndToEnd.Seconds(), mib(r.NMDBSize), mib(r.RunSize), secs(r.Seed))
+			2*r.EndToEnd.Seconds(), r.Load, mib(r.NMDBSize), mib(r.RunSize), secs(r.Seed))
+	}
+
+	var prod [][]*Result
+	for _, g := range groups {
+		if _, ok := originalSeconds[g[0].Spec.Users]; ok && g[0].Spec.Shape == ShapeProduction {
+			prod = append(prod, g)
+		}
+	}
+	if len(prod) > 0 {
+		p("\n### Against the original (its recorded times on a network of this shape, same kind of machine; best of n)\n\n")
+		p("| run | users | original s | netmon s | original ÷ netmon |\n|---|---|---|---|---|\n")
+		for _, g := range prod {
+			r, orig := g[0], originalSeconds[g[0].Spec.Users]
+			p("| %s | %d | %.0f | %s | %.1f× |\n", r.Spec.Name, r.Users, orig, secs(r.EndToEnd), orig/max(r.EndToEnd.Seconds(), 1e-9))
+		}
 	}
 
 	var slow [][]*Result

@@ -29,9 +29,12 @@ import (
 
 // Spec is one complete run to measure.
 type Spec struct {
-	Name     string        // label in the report
-	Users    int           // generated users
-	Nodes    int           // content nodes (SP ids 1..Nodes)
+	Name  string // label in the report
+	Users int    // generated users
+	Nodes int    // content nodes (SP ids 1..Nodes)
+	// Shape is the network's shares: "" for simnet's defaults (a little of every oddity), or
+	// ShapeProduction for the original's production network (simnet.ProductionShares).
+	Shape    string
 	Latency  time.Duration // every content node answers after this long (0: at once)
 	Hung     []int64       // SP ids of nodes that accept connections and never answer
 	Fetchers int           // fetcher processes (default 1)
@@ -76,6 +79,9 @@ type Result struct {
 	CIDs, CIDItems                              int64 // CIDs checked (sampled or all) and their work items
 	UserBytes, ResultBytes                      int64 // payload bytes of user batches and results
 
+	// Load is the machine's load average (1, 5, 15 min) just before the run was requested: other
+	// sessions' work shares the cores.
+	Load          string
 	EndToEnd      time.Duration // run requested → "complete" event (metrics pushed)
 	PlanDone      time.Duration // manifest stored in the stream (planner finished)
 	Discovery     time.Duration // the planner's own measure (manifest.discovery_duration)
@@ -126,7 +132,7 @@ type seeded struct {
 // previous run used the same one (seeding is not part of a run's time; its duration is reported
 // with the first run that needed it).
 func (r *runner) network(ctx context.Context, spec Spec, res *Result) (*seeded, error) {
-	key := fmt.Sprintf("%d/%d/%s/%v", spec.Users, spec.Nodes, spec.Latency, spec.Hung)
+	key := fmt.Sprintf("%d/%d/%s/%v/%s", spec.Users, spec.Nodes, spec.Latency, spec.Hung, spec.Shape)
 	if r.net != nil && r.net.key == key {
 		res.Seed = r.net.took
 		return r.net, nil
@@ -134,6 +140,10 @@ func (r *runner) network(ctx context.Context, spec Spec, res *Result) (*seeded, 
 	r.closeNetwork()
 	start := time.Now()
 	sc := simnet.Scenario{Seed: 1, UserCount: spec.Users, NodeCount: spec.Nodes}
+	if spec.Shape == ShapeProduction {
+		sh := simnet.ProductionShares()
+		sc.Shares = &sh
+	}
 	for sp := int64(1); sp <= int64(spec.Nodes); sp++ {
 		var f simnet.Faults
 		if spec.Latency > 0 {
@@ -309,6 +319,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	}
 	defer stopEvents()
 
+	res.Load = loadAvg()
 	cpu0, pg0, mach0 := selfUsage(), postgresCPU(), machineCPU()
 	nats0, _ := readUsage(ns.cmd.Process.Pid)
 	start := time.Now()

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // maxUsers bounds generated networks so that user ids and indices fit in int32.
@@ -77,11 +78,14 @@ func (s Shares) validate() error {
 		"same_node_twice": s.SameNodeTwice, "all_foundation": s.AllFoundation, "history": s.History,
 		"mixed_case": s.MixedCase, "duplicate_wallet": s.DuplicateWallet, "no_wallet": s.NoWallet,
 		"stale": s.Stale, "unknown": s.Unknown, "artists": s.Artists, "missing_cid": s.MissingCID,
-		"deactivated": s.Deactivated,
+		"deactivated": s.Deactivated, "unsynced": s.Unsynced, "partially": s.Partially, "missing_on_one": s.MissingOnOne,
 	} {
 		if !(v >= 0 && v <= 1) {
 			return fmt.Errorf("%w: share %s = %v is not in [0, 1]", errScenario, name, v)
 		}
+	}
+	if s.Unsynced+s.Partially+s.MissingOnOne > 1 {
+		return fmt.Errorf("%w: unsynced + partially + missing_on_one exceed 1", errScenario)
 	}
 	if s.NoReplicaSet+s.ShortSecondaries > 1 {
 		return fmt.Errorf("%w: no_replica_set + short_secondaries exceed 1", errScenario)
@@ -172,12 +176,45 @@ func (n *Network) genClock(o int32, sp int32) int32 {
 		return -1
 	}
 	base := int32(10 + hash(n.seed, tagClockBase, uo)%5000)
+	if c, ok := n.syncMixClock(o, sp, base); ok {
+		return c
+	}
 	if chance(hash(n.seed, tagStale, uo), n.shares.Stale) {
 		if h := hash(n.seed, tagStaleNode, uo, usp); h&1 == 1 {
 			return base - 1 - int32(h>>1%3)
 		}
 	}
 	return base
+}
+
+// syncMixClock is the clock node sp holds for the wallet of owner o under the shares Unsynced,
+// Partially and MissingOnOne, when they decide it (ok): only the nodes of the owner's own
+// secondary slots lag or lack the wallet, by the owner's one draw. The owner's replica set is
+// assigned before its clocks are drawn.
+func (n *Network) syncMixClock(o int32, sp int32, base int32) (int32, bool) {
+	sh := n.shares
+	if sh.Unsynced+sh.Partially+sh.MissingOnOne == 0 {
+		return 0, false
+	}
+	spid := n.users[o].spid
+	k := slices.Index(spid[:], sp)
+	if k < 1 {
+		return 0, false // the primary's node, or a node outside the owner's replica set
+	}
+	uo := uint64(o)
+	switch r := unit(hash(n.seed, tagSyncMix, uo)); {
+	case r < sh.Unsynced:
+		return base - 1, true
+	case r < sh.Unsynced+sh.Partially:
+		if k == 2 {
+			return base - 1, true
+		}
+	case r < sh.Unsynced+sh.Partially+sh.MissingOnOne:
+		if k == 1+int(hash(n.seed, tagSyncMix, uo, 1)%2) {
+			return -1, true
+		}
+	}
+	return 0, false
 }
 
 // generatedWallet is the lower-case wallet of generated owner o: 0x, 32 pseudo-random hex digits,

@@ -32,6 +32,7 @@ const (
 	tagNodeHistory
 	tagUnrequested
 	tagDeactivated
+	tagSyncMix
 )
 
 func mix64(x uint64) uint64 {

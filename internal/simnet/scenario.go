@@ -173,6 +173,35 @@ type Shares struct {
 	// Deactivated: users.is_deactivated is true. The user still counts in every clock metric (the
 	// original did not filter), but its CIDs and its tracks' are left out of the CID snapshot.
 	Deactivated float64 `json:"deactivated"`
+	// Unsynced, Partially and MissingOnOne draw a sync state per wallet directly, on the nodes of
+	// its owner's replica set (Stale and Unknown draw per node): unsynced, both secondaries' nodes
+	// hold an older clock than the primary's; partially, secondary 2's node does; missing on one,
+	// one secondary's node does not hold the wallet (-1). They add up to at most 1.
+	Unsynced     float64 `json:"unsynced"`
+	Partially    float64 `json:"partially"`
+	MissingOnOne float64 `json:"missing_on_one"`
+}
+
+// ProductionShares is shaped like the original's production network as issue 15 describes it:
+// every user with a replica set of three distinct nodes, about 68 % fully synced, 20 % partially,
+// 10 % unsynced and 2 % missing on one node (which counts as partially synced), half as many
+// tracks as users (a quarter of the users are artists with 1 to 3 tracks), and a stale
+// is_current = false history row for 10 % of the users.
+func ProductionShares() Shares {
+	return Shares{
+		AllFoundation:    0.2,
+		History:          0.1,
+		MixedCase:        0.01,
+		DuplicateWallet:  0.001,
+		Artists:          0.25,
+		TracksPerArtist:  3,
+		SegmentsPerTrack: 8,
+		MissingCID:       0.01,
+		Deactivated:      0.01,
+		Unsynced:         0.10,
+		Partially:        0.20,
+		MissingOnOne:     0.02,
+	}
 }
 
 // DefaultShares is a network with a little of every oddity.

@@ -231,3 +231,30 @@ func TestCIDRoutes(t *testing.T) {
 		}
 	}
 }
+
+// ProductionShares gives the shape issue 15 reports of the original's production network: 68 %
+// fully synced, 20 % partially and 10 % unsynced, plus 2 % with one secondary's node lacking the
+// wallet (partially synced as well: the primary agrees with the other secondary), and half as
+// many current tracks as users.
+func TestProductionShares(t *testing.T) {
+	sh := ProductionShares()
+	const users = 20000
+	n, err := Build(Scenario{Seed: 3, NodeCount: 20, UserCount: users, Shares: &sh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := n.Truth(nil)
+	near := func(name string, got int64, want float64) {
+		t.Helper()
+		if share := float64(got) / users; share < want-0.015 || share > want+0.015 {
+			t.Errorf("%s: %.3f of the users, want %.2f", name, share, want)
+		}
+	}
+	near("fully synced", tr.FullySynced, 0.68)
+	near("partially synced", tr.PartiallySynced, 0.22)
+	near("unsynced", tr.Unsynced, 0.10)
+	near("no primary", tr.NoPrimary, 0)
+	near("current tracks", n.Rows().CurrentTracks, 0.5)
+	missing := tr.SecondaryLag["not_held"]
+	near("secondary slots not held", missing, 0.02)
+}

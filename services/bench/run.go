@@ -46,6 +46,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	scaleUsers := fs.Int("scale-users", 200000, "users of the fetcher scale-out runs")
 	knobUsers := fs.Int("knob-users", 1000000, "users of the tuning-knob runs")
 	hungUsers := fs.String("hung-users", "20000,200000", "users of the hung-node runs (comma-separated)")
+	prodSizes := fs.String("prod-sizes", "20000,100000,300000,1000000", "users of the production-shaped runs (comma-separated)")
 	latency := fs.Duration("latency", 20*time.Millisecond, "content-node latency of the scale-out runs")
 	repeat := fs.Int("repeat", 2, "runs per measurement (best and range are reported)")
 	timeout := fs.Duration("run-timeout", 20*time.Minute, "give up on one run after this long")
@@ -90,8 +91,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	prod, err := positiveInts("-prod-sizes", *prodSizes)
+	if err != nil {
+		return err
+	}
 	o.Plan = bench.DefaultPlan(bench.PlanOptions{Groups: strings.Split(*groups, ","), Sizes: users, Nodes: *nodes,
-		ScaleUsers: *scaleUsers, KnobUsers: *knobUsers, HungUsers: hung, Latency: *latency})
+		ScaleUsers: *scaleUsers, KnobUsers: *knobUsers, HungUsers: hung, ProdSizes: prod, Latency: *latency})
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {
