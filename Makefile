@@ -46,7 +46,9 @@ FUZZ_SCALE ?= 1
 FUZZ_TARGETS := internal/contentnode:FuzzDecodeClocks:20000 internal/contentnode:FuzzDecodeCIDs:20000 \
 	internal/contentnode:FuzzRetryAfter:20000 internal/config:FuzzLoad:15000 \
 	internal/planner:FuzzDiscoveryRows:2000 internal/loader:FuzzLoaderHandle:3000 \
-	internal/fetcher:FuzzWorkItem:10000 internal/ethregistry:FuzzDecode:25000
+	internal/fetcher:FuzzWorkItem:10000 internal/ethregistry:FuzzDecode:25000 \
+	internal/storagenode:FuzzDecodeHealth:8000 internal/storagenode:FuzzDecodeBlobInfo:25000 \
+	internal/storagenode:FuzzDecodeUploads:25000
 CHAOS_REPORT := $(BIN)/chaos-report.md
 
 chaos: services ## crash, restart, cluster, fault, poison and auth tests (-tags chaos), then each fuzz target for its execution budget

@@ -276,11 +276,11 @@ func parseClock(raw json.RawMessage) (int64, error) {
 		return 0, errors.New("no clock")
 	}
 	if s[0] != '-' && (s[0] < '0' || s[0] > '9') {
-		return 0, fmt.Errorf("clock %s is not a number", excerpt(raw))
+		return 0, fmt.Errorf("clock %s is not a number", Excerpt(raw))
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("clock %s is not an integer", excerpt(raw))
+		return 0, fmt.Errorf("clock %s is not an integer", Excerpt(raw))
 	}
 	if n < -1 {
 		return 0, fmt.Errorf("clock %d is below -1", n)
@@ -492,7 +492,7 @@ func (c *Client) post(ctx context.Context, endpoint, path string, reqBody []byte
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return 0, &Error{Reason: classify(err), Err: fmt.Errorf("POST %s: %w", target, err)}
+		return 0, &Error{Reason: Classify(err), Err: fmt.Errorf("POST %s: %w", target, err)}
 	}
 	defer resp.Body.Close()
 
@@ -502,7 +502,7 @@ func (c *Client) post(ctx context.Context, endpoint, path string, reqBody []byte
 			e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.now())
 		}
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, 4*excerptLen))
-		e.Err = fmt.Errorf("POST %s: HTTP %d: %s", target, resp.StatusCode, excerpt(head))
+		e.Err = fmt.Errorf("POST %s: HTTP %d: %s", target, resp.StatusCode, Excerpt(head))
 		return resp.StatusCode, e
 	}
 
@@ -523,7 +523,7 @@ func (c *Client) post(ctx context.Context, endpoint, path string, reqBody []byte
 	}()
 	if err != nil {
 		// The node answered but the body did not arrive whole: a transport problem, worth a retry.
-		return resp.StatusCode, &Error{Reason: classify(err), Status: resp.StatusCode,
+		return resp.StatusCode, &Error{Reason: Classify(err), Status: resp.StatusCode,
 			Err: fmt.Errorf("POST %s: read body: %w", target, err)}
 	}
 	if int64(len(body)) > limit {
@@ -593,7 +593,7 @@ func redact(endpoint, path string) string {
 	s := strings.TrimRight(endpoint, "/") + path
 	u, err := url.Parse(s)
 	if err != nil {
-		return strconv.Quote(excerpt([]byte(s)))
+		return strconv.Quote(Excerpt([]byte(s)))
 	}
 	u.User = nil
 	u.RawQuery = ""
@@ -622,8 +622,8 @@ func retryAfter(h string, now time.Time) time.Duration {
 	return 0
 }
 
-// excerpt is a short, printable prefix of b for error text.
-func excerpt(b []byte) string {
+// Excerpt is a short (at most 200 bytes), printable prefix of a body for error text.
+func Excerpt(b []byte) string {
 	s := string(b)
 	cut := len(s) > excerptLen
 	if cut {

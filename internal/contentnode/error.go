@@ -81,8 +81,9 @@ func (e *Error) Error() string { return e.Reason.String() + ": " + e.Err.Error()
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// classify names the reason for a transport error (from Do or from reading the body).
-func classify(err error) Reason {
+// Classify names the reason for a transport error (from Do or from reading the body); the storage
+// node client (internal/storagenode) classifies its failures with it too.
+func Classify(err error) Reason {
 	var ne net.Error
 	switch {
 	case isBlocked(err):

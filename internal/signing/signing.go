@@ -7,6 +7,10 @@
 // an EIP-191 personal-message hash of the 32 raw hash bytes, a deterministic (RFC 6979), low-S
 // secp256k1 signature, encoded as 0x‖hex(r‖s‖v) with v in {27, 28}. testdata/vectors.json, made
 // by web3 1.7.4 itself, pins it byte for byte.
+//
+// Storage nodes sign their health answers with the same hash over other bytes (mediorum's
+// signature.SignBytes: keccak256 of the message, then EIP-191), with v in {0, 1} as go-ethereum
+// makes it: SignBytes and RecoverBytes.
 package signing
 
 import (
@@ -75,16 +79,25 @@ func (s Signer) GoString() string { return s.String() }
 // Sign signs the payload {"spID":<spID>,"timestamp":<timestamp>} as the original did. It fails only
 // when timestamp is not valid UTF-8, which JSON cannot carry faithfully.
 func (s *Signer) Sign(timestamp string) (string, error) {
-	digest, err := digest(s.spID, timestamp)
+	p, err := Payload(s.spID, timestamp)
 	if err != nil {
 		return "", err
 	}
+	return s.sign([]byte(p), 27), nil
+}
+
+// SignBytes signs msg as a storage node signs its health answer: the EIP-191 personal-message
+// hash of keccak256(msg), with v in {0, 1} (go-ethereum's crypto.Sign). RecoverBytes checks it.
+func (s *Signer) SignBytes(msg []byte) string { return s.sign(msg, 0) }
+
+// sign is 0x‖hex(r‖s‖v) of the digest of msg, with v = vBase + recovery id.
+func (s *Signer) sign(msg []byte, vBase byte) string {
 	// SignCompact gives v‖r‖s with v = 27 + recovery id (no +4: we ask for the uncompressed form).
-	compact := ecdsa.SignCompact(s.key, digest, false)
+	compact := ecdsa.SignCompact(s.key, digest(msg), false)
 	sig := make([]byte, 65)
 	copy(sig, compact[1:])
-	sig[64] = compact[0]
-	return "0x" + hex.EncodeToString(sig), nil
+	sig[64] = compact[0] - 27 + vBase
+	return "0x" + hex.EncodeToString(sig)
 }
 
 // Params returns the spID, timestamp and signature query parameters for a request made at now.
@@ -108,6 +121,17 @@ func (s *Signer) Params(now time.Time) url.Values {
 // verifier does. A signature that is well formed but made by another key recovers a different
 // address, not an error: compare the result with the expected signer.
 func Recover(spID int64, timestamp, signature string) (string, error) {
+	p, err := Payload(spID, timestamp)
+	if err != nil {
+		return "", err
+	}
+	return RecoverBytes([]byte(p), signature)
+}
+
+// RecoverBytes returns the lower-case 0x address that signed msg (EIP-191 of keccak256(msg)), with
+// the signature forms Recover accepts. Like Recover, another key's signature recovers another
+// address rather than failing.
+func RecoverBytes(msg []byte, signature string) (string, error) {
 	h := signature
 	if strings.HasPrefix(h, "0x") || strings.HasPrefix(h, "0X") {
 		h = h[2:]
@@ -124,14 +148,10 @@ func Recover(spID int64, timestamp, signature string) (string, error) {
 	default:
 		return "", fmt.Errorf("signing: signature recovery byte %d is not 0, 1, 27 or 28", sig[64])
 	}
-	digest, err := digest(spID, timestamp)
-	if err != nil {
-		return "", err
-	}
 	compact := make([]byte, 65)
 	compact[0] = 27 + v
 	copy(compact[1:], sig[:64])
-	pub, _, err := ecdsa.RecoverCompact(compact, digest)
+	pub, _, err := ecdsa.RecoverCompact(compact, digest(msg))
 	if err != nil {
 		return "", fmt.Errorf("signing: recover: %w", err)
 	}
@@ -153,14 +173,9 @@ func Payload(spID int64, timestamp string) (string, error) {
 	return b.String(), nil
 }
 
-// digest is the EIP-191 personal-message hash of the 32 raw bytes of keccak256(Payload).
-func digest(spID int64, timestamp string) ([]byte, error) {
-	p, err := Payload(spID, timestamp)
-	if err != nil {
-		return nil, err
-	}
-	inner := keccak256([]byte(p))
-	return keccak256([]byte("\x19Ethereum Signed Message:\n32"), inner), nil
+// digest is the EIP-191 personal-message hash of the 32 raw bytes of keccak256(msg).
+func digest(msg []byte) []byte {
+	return keccak256([]byte("\x19Ethereum Signed Message:\n32"), keccak256(msg))
 }
 
 // quoteJS writes s as JSON.stringify would (ECMAScript QuoteJSONString). encoding/json differs: it

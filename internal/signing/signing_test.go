@@ -179,3 +179,27 @@ func TestSignIsDeterministicAndRejectsInvalidUTF8(t *testing.T) {
 		t.Error("Sign of invalid UTF-8: want an error")
 	}
 }
+
+// SignBytes is the same signature over any bytes with v in {0, 1}: over a vector's payload it must
+// be web3's signature with v lowered by 27, and RecoverBytes must give the signer back from both.
+func TestSignBytesMatchesWeb3(t *testing.T) {
+	for i, v := range loadVectors(t) {
+		s, err := NewSigner(v.SPID, v.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := strings.TrimPrefix(v.Signature, "0x")
+		want := "0x" + raw[:128] + map[string]string{"1b": "00", "1c": "01"}[raw[128:]]
+		if got := s.SignBytes([]byte(v.Payload)); got != want {
+			t.Errorf("vector %d: SignBytes = %s, want %s", i, got, want)
+		}
+		for _, sig := range []string{want, v.Signature} {
+			if addr, err := RecoverBytes([]byte(v.Payload), sig); err != nil || addr != v.Address {
+				t.Errorf("vector %d: RecoverBytes(%s) = %s, %v; want %s", i, sig, addr, err, v.Address)
+			}
+		}
+		if addr, err := RecoverBytes([]byte(v.Payload+" "), want); err == nil && addr == v.Address {
+			t.Errorf("vector %d: RecoverBytes of other bytes gave the signer", i)
+		}
+	}
+}
