@@ -21,7 +21,9 @@ const defaultPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=dis
 
 // config is every setting of the command, validated before anything listens.
 type config struct {
+	network      string // networkLegacy or networkStorage
 	scenario     simnet.Scenario
+	storage      simnet.StorageScenario
 	discoveryURL string // empty: create a fresh database on postgres
 	postgres     string
 	keepDB       bool
@@ -35,10 +37,10 @@ type config struct {
 func parse(args []string, lookupEnv func(string) (string, bool)) (config, error) {
 	fs := flag.NewFlagSet("netmon-simnet", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	users := fs.Int("users", 10000, "number of generated users")
+	users := fs.Int("users", 10000, "number of generated users (storage: default 1000)")
 	nodes := fs.Int("nodes", 12, "number of generated content nodes (SP ids 1..N)")
 	seed := fs.Int64("seed", 1, "seed of every generated value")
-	faults := fs.String("faults", "", "node faults, e.g. 3=down,4=slow:200ms:2s,5=failfirst:1+reorder,6=deregistered")
+	faults := fs.String("faults", "", "node faults, e.g. 3=down,4=slow:200ms:2s,5=failfirst:1+reorder,6=deregistered (storage: 3=down,4=dbdown,5=missing:0.3+r:3; docs/simnet.md)")
 	scenarioPath := fs.String("scenario", "", "scenario JSON file; --users, --nodes, --seed and --faults override it")
 	discoveryURL := fs.String("discovery-url", "", "empty Postgres database to seed (default: create one on --postgres)")
 	postgres := fs.String("postgres", "", "server to create the discovery database on (default $NETMON_SIMNET_POSTGRES or "+defaultPostgres+")")
@@ -48,6 +50,11 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (config, error)
 	delegates := fs.String("delegate", "", "verify request signatures: SP=DELEGATE_ADDRESS[,...] (counts only, as the real node)")
 	registry := fs.Bool("registry", false, "also serve the nodes from a fake Ethereum registry (JSON-RPC), for NETMON_CONTENT_NODES_SOURCE=ethereum")
 	regFaults := fs.String("registry-faults", "", "the fake registry's faults: revert, garbage, short, huge, slow:DURATION (comma-separated)")
+	network := fs.String("network", networkLegacy, "the network to simulate: legacy (replica sets and clocks) or storage (storage v2: rendezvous placement, blobs, signed health)")
+	tracks := fs.Int("tracks", 2000, "storage: generated tracks")
+	playlists := fs.Int("playlists", 300, "storage: generated playlists")
+	validators := fs.Int("validators", 0, "storage: how many of the nodes register as validator (the rest as content-node)")
+	replication := fs.Int("r", simnet.DefaultStorageR, "storage: the replication factor the nodes run with (r:N in --faults sets one node's)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return config{}, helpError{usage(fs)}
 	} else if err != nil {
@@ -60,11 +67,25 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (config, error)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	var problems []string
-	c := config{discoveryURL: *discoveryURL, postgres: *postgres, keepDB: *keepDB, truthPath: *truthPath, bench: *bench}
+	if *network != networkLegacy && *network != networkStorage {
+		return config{}, fmt.Errorf("%w: --network %q: want %s or %s", errUsage, *network, networkLegacy, networkStorage)
+	}
+	c := config{network: *network, discoveryURL: *discoveryURL, postgres: *postgres, keepDB: *keepDB, truthPath: *truthPath, bench: *bench}
 	if c.postgres == "" {
 		c.postgres = defaultPostgres
 		if v, ok := lookupEnv("NETMON_SIMNET_POSTGRES"); ok && v != "" {
 			c.postgres = v
+		}
+	}
+	if *network == networkStorage {
+		c.registry = true // the storage network's node list
+		return parseStorage(fs, set, c, storageFlags{users: *users, nodes: *nodes, seed: *seed, tracks: *tracks,
+			playlists: *playlists, validators: *validators, r: *replication, faults: *faults, scenario: *scenarioPath,
+			regFaults: *regFaults, bench: *bench, delegates: *delegates})
+	}
+	for _, f := range []string{"tracks", "playlists", "validators", "r"} {
+		if set[f] {
+			problems = append(problems, "--"+f+" needs --network storage")
 		}
 	}
 	if *scenarioPath != "" {
@@ -108,16 +129,7 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (config, error)
 		}
 	}
 	c.registry = *registry
-	if *regFaults != "" {
-		f, err := simnet.ParseRegistryFaults(*regFaults)
-		if err != nil {
-			problems = append(problems, err.Error())
-		}
-		c.regFaults = f
-		if !c.registry {
-			problems = append(problems, "--registry-faults needs --registry")
-		}
-	}
+	c.regFaults, problems = registryFaults(*regFaults, c.registry, problems)
 	if c.bench && c.registry {
 		problems = append(problems, "--bench starts no nodes, so it serves no registry")
 	}
@@ -128,6 +140,22 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (config, error)
 		return config{}, fmt.Errorf("%w: %s", errUsage, strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+// registryFaults parses --registry-faults, which needs a registry.
+func registryFaults(spec string, registry bool, problems []string) (simnet.RegistryFaults, []string) {
+	var f simnet.RegistryFaults
+	if spec == "" {
+		return f, problems
+	}
+	f, err := simnet.ParseRegistryFaults(spec)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if !registry {
+		problems = append(problems, "--registry-faults needs --registry")
+	}
+	return f, problems
 }
 
 // errUsage marks a bad command line or scenario: the command exits 2.
@@ -159,6 +187,9 @@ func run(ctx context.Context, args []string, out io.Writer, lookupEnv func(strin
 	if err != nil {
 		return err
 	}
+	if c.network == networkStorage {
+		return runStorage(ctx, c, out)
+	}
 	s := c.scenario
 	start := time.Now()
 	n, err := simnet.Build(s)
@@ -179,21 +210,11 @@ func run(ctx context.Context, args []string, out io.Writer, lookupEnv func(strin
 		defer nodes.Close()
 	}
 
-	url := c.discoveryURL
-	if url == "" {
-		name := fmt.Sprintf("simnet_%d_%d", s.Seed, time.Now().UnixNano())
-		var drop func(context.Context) error
-		if url, drop, err = simnet.CreateDatabase(ctx, c.postgres, name); err != nil {
-			return err
-		}
-		if !c.keepDB {
-			defer func() {
-				dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				err = errors.Join(err, drop(dctx))
-			}()
-		}
+	url, drop, err := discoveryDatabase(ctx, c, s.Seed)
+	if err != nil {
+		return err
 	}
+	defer func() { err = errors.Join(err, drop()) }()
 	seedStart := time.Now()
 	if err := n.SeedDiscovery(ctx, url); err != nil {
 		return err
@@ -274,4 +295,25 @@ func joinInts(v []int64) string {
 		s[i] = strconv.FormatInt(x, 10)
 	}
 	return strings.Join(s, ",")
+}
+
+// discoveryDatabase is --discovery-url, or a database it creates on --postgres; drop removes a
+// created one unless --keep-db.
+func discoveryDatabase(ctx context.Context, c config, seed int64) (url string, drop func() error, err error) {
+	if c.discoveryURL != "" {
+		return c.discoveryURL, func() error { return nil }, nil
+	}
+	name := fmt.Sprintf("simnet_%d_%d", seed, time.Now().UnixNano())
+	url, dropDB, err := simnet.CreateDatabase(ctx, c.postgres, name)
+	if err != nil {
+		return "", nil, err
+	}
+	if c.keepDB {
+		return url, func() error { return nil }, nil
+	}
+	return url, func() error {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return dropDB(dctx)
+	}, nil
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -153,5 +155,79 @@ func TestRunBench(t *testing.T) {
 	}
 	if !regexp.MustCompile(`bench: build [0-9.]+s, seed [0-9.]+s, total [0-9.]+s`).MatchString(out.String()) {
 		t.Fatalf("output:\n%s", out.String())
+	}
+}
+
+func TestRunStorage(t *testing.T) {
+	truthPath := filepath.Join(t.TempDir(), "truth.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	args := []string{"--network", "storage", "--nodes", "6", "--tracks", "50", "--users", "20", "--playlists", "5",
+		"--seed", "3", "--faults", "2=down,3=r:3+mediorum,4=dbdown", "--postgres", testenv.PostgresAdminURL(), "--truth", truthPath}
+	go func() { done <- run(ctx, args, &out, noEnv) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "ready; interrupt to stop") {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after 30s:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	text := out.String()
+	node3 := regexp.MustCompile(`(?m)^3\s+(http://127\.0\.0\.1:\d+)\s+0x[0-9a-f]{40}\s+r:3\+mediorum$`).FindStringSubmatch(text)
+	static := regexp.MustCompile(`(?m)^STORAGE_NODES=(\S+)$`).FindStringSubmatch(text)
+	if node3 == nil || static == nil || !strings.Contains(text, "ETH_REGISTRY_ADDRESS="+simnet.RegistryAddress+"\n") {
+		t.Fatalf("output lacks node 3, the static list or the registry:\n%s", text)
+	}
+	b, err := os.ReadFile(truthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var truth simnet.StorageTruth
+	if err := json.Unmarshal(b, &truth); err != nil {
+		t.Fatal(err)
+	}
+	if len(truth.Nodes) != 6 || truth.Nodes[2].Endpoint != node3[1] || truth.Nodes[2].Health.R != 3 || truth.Keys == 0 ||
+		truth.Nodes[1].Health.Readable || !slices.Equal(truth.Dissenters, []int64{3}) {
+		t.Fatalf("truth %+v", truth)
+	}
+	resp, err := http.Get(node3[1] + "/health_check")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("node 3: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	if !regexp.MustCompile(`(?m)^3\s+1\s+0\s+1\s+0\s+0$`).MatchString(out.String()) {
+		t.Errorf("no stats of node 3's one health request on exit:\n%s", out.String())
+	}
+}
+
+func TestRunStorageRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--network", "nope"},
+		{"--tracks", "5"},
+		{"--network", "storage", "--faults", "3=readonly"},
+		{"--network", "storage", "--bench"},
+		{"--network", "storage", "--delegate", "1=0x0000000000000000000000000000000000000001"},
+		{"--network", "storage", "--registry-faults", "sleepy"},
+		{"--network", "storage", "--nodes", "2", "--r", "3", "--discovery-url", "postgres://unused"},
+	} {
+		if err := run(context.Background(), args, &bytes.Buffer{}, noEnv); !errors.Is(err, errUsage) {
+			t.Errorf("run %q: %v, want a usage error", args, err)
+		}
 	}
 }
