@@ -15,32 +15,38 @@ import (
 // truncated, malformed, oversized[:BYTES], reorder, duplicate, unrequested, noendpoint,
 // deregistered. Each SP may appear once.
 func ParseFaults(spec string) ([]NodeSpec, error) {
-	var out []NodeSpec
+	return parseNodeItems(spec, "faults", "SP", func(sp int64) NodeSpec { return NodeSpec{SPID: sp} }, applyFault)
+}
+
+// parseNodeItems reads comma-separated ID=KIND[+KIND...] items, each id once: mk makes an item's
+// value, apply applies each of its kinds. what names the flag and idName the id in errors.
+func parseNodeItems[T any](spec, what, idName string, mk func(int64) T, apply func(*T, string) error) ([]T, error) {
+	var out []T
 	seen := map[int64]bool{}
 	for _, item := range strings.Split(spec, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			continue
 		}
-		spText, kinds, ok := strings.Cut(item, "=")
+		idText, kinds, ok := strings.Cut(item, "=")
 		if !ok {
-			return nil, fmt.Errorf("faults: %q is not SP=KIND", item)
+			return nil, fmt.Errorf("%s: %q is not %s=KIND", what, item, idName)
 		}
-		sp, err := strconv.ParseInt(strings.TrimSpace(spText), 10, 64)
-		if err != nil || sp <= 0 {
-			return nil, fmt.Errorf("faults: %q: SP id must be a positive integer", item)
+		id, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Errorf("%s: %q: %s id must be a positive integer", what, item, idName)
 		}
-		if seen[sp] {
-			return nil, fmt.Errorf("faults: SP %d listed twice", sp)
+		if seen[id] {
+			return nil, fmt.Errorf("%s: %s %d listed twice", what, idName, id)
 		}
-		seen[sp] = true
-		ns := NodeSpec{SPID: sp}
+		seen[id] = true
+		v := mk(id)
 		for _, kind := range strings.Split(kinds, "+") {
-			if err := applyFault(&ns, strings.TrimSpace(kind)); err != nil {
-				return nil, fmt.Errorf("faults: SP %d: %w", sp, err)
+			if err := apply(&v, strings.TrimSpace(kind)); err != nil {
+				return nil, fmt.Errorf("%s: %s %d: %w", what, idName, id, err)
 			}
 		}
-		out = append(out, ns)
+		out = append(out, v)
 	}
 	return out, nil
 }

@@ -202,10 +202,15 @@ func (fn *fakeNode) checkSignature(r *http.Request) {
 
 // latency draws a log-normal delay with the configured median and 99th percentile.
 func (fn *fakeNode) latency() time.Duration {
-	l := fn.spec.Faults.Latency
 	fn.mu.Lock()
 	z := fn.rng.NormFloat64()
 	fn.mu.Unlock()
+	return fn.spec.Faults.Latency.at(z)
+}
+
+// at is the delay at standard normal quantile z of the log-normal with l's median and 99th
+// percentile.
+func (l Latency) at(z float64) time.Duration {
 	med := float64(l.Median)
 	if l.P99 <= l.Median {
 		return time.Duration(med)
@@ -214,14 +219,17 @@ func (fn *fakeNode) latency() time.Duration {
 	return time.Duration(med * math.Exp(sigma*z))
 }
 
-func (fn *fakeNode) sleep(r *http.Request, d time.Duration) bool {
+func (fn *fakeNode) sleep(r *http.Request, d time.Duration) bool { return sleep(r, fn.stop, d) }
+
+// sleep waits d; false when the request ends or the node stops first.
+func sleep(r *http.Request, stop <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
 	case <-r.Context().Done():
-	case <-fn.stop:
+	case <-stop:
 	}
 	return false
 }

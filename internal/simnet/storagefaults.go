@@ -16,34 +16,7 @@ import (
 // extra:SHARE, unpulled, unsigned, wrongsigner, malformed, mismatch, unregistered, stalerepair,
 // diskfull, and the node settings r:N and mediorum (GO's health format). Each id may appear once.
 func ParseStorageFaults(spec string) ([]StorageNodeSpec, error) {
-	var out []StorageNodeSpec
-	seen := map[int64]bool{}
-	for _, item := range strings.Split(spec, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		idText, kinds, ok := strings.Cut(item, "=")
-		if !ok {
-			return nil, fmt.Errorf("storage faults: %q is not ID=KIND", item)
-		}
-		id, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 64)
-		if err != nil || id <= 0 {
-			return nil, fmt.Errorf("storage faults: %q: node id must be a positive integer", item)
-		}
-		if seen[id] {
-			return nil, fmt.Errorf("storage faults: node %d listed twice", id)
-		}
-		seen[id] = true
-		ns := StorageNodeSpec{ID: id}
-		for _, kind := range strings.Split(kinds, "+") {
-			if err := applyStorageFault(&ns, strings.TrimSpace(kind)); err != nil {
-				return nil, fmt.Errorf("storage faults: node %d: %w", id, err)
-			}
-		}
-		out = append(out, ns)
-	}
-	return out, nil
+	return parseNodeItems(spec, "storage faults", "node", func(id int64) StorageNodeSpec { return StorageNodeSpec{ID: id} }, applyStorageFault)
 }
 
 func applyStorageFault(ns *StorageNodeSpec, kind string) error {

@@ -222,29 +222,15 @@ func (f *storageFake) delay(r *http.Request) bool {
 	default:
 		return true
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.Context().Done():
-	case <-f.stop:
-	}
-	return false
+	return sleep(r, f.stop, d)
 }
 
 // latency draws a log-normal delay with the given median and 99th percentile.
 func (f *storageFake) latency(l Latency) time.Duration {
-	med := float64(l.Median)
-	if l.P99 <= l.Median {
-		return time.Duration(med)
-	}
 	// A standard normal draw from two uniform hashes (Box-Muller).
 	h := hash(f.net.seed, tagStorageLatency, uint64(f.idx), f.calls.Add(1))
 	u1, u2 := math.Max(unit(h), 1e-12), unit(mix64(h))
-	z := math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
-	sigma := math.Log(float64(l.P99)/med) / 2.326
-	return time.Duration(med * math.Exp(sigma*z))
+	return l.at(math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2))
 }
 
 // echoError is echo's error answer: {"message": …}.

@@ -264,15 +264,8 @@ func run(ctx context.Context, args []string, out io.Writer, lookupEnv func(strin
 	}
 
 	truth := n.Truth(nodes)
-	if c.truthPath != "" {
-		b, err := json.MarshalIndent(truth, "", "  ")
-		if err != nil {
-			return fmt.Errorf("truth: %w", err)
-		}
-		if err := os.WriteFile(c.truthPath, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("truth: %w", err)
-		}
-		fmt.Fprintf(out, "truth: %s\n", c.truthPath)
+	if err := writeTruth(c.truthPath, truth, out); err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "expected: users %d, fully synced %d, partially %d, unsynced %d, no primary %d, unhealthy %d\n",
 		truth.UserCount, truth.FullySynced, truth.PartiallySynced, truth.Unsynced, truth.NoPrimary, truth.UnhealthyReplica)
@@ -316,4 +309,20 @@ func discoveryDatabase(ctx context.Context, c config, seed int64) (url string, d
 		defer cancel()
 		return dropDB(dctx)
 	}, nil
+}
+
+// writeTruth writes truth as indented JSON to path, unless path is empty, and says so.
+func writeTruth(path string, truth any, out io.Writer) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(truth, "", "  ")
+	if err != nil {
+		return fmt.Errorf("truth: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("truth: %w", err)
+	}
+	fmt.Fprintf(out, "truth: %s\n", path)
+	return nil
 }

@@ -48,18 +48,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	args := []string{"--users", "500", "--nodes", "5", "--seed", "7", "--faults", "2=down,3=deregistered",
 		"--postgres", testenv.PostgresAdminURL(), "--truth", truthPath, "--registry"}
 	go func() { done <- run(ctx, args, &out, noEnv) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), "ready; interrupt to stop") {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned early: %v\n%s", err, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after 30s:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, &out, done)
 	text := out.String()
 	dsn := regexp.MustCompile(`discovery DSN: (\S+)`).FindStringSubmatch(text)
 	cn1 := regexp.MustCompile(`(?m)^1\s+(http://127\.0\.0\.1:\d+)`).FindStringSubmatch(text)
@@ -167,18 +156,7 @@ func TestRunStorage(t *testing.T) {
 	args := []string{"--network", "storage", "--nodes", "6", "--tracks", "50", "--users", "20", "--playlists", "5",
 		"--seed", "3", "--faults", "2=down,3=r:3+mediorum,4=dbdown", "--postgres", testenv.PostgresAdminURL(), "--truth", truthPath}
 	go func() { done <- run(ctx, args, &out, noEnv) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), "ready; interrupt to stop") {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned early: %v\n%s", err, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after 30s:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, &out, done)
 	text := out.String()
 	node3 := regexp.MustCompile(`(?m)^3\s+(http://127\.0\.0\.1:\d+)\s+0x[0-9a-f]{40}\s+r:3\+mediorum$`).FindStringSubmatch(text)
 	static := regexp.MustCompile(`(?m)^STORAGE_NODES=(\S+)$`).FindStringSubmatch(text)
@@ -229,5 +207,22 @@ func TestRunStorageRejectsBadFlags(t *testing.T) {
 		if err := run(context.Background(), args, &bytes.Buffer{}, noEnv); !errors.Is(err, errUsage) {
 			t.Errorf("run %q: %v, want a usage error", args, err)
 		}
+	}
+}
+
+// waitReady waits until run says it is ready; it fails the test if run returns first.
+func waitReady(t *testing.T, out *syncBuffer, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "ready; interrupt to stop") {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after 30s:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

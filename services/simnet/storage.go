@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -121,15 +119,8 @@ func runStorage(ctx context.Context, c config, out io.Writer) (err error) {
 	fmt.Fprintf(out, "ETH_PROVIDER_URL=%s\nETH_REGISTRY_ADDRESS=%s\n", reg.URL, simnet.RegistryAddress)
 
 	truth := n.StorageTruth(nodes, simnet.KeyStrings(all))
-	if c.truthPath != "" {
-		b, err := json.MarshalIndent(truth, "", "  ")
-		if err != nil {
-			return fmt.Errorf("truth: %w", err)
-		}
-		if err := os.WriteFile(c.truthPath, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("truth: %w", err)
-		}
-		fmt.Fprintf(out, "truth: %s\n", c.truthPath)
+	if err := writeTruth(c.truthPath, truth, out); err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "expected (every key): keys %d, under-replicated %d, lost %d, by present holders %v\n",
 		truth.Keys, truth.UnderReplicated, truth.Lost, truth.ByPresent)
