@@ -69,8 +69,9 @@ type Aggregator struct {
 	// failing is why finishing each loaded run last failed, the reason it fails with at its
 	// finish deadline.
 	failing map[int64]error
-	push    pushRetry
-	quiet   quietLog
+	// push is the backoff of each network's pending push.
+	push  map[lifecycle.Network]*pushRetry
+	quiet quietLog
 }
 
 // New returns an aggregator.
@@ -79,7 +80,8 @@ func New(s *store.Store, p *Pusher, opts Options, log zerolog.Logger) *Aggregato
 		opts.Activity = noActivity{}
 	}
 	return &Aggregator{store: s, pusher: p, opts: opts, log: log, now: time.Now,
-		metrics: newStageMetrics(opts.Registerer), failing: map[int64]error{}, quiet: quietLog{log: log}}
+		metrics: newStageMetrics(opts.Registerer), failing: map[int64]error{}, push: map[lifecycle.Network]*pushRetry{},
+		quiet: quietLog{log: log}}
 }
 
 // finish computes, records and stores the metrics of a loaded run and gives it its final status.
@@ -103,12 +105,11 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run) (err error) {
 		start = *run.LoadedAt
 	}
 	generating, total := end.Sub(start).Seconds(), end.Sub(run.CreatedAt).Seconds()
-	samples = append(samples, runSamples(run.ID, t.To, generating, total)...)
-	jobSamples, err := a.batchJobSamples(ctx, run.ID, run.CreatedAt, t.To, generating, total)
+	own, err := a.ownSamples(ctx, run, t.To, generating, total)
 	if err != nil {
 		return err
 	}
-	samples = append(samples, jobSamples...)
+	samples = append(samples, own...)
 	rec, err := a.record(ctx, run, t.To, reason, end, generating, total, seen)
 	if err != nil {
 		return err
@@ -124,9 +125,12 @@ func (a *Aggregator) finish(ctx context.Context, run store.Run) (err error) {
 	log := a.log.With().Int64("run_id", run.ID).Logger()
 	log.Info().Str("status", string(t.To)).Str("reason", reason).Int("series", len(samples)).
 		Msg("run finished; its metrics are stored and their push is pending")
-	// At most once: after the run is marked, so a later tick does not post again.
-	if err := a.opts.Slack.Post(ctx, SlackMessage(samples, run.CreatedAt, a.now(), t.To, reason)); err != nil {
-		log.Warn().Err(err).Msg("slack report not sent")
+	// At most once: after the run is marked, so a later tick does not post again. The summary is
+	// the clocks run's (the original's Slack report); storage runs post none.
+	if run.Network == lifecycle.Clocks {
+		if err := a.opts.Slack.Post(ctx, SlackMessage(samples, run.CreatedAt, a.now(), t.To, reason)); err != nil {
+			log.Warn().Err(err).Msg("slack report not sent")
+		}
 	}
 	if pruned, err := a.store.Prune(ctx, a.opts.RetentionRuns, a.opts.RetentionAge); err != nil {
 		log.Warn().Err(err).Msg("prune old runs")

@@ -2,7 +2,6 @@ package aggregator
 
 import (
 	"context"
-	"time"
 
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
@@ -18,15 +17,45 @@ const (
 	stageDurationMetric  = "audius_nm_stage_duration_seconds"
 )
 
-// batchJobSamples are the run's completion and last-success timestamps, its duration, and the
-// metrics stage's duration (the other stages' come from the catalogue). The last success of an
-// incomplete run is carried over from the newest earlier run that has one stored.
-func (a *Aggregator) batchJobSamples(ctx context.Context, run int64, created time.Time, status lifecycle.Status,
-	generating, total float64) ([]store.Sample, error) {
-	completed := float64(created.UnixMicro())/1e6 + total
+// ownSeries names the series the aggregator adds to a run's catalogue series: its id, whether it
+// is incomplete, the batch-job series and the metrics stage's duration (the other stages' come
+// from the catalogue). Each network has its own names, so the two Pushgateway jobs never carry
+// the same metric.
+type ownSeries struct {
+	lastRunID, incomplete, lastCompletion, lastSuccess, runDuration, stageDuration string
+	// generating and total are the original's duration series (clocks runs only).
+	generating, total string
+}
+
+var clocksSeries = ownSeries{
+	lastRunID: "audius_nm_last_run_id", incomplete: IncompleteMetric, lastCompletion: LastCompletionMetric,
+	lastSuccess: LastSuccessMetric, runDuration: RunDurationMetric, stageDuration: stageDurationMetric,
+	generating: "audius_nm_generating_metrics_duration", total: "audius_nm_total_job_duration",
+}
+
+var storageSeries = ownSeries{
+	lastRunID: "audius_nm_storage_last_run_id", incomplete: "audius_nm_storage_run_incomplete",
+	lastCompletion: "audius_nm_storage_last_completion_timestamp_seconds",
+	lastSuccess:    "audius_nm_storage_last_success_timestamp_seconds",
+	runDuration:    "audius_nm_storage_run_duration_seconds", stageDuration: "audius_nm_storage_stage_duration_seconds",
+}
+
+func seriesOf(n lifecycle.Network) ownSeries {
+	if n == lifecycle.Storage {
+		return storageSeries
+	}
+	return clocksSeries
+}
+
+// ownSamples are the series of run the aggregator adds to its catalogue's, for a run ending with
+// status after generating seconds of metrics and total seconds in all. The last success of an
+// incomplete run is carried over from the newest earlier run of its network that has one stored.
+func (a *Aggregator) ownSamples(ctx context.Context, run store.Run, status lifecycle.Status, generating, total float64) ([]store.Sample, error) {
+	names := seriesOf(run.Network)
+	completed := float64(run.CreatedAt.UnixMicro())/1e6 + total
 	success := completed
 	if status != lifecycle.Complete {
-		prev, ok, err := a.store.LatestSample(ctx, LastSuccessMetric, run)
+		prev, ok, err := a.store.LatestSample(ctx, names.lastSuccess, run.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -35,14 +64,24 @@ func (a *Aggregator) batchJobSamples(ctx context.Context, run int64, created tim
 			success = prev
 		}
 	}
-	return jobSamples(completed, success, total, generating), nil
+	return jobSamples(names, run.ID, status, completed, success, total, generating), nil
 }
 
-func jobSamples(completed, success, total, generating float64) []store.Sample {
-	return []store.Sample{
-		{Name: LastCompletionMetric, Value: completed},
-		{Name: LastSuccessMetric, Value: success},
-		{Name: RunDurationMetric, Value: total},
-		{Name: stageDurationMetric, Labels: map[string]string{"stage": "metrics"}, Value: generating},
+func jobSamples(names ownSeries, run int64, status lifecycle.Status, completed, success, total, generating float64) []store.Sample {
+	incomplete := 0.0
+	if status == lifecycle.Incomplete {
+		incomplete = 1
 	}
+	var out []store.Sample
+	if names.generating != "" {
+		out = append(out, store.Sample{Name: names.generating, Value: generating}, store.Sample{Name: names.total, Value: total})
+	}
+	return append(out,
+		store.Sample{Name: names.lastRunID, Value: float64(run)},
+		store.Sample{Name: names.incomplete, Value: incomplete},
+		store.Sample{Name: names.lastCompletion, Value: completed},
+		store.Sample{Name: names.lastSuccess, Value: success},
+		store.Sample{Name: names.runDuration, Value: total},
+		store.Sample{Name: names.stageDuration, Labels: map[string]string{"stage": "metrics"}, Value: generating},
+	)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
 	"github.com/audius-netmon/netmon/internal/testenv"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
@@ -48,7 +49,7 @@ func TestBatchJobSamples(t *testing.T) {
 		}
 	}
 
-	first, err := a.batchJobSamples(ctx, 1, created, "incomplete", 1, 60)
+	first, err := a.ownSamples(ctx, store.Run{ID: 1, CreatedAt: created, Network: lifecycle.Clocks}, "incomplete", 1, 60)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,19 +57,19 @@ func TestBatchJobSamples(t *testing.T) {
 		t.Errorf("first run, incomplete: %v", first)
 	}
 	save(1, first)
-	second, _ := a.batchJobSamples(ctx, 2, created.Add(24*time.Hour), "complete", 2, 120)
+	second, _ := a.ownSamples(ctx, store.Run{ID: 2, CreatedAt: created.Add(24*time.Hour), Network: lifecycle.Clocks}, "complete", 2, 120)
 	want := float64(created.Add(24*time.Hour).Unix()) + 0.5 + 120
 	if value(second, LastSuccessMetric) != want || value(second, LastCompletionMetric) != want ||
 		value(second, RunDurationMetric) != 120 {
 		t.Errorf("complete run: %v, want success = completion = %v", second, want)
 	}
 	save(2, second)
-	third, _ := a.batchJobSamples(ctx, 3, created.Add(48*time.Hour), "incomplete", 3, 180)
+	third, _ := a.ownSamples(ctx, store.Run{ID: 3, CreatedAt: created.Add(48*time.Hour), Network: lifecycle.Clocks}, "incomplete", 3, 180)
 	if value(third, LastSuccessMetric) != want {
 		t.Errorf("incomplete run after a complete one: last success %v, want run 2's %v", value(third, LastSuccessMetric), want)
 	}
 	save(3, third)
-	fourth, _ := a.batchJobSamples(ctx, 4, created.Add(72*time.Hour), "incomplete", 3, 180)
+	fourth, _ := a.ownSamples(ctx, store.Run{ID: 4, CreatedAt: created.Add(72*time.Hour), Network: lifecycle.Clocks}, "incomplete", 3, 180)
 	if value(fourth, LastSuccessMetric) != want {
 		t.Errorf("second incomplete run: last success %v, want run 2's %v carried over", value(fourth, LastSuccessMetric), want)
 	}

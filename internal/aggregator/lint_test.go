@@ -29,7 +29,7 @@ var originalNames = []string{
 // placeholder label values, and the series it adds itself.
 func everySeries() []store.Sample {
 	var out []store.Sample
-	for _, m := range store.Catalogue {
+	for _, m := range slices.Concat(store.Catalogue, store.StorageCatalogue) {
 		s := store.Sample{Name: m.Name, Value: 1}
 		if len(m.Labels) > 0 {
 			s.Labels = map[string]string{}
@@ -39,8 +39,8 @@ func everySeries() []store.Sample {
 		}
 		out = append(out, s)
 	}
-	out = append(out, runSamples(1, "complete", 1, 2)...)
-	return append(out, jobSamples(3, 3, 2, 1)...)
+	out = append(out, jobSamples(clocksSeries, 1, "complete", 3, 3, 2, 1)...)
+	return append(out, jobSamples(storageSeries, 1, "complete", 3, 3, 2, 1)...)
 }
 
 // TestPushedMetricsLint lints everything the aggregator pushes with the Prometheus linter

@@ -2,9 +2,11 @@ package aggregator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"time"
 
@@ -48,9 +50,9 @@ func shownURL(u string) string {
 	return parsed.Redacted()
 }
 
-// extraHelp is the help of every series that is not in the SQL catalogue (store.Catalogue): the
-// run's own series (runSamples) and the batch-job series (batchJobSamples). A series added
-// there gets its help here.
+// extraHelp is the help of every series that is not in the SQL catalogues (store.Catalogue,
+// store.StorageCatalogue): the run's own series and the batch-job series of each network
+// (ownSeries). A series added there gets its help here.
 var extraHelp = map[string]string{
 	"audius_nm_generating_metrics_duration": "Seconds from the run's load until its metrics were computed.",
 	"audius_nm_total_job_duration":          "Seconds from the run's start until its metrics were computed.",
@@ -60,12 +62,18 @@ var extraHelp = map[string]string{
 	LastCompletionMetric: "Unix time at which the last run (complete or incomplete) computed its metrics.",
 	LastSuccessMetric:    "Unix time at which the last complete run computed its metrics; 0 if no complete run is known.",
 	RunDurationMetric:    "Seconds from the run's start until its metrics were computed.",
+
+	storageSeries.lastRunID:      "Id of the storage run these metrics come from.",
+	storageSeries.incomplete:     "1 when the storage run was cut off at its deadline and its metrics count only what arrived, 0 when it completed.",
+	storageSeries.lastCompletion: "Unix time at which the last storage run (complete or incomplete) computed its metrics.",
+	storageSeries.lastSuccess:    "Unix time at which the last complete storage run computed its metrics; 0 if none is known.",
+	storageSeries.runDuration:    "Seconds from the storage run's start until its metrics were computed.",
 }
 
 // Registry builds a registry holding samples as gauges.
 func (p *Pusher) Registry(run int64, samples []store.Sample) (*prometheus.Registry, error) {
-	help := make(map[string]string, len(store.Catalogue)+len(extraHelp))
-	for _, m := range store.Catalogue {
+	help := make(map[string]string, len(store.Catalogue)+len(store.StorageCatalogue)+len(extraHelp))
+	for _, m := range slices.Concat(store.Catalogue, store.StorageCatalogue) {
 		help[m.Name] = m.Help
 	}
 	for k, v := range extraHelp {
@@ -154,22 +162,50 @@ type pushRetry struct {
 	next time.Time
 }
 
-// pushPending pushes the newest finished run's metrics if their push is pending and its backoff
-// has passed, and records the outcome.
+// StorageJobSuffix ends the Pushgateway job of storage runs: their metrics go to
+// <job>-storage (network-monitoring-storage by default), so that a push of either network
+// replaces only its own group and the clocks run's job keeps exactly the original's series.
+const StorageJobSuffix = "-storage"
+
+// forNetwork is p for network n's runs: the same Pushgateway, n's job group.
+func (p *Pusher) forNetwork(n lifecycle.Network) *Pusher {
+	if n != lifecycle.Storage {
+		return p
+	}
+	q := *p
+	q.job += StorageJobSuffix
+	return &q
+}
+
+// pushPending pushes, for each network, the newest finished run's metrics if their push is
+// pending and its backoff has passed, and records the outcome. A network's failing push delays
+// no other network's.
 func (a *Aggregator) pushPending(ctx context.Context) error {
-	run, ok, err := a.store.PendingPush(ctx)
+	defer a.observePush(ctx)
+	var errs []error
+	for _, n := range lifecycle.Networks {
+		if err := a.pushNetwork(ctx, n); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Aggregator) pushNetwork(ctx context.Context, n lifecycle.Network) error {
+	run, ok, err := a.store.PendingPush(ctx, n)
 	if err != nil {
 		return err
 	}
-	defer a.observePush(ctx)
+	retry := a.push[n]
 	if !ok {
-		a.push = pushRetry{}
+		delete(a.push, n)
 		return nil
 	}
-	if a.push.run != run.ID {
-		a.push = pushRetry{run: run.ID}
+	if retry == nil || retry.run != run.ID {
+		retry = &pushRetry{run: run.ID}
+		a.push[n] = retry
 	}
-	if a.now().Before(a.push.next) {
+	if a.now().Before(retry.next) {
 		return nil
 	}
 	samples, err := a.store.Samples(ctx, run.ID)
@@ -177,22 +213,22 @@ func (a *Aggregator) pushPending(ctx context.Context) error {
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, pushTimeout)
-	err = a.pusher.Push(pctx, run.ID, samples)
+	err = a.pusher.forNetwork(n).Push(pctx, run.ID, samples)
 	cancel()
 	if err != nil {
 		a.metrics.pushFailures.Inc()
-		a.push.wait = min(max(2*a.push.wait, pushRetryMin), pushRetryMax)
-		a.push.next = a.now().Add(a.push.wait)
+		retry.wait = min(max(2*retry.wait, pushRetryMin), pushRetryMax)
+		retry.next = a.now().Add(retry.wait)
 		if rerr := a.store.PushFailed(ctx, run.ID, err.Error()); rerr != nil {
 			return rerr
 		}
-		return fmt.Errorf("push pending (next attempt in %s): %w", a.push.wait, err)
+		return fmt.Errorf("push pending (next attempt in %s): %w", retry.wait, err)
 	}
 	if err := a.store.MarkPushed(ctx, run.ID); err != nil {
 		return err
 	}
-	a.push = pushRetry{}
-	ev := a.log.Info().Int64("run_id", run.ID).Int("series", len(samples))
+	delete(a.push, n)
+	ev := a.log.Info().Int64("run_id", run.ID).Str("network", string(n)).Int("series", len(samples))
 	if run.PushPendingSince != nil {
 		ev = ev.Float64("pending_seconds", a.now().Sub(*run.PushPendingSince).Seconds())
 	}
@@ -200,7 +236,7 @@ func (a *Aggregator) pushPending(ctx context.Context) error {
 	return nil
 }
 
-// PushState is the push of the newest finished run, as /status shows it.
+// PushState is the push of a network's newest finished run, as /status shows it.
 type PushState struct {
 	Run         int64          `json:"run_id"`
 	State       lifecycle.Push `json:"state"`
@@ -211,34 +247,52 @@ type PushState struct {
 	NextAttempt *time.Time     `json:"next_attempt,omitempty"`
 }
 
-// observePush sets the push series and the /status note from the NM DB.
+// pushNote is the /status note of network n's push: "push" for clocks runs (as before storage
+// runs existed), "push_storage" for storage runs.
+func pushNote(n lifecycle.Network) string {
+	if n == lifecycle.Clocks {
+		return "push"
+	}
+	return "push_" + string(n)
+}
+
+// observePush sets the push series and the /status notes from the NM DB. The series cover every
+// network: a push is pending while any network's is, since the oldest of them.
 func (a *Aggregator) observePush(ctx context.Context) {
-	st, ok, err := a.store.LatestPush(ctx)
-	if err != nil {
-		return
+	pending, since := false, time.Time{}
+	for _, n := range lifecycle.Networks {
+		st, ok, err := a.store.LatestPush(ctx, n)
+		if err != nil {
+			return
+		}
+		if !ok {
+			continue
+		}
+		ps := PushState{Run: st.ID, State: st.Push, PushedAt: st.PushedAt, Attempts: st.PushAttempts, LastError: st.PushError}
+		if st.Push == lifecycle.PushPending {
+			pending = true
+			if st.PushPendingSince != nil {
+				ps.Since = st.PushPendingSince
+				if since.IsZero() || st.PushPendingSince.Before(since) {
+					since = *st.PushPendingSince
+				}
+			}
+			if r := a.push[n]; r != nil && !r.next.IsZero() {
+				next := r.next
+				ps.NextAttempt = &next
+			}
+		}
+		a.opts.Activity.Note(pushNote(n), ps)
 	}
-	if !ok {
-		a.metrics.pushPending.Set(0)
-		a.metrics.pushPendingSince.Set(0)
-		return
-	}
-	ps := PushState{Run: st.ID, State: st.Push, PushedAt: st.PushedAt, Attempts: st.PushAttempts, LastError: st.PushError}
-	if st.Push == lifecycle.PushPending {
+	a.metrics.pushPending.Set(0)
+	a.metrics.pushPendingSince.Set(0)
+	if pending {
 		a.metrics.pushPending.Set(1)
-		if st.PushPendingSince != nil {
-			ps.Since = st.PushPendingSince
-			a.metrics.pushPendingSince.Set(float64(st.PushPendingSince.UnixMilli()) / 1e3)
+		if !since.IsZero() {
+			a.metrics.pushPendingSince.Set(float64(since.UnixMilli()) / 1e3)
 		}
-		if !a.push.next.IsZero() {
-			next := a.push.next
-			ps.NextAttempt = &next
-		}
-	} else {
-		a.metrics.pushPending.Set(0)
-		a.metrics.pushPendingSince.Set(0)
 	}
 	if at, ok, err := a.store.LastPushed(ctx); err == nil && ok {
 		a.metrics.lastPush.Set(float64(at.UnixMilli()) / 1e3)
 	}
-	a.opts.Activity.Note("push", ps)
 }

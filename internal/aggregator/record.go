@@ -20,21 +20,6 @@ const IncompleteMetric = "audius_nm_run_incomplete"
 // KindRecord is the last token of the run record's subject, netmon.run.<run>.record.
 const KindRecord = "record"
 
-// runSamples are the series that do not come from the catalogue's SQL: the run's timings, its id
-// and whether it is incomplete.
-func runSamples(run int64, status lifecycle.Status, generating, total float64) []store.Sample {
-	incomplete := 0.0
-	if status == lifecycle.Incomplete {
-		incomplete = 1
-	}
-	return []store.Sample{
-		{Name: "audius_nm_generating_metrics_duration", Value: generating},
-		{Name: "audius_nm_total_job_duration", Value: total},
-		{Name: "audius_nm_last_run_id", Value: float64(run)},
-		{Name: IncompleteMetric, Value: incomplete},
-	}
-}
-
 // record is the run's RunRecord as it is finished with status and reason at completed. seen are
 // the run's messages its metrics were computed over; for an incomplete run the record names the
 // messages its cut counted and those of seen written after the cut, so that replay rebuilds both
@@ -148,16 +133,15 @@ func (a *Aggregator) Replay(ctx context.Context, rec *netmonv1.RunRecord) ([]sto
 	if err != nil {
 		return nil, err
 	}
-	samples = append(samples, runSamples(rec.GetRunId(), status, rec.GetGeneratingMetricsSeconds(), rec.GetTotalJobSeconds())...)
 	run, err := a.store.GetRun(ctx, rec.GetRunId())
 	if err != nil {
 		return nil, err
 	}
-	jobSamples, err := a.batchJobSamples(ctx, run.ID, run.CreatedAt, status, rec.GetGeneratingMetricsSeconds(), rec.GetTotalJobSeconds())
+	own, err := a.ownSamples(ctx, run, status, rec.GetGeneratingMetricsSeconds(), rec.GetTotalJobSeconds())
 	if err != nil {
 		return nil, err
 	}
-	samples = append(samples, jobSamples...)
+	samples = append(samples, own...)
 	if err := a.store.SaveSamples(ctx, rec.GetRunId(), samples); err != nil {
 		return nil, err
 	}

@@ -14,11 +14,11 @@ import (
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
-const statusHelp = `Shows the active run, from the NM DB (the runs table is the only record of a run's state):
+const statusHelp = `Shows the active run of a network (--network: clocks, the default, or storage), from the NM DB (the runs table is the only record of a run's state):
 its status, when it started, its deadline, its progress (work items fetched and still queued,
 from the streams when NATS is reachable; results and user batches loaded, failed work items
 per node) and the push of the newest finished run's metrics to the Pushgateway (pushed, or
-pending since when and why). Without an active run it names the last run.
+pending since when and why). Without an active run it names the network's last run.
 
 With --watch it follows the active run to its end like 'netmon run --wait' and exits with the
 run's outcome.
@@ -39,11 +39,17 @@ type statusReport struct {
 }
 
 func statusCmd(ctx context.Context, args []string, io IO) int {
-	fs := newFlags("status", "status [--watch] [--json]", statusHelp, 0)
+	fs := newFlags("status", "status [--network clocks|storage] [--watch] [--json]", statusHelp, 0)
+	networkName := fs.String("network", string(lifecycle.Clocks), "the network whose runs to show: clocks or storage")
 	watch := fs.Bool("watch", false, "follow the active run until it ends")
 	asJSON := fs.Bool("json", false, "print JSON (with --watch: the final status)")
 	if _, code, ok := fs.parse(args, io); !ok {
 		return code
+	}
+	network, err := lifecycle.ParseNetwork(*networkName)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "netmon status: --network: %v\n", err)
+		return ExitUsage
 	}
 	cfg, ok := loadConfig(io, needs{nmDB: true})
 	if !ok {
@@ -62,7 +68,7 @@ func statusCmd(ctx context.Context, args []string, io IO) int {
 	} else {
 		defer conn.Close()
 	}
-	rep, err := status(ctx, conn, st)
+	rep, err := status(ctx, conn, st, network)
 	if err != nil {
 		return fail(io, "status", err)
 	}
@@ -89,7 +95,7 @@ func statusCmd(ctx context.Context, args []string, io IO) int {
 		return fail(io, "status", err)
 	}
 	if *asJSON {
-		if rep, err = status(ctx, conn, st); err == nil {
+		if rep, err = status(ctx, conn, st, network); err == nil {
 			if r, err := st.GetRun(ctx, ev.GetRunId()); err == nil {
 				rep.Run = &r
 			}
@@ -106,14 +112,14 @@ func statusCmd(ctx context.Context, args []string, io IO) int {
 var errNoNATS = errors.New("NATS not reachable")
 
 // status gathers the report; conn may be nil.
-func status(ctx context.Context, conn *bus.Conn, st *store.Store) (statusReport, error) {
+func status(ctx context.Context, conn *bus.Conn, st *store.Store, network lifecycle.Network) (statusReport, error) {
 	var rep statusReport
-	if push, ok, err := st.LatestPush(ctx); err != nil {
+	if push, ok, err := st.LatestPush(ctx, network); err != nil {
 		return rep, err
 	} else if ok {
 		rep.Push = &push
 	}
-	run, ok, err := st.ActiveRun(ctx)
+	run, ok, err := st.ActiveRun(ctx, network)
 	if err != nil {
 		return rep, err
 	}
@@ -123,11 +129,11 @@ func status(ctx context.Context, conn *bus.Conn, st *store.Store) (statusReport,
 		rep.Progress = &p
 		return rep, nil
 	}
-	if runs, err := st.ListRuns(ctx, 1); err != nil {
+	if last, ok, err := st.LastRun(ctx, network); err != nil {
 		return rep, err
-	} else if len(runs) > 0 {
-		rep.Run = &runs[0]
-		rep.LastRun = runs[0].ID
+	} else if ok {
+		rep.Run = &last
+		rep.LastRun = last.ID
 	}
 	return rep, nil
 }

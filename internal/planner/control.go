@@ -206,7 +206,7 @@ func (c *Control) start(ctx context.Context, trigger, by string) (int64, error) 
 	}
 	created := time.Now().UTC()
 	run, err := c.deps.Store.CreateRun(ctx, store.NewRun{Floor: last + 1, CreatedAt: created,
-		Deadline: c.deadlines.RunDeadline(created), Plan: c.plan})
+		Deadline: c.deadlines.RunDeadline(created), Plan: c.plan, Network: c.planner.opts.Network})
 	var active lifecycle.ErrActive
 	switch {
 	case errors.As(err, &active):
@@ -324,7 +324,7 @@ func (c *Control) fail(ctx context.Context, run int64, reason string) {
 // resume finishes the plan of the run its predecessor was planning when it died, or replaces
 // that run (see Control). Problems are logged: a planner that cannot resume still starts runs.
 func (c *Control) resume(ctx context.Context) {
-	run, ok, err := c.deps.Store.ActiveRun(ctx)
+	run, ok, err := c.deps.Store.ActiveRun(ctx, c.planner.opts.Network)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("resume: read the active run")
 		return
@@ -383,7 +383,7 @@ func (c *Control) replace(ctx context.Context, run int64, why string) {
 // scheduled time starts that run once when it comes back; several missed times make one run.
 // Before the first run there is nothing to catch up.
 func (c *Control) missed(ctx context.Context, now time.Time) (time.Time, bool, error) {
-	last, ok, err := c.deps.Store.LastRunCreated(ctx)
+	last, ok, err := c.deps.Store.LastRunCreated(ctx, c.planner.opts.Network)
 	if err != nil || !ok {
 		return time.Time{}, false, err
 	}
@@ -396,7 +396,7 @@ func (c *Control) missed(ctx context.Context, now time.Time) (time.Time, bool, e
 
 // observe sets the series about the active run.
 func (c *Control) observe(ctx context.Context) {
-	run, ok, err := c.deps.Store.ActiveRun(ctx)
+	run, ok, err := c.deps.Store.ActiveRun(ctx, c.planner.opts.Network)
 	if err != nil {
 		return
 	}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/audius-netmon/netmon/internal/contentnode"
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/store"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
@@ -32,6 +33,9 @@ type Emitter interface {
 
 // Options shape the plan.
 type Options struct {
+	// Network is what the runs check (lifecycle.Clocks when empty): a Control starts, resumes and
+	// schedules runs of its planner's network only.
+	Network lifecycle.Network
 	UserBatchSize int           // users per snapshot batch
 	WorkBatchSize int           // distinct wallets per work item (≤ 5000, the content node's limit)
 	Deadline      time.Duration // from the run's creation
@@ -61,6 +65,9 @@ func New(opts Options, log zerolog.Logger) *Planner {
 	}
 	if opts.CIDBatchSize <= 0 || opts.CIDBatchSize > contentnode.MaxCIDs {
 		opts.CIDBatchSize = contentnode.MaxCIDs
+	}
+	if opts.Network == "" {
+		opts.Network = lifecycle.Clocks
 	}
 	if opts.CIDChecks == "" {
 		opts.CIDChecks = CIDChecksOff
@@ -108,7 +115,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		Subject: message.SnapshotSubject(run, message.KindRun),
 		ID:      message.SnapshotID(run, message.KindRun, 0),
 		Msg: &netmonv1.Run{RunId: run, BlockNumber: block, CreatedAt: timestamppb.New(created),
-			Deadline: timestamppb.New(created.Add(p.opts.Deadline))},
+			Deadline: timestamppb.New(created.Add(p.opts.Deadline)), Network: string(p.opts.Network)},
 	}); err != nil {
 		return nil, err
 	}

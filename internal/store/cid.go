@@ -72,11 +72,10 @@ func (s *Store) SaveCIDResult(ctx context.Context, r *netmonv1.CIDResult) (bool,
 	route := CIDRouteName(r.GetRoute())
 	var wrote bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO fetch_results (run_id, sp_id, kind, batch, outcome, detail, wallets, missing,
-			attempts, http_status, duration_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
-			r.GetRunId(), r.GetSpId(), route, r.GetBatch(), OutcomeName(r.GetOutcome()), r.GetDetail(), len(r.GetCids()),
-			r.GetMissing(), r.GetAttempts(), r.GetHttpStatus(), r.GetDuration().AsDuration().Seconds())
-		if err != nil || tag.RowsAffected() == 0 {
+		first, err := claimResult(ctx, tx, ledgerRow{run: r.GetRunId(), sp: r.GetSpId(), kind: route, batch: r.GetBatch(),
+			outcome: r.GetOutcome(), detail: r.GetDetail(), items: len(r.GetCids()), missing: r.GetMissing(),
+			attempts: r.GetAttempts(), httpStatus: r.GetHttpStatus(), duration: r.GetDuration().AsDuration()})
+		if err != nil || !first {
 			return err
 		}
 		cids, states := r.GetCids(), r.GetStates()

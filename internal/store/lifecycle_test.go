@@ -110,7 +110,7 @@ func TestMoveOnce(t *testing.T) {
 	if r.Push != lifecycle.PushSuperseded {
 		t.Errorf("run %d's push is %q after a newer run finished, want superseded", run, r.Push)
 	}
-	p, ok, err := st.PendingPush(ctx)
+	p, ok, err := st.PendingPush(ctx, lifecycle.Clocks)
 	if err != nil || !ok || p.ID != run2 {
 		t.Fatalf("pending push: %d %v %v, want run %d", p.ID, ok, err, run2)
 	}
@@ -124,7 +124,7 @@ func TestMoveOnce(t *testing.T) {
 	if r.Push != lifecycle.Pushed || r.PushedAt == nil || r.PushAttempts != 1 || r.PushError != "" {
 		t.Errorf("pushed run: %+v", r)
 	}
-	if _, ok, _ := st.PendingPush(ctx); ok {
+	if _, ok, _ := st.PendingPush(ctx, lifecycle.Clocks); ok {
 		t.Error("a push is still pending")
 	}
 	ended, err := st.Unannounced(ctx)

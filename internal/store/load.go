@@ -10,11 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/audius-netmon/netmon/internal/lifecycle"
+	"github.com/audius-netmon/netmon/internal/message"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
 // partitioned are the per-run tables; each run gets its own partition of each.
-var partitioned = []string{"users", "clocks", "user_status", "cids", "cid_checks", "cid_status"}
+var partitioned = []string{"users", "clocks", "user_status", "cids", "cid_checks", "cid_status", "storage_keys", "storage_checks"}
 
 // EnsureRun makes sure a run that `netmon replay` rebuilds has a row and partitions. A missing
 // row (the NM DB lost it) is created marked as a replay, so the run's passage through the active
@@ -68,10 +69,15 @@ func analyze(ctx context.Context, tx pgx.Tx, run int64, tables ...string) error 
 	return nil
 }
 
-// SaveRun records the run's opening message.
+// SaveRun records the run's opening message (a run replayed into an NM DB that lost its row
+// takes its network from it).
 func (s *Store) SaveRun(ctx context.Context, r *netmonv1.Run) error {
-	_, err := s.pool.Exec(ctx, `UPDATE runs SET block_number = $2, created_at = $3, deadline = $4 WHERE run_id = $1`,
-		r.GetRunId(), r.GetBlockNumber(), r.GetCreatedAt().AsTime(), r.GetDeadline().AsTime())
+	network, err := lifecycle.ParseNetwork(r.GetNetwork())
+	if err != nil {
+		return fmt.Errorf("save run %d: %w", r.GetRunId(), err)
+	}
+	_, err = s.pool.Exec(ctx, `UPDATE runs SET block_number = $2, created_at = $3, deadline = $4, network = $5 WHERE run_id = $1`,
+		r.GetRunId(), r.GetBlockNumber(), r.GetCreatedAt().AsTime(), r.GetDeadline().AsTime(), network)
 	if err != nil {
 		return fmt.Errorf("save run %d: %w", r.GetRunId(), err)
 	}
@@ -93,8 +99,9 @@ func (s *Store) SaveContentNodes(ctx context.Context, b *netmonv1.ContentNodeBat
 			}
 		}
 		for _, n := range b.GetNodes() {
-			if _, err := tx.Exec(ctx, `INSERT INTO content_nodes (run_id, sp_id, endpoint) VALUES ($1, $2, $3)
-				ON CONFLICT DO NOTHING`, b.GetRunId(), n.GetSpId(), n.GetEndpoint()); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO content_nodes (run_id, sp_id, endpoint, delegate_wallet, replication_factor)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+				b.GetRunId(), n.GetSpId(), n.GetEndpoint(), n.GetDelegateWallet(), n.GetReplicationFactor()); err != nil {
 				return fmt.Errorf("save content node %d: %w", n.GetSpId(), err)
 			}
 		}
@@ -196,11 +203,13 @@ func saveManifest(ctx context.Context, tx pgx.Tx, m *netmonv1.Manifest) error {
 		expected_user_batches = $2, expected_users = $3, expected_content_nodes = $4,
 		expected_work_items = $5, expected_wallet_checks = $6, discovery_seconds = $7,
 		cid_mode = coalesce(nullif($8, ''), 'off'), expected_cid_batches = $9, snapshot_cids = $10,
-		sampled_cids = $11, cid_sample_rate = $12
+		sampled_cids = $11, cid_sample_rate = $12,
+		key_mode = nullif($13, ''), expected_key_batches = $14, population_keys = $15, sampled_keys = $16
 		WHERE run_id = $1`,
 		m.GetRunId(), m.GetUserBatches(), m.GetUsers(), m.GetContentNodes(), m.GetWorkItems(),
 		m.GetWalletChecks(), m.GetDiscoveryDuration().AsDuration().Seconds(),
-		m.GetCidChecks(), m.GetCidBatches(), m.GetSnapshotCids(), m.GetSampledCids(), m.GetCidSampleRate())
+		m.GetCidChecks(), m.GetCidBatches(), m.GetSnapshotCids(), m.GetSampledCids(), m.GetCidSampleRate(),
+		m.GetKeyMode(), m.GetKeyBatches(), m.GetPopulationKeys(), m.GetSampledKeys())
 	return err
 }
 
@@ -212,11 +221,11 @@ func (s *Store) SaveResult(ctx context.Context, r *netmonv1.FetchResult) (bool, 
 	}
 	var wrote bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO fetch_results (run_id, sp_id, batch, outcome, detail, wallets, missing,
-			attempts, http_status, duration_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
-			r.GetRunId(), r.GetSpId(), r.GetBatch(), OutcomeName(r.GetOutcome()), r.GetDetail(), len(r.GetWallets()),
-			r.GetMissing(), r.GetAttempts(), r.GetHttpStatus(), r.GetDuration().AsDuration().Seconds())
-		if err != nil || tag.RowsAffected() == 0 {
+		first, err := claimResult(ctx, tx, ledgerRow{run: r.GetRunId(), sp: r.GetSpId(), kind: message.KindClock,
+			batch: r.GetBatch(), outcome: r.GetOutcome(), detail: r.GetDetail(), items: len(r.GetWallets()),
+			missing: r.GetMissing(), attempts: r.GetAttempts(), httpStatus: r.GetHttpStatus(),
+			duration: r.GetDuration().AsDuration()})
+		if err != nil || !first {
 			return err
 		}
 		wallets, clocks := r.GetWallets(), r.GetClocks()
@@ -249,12 +258,14 @@ type Progress struct {
 	CreatedAt, LoadedAt              time.Time
 	// CID snapshot batches written and promised (0 without CID checks).
 	CIDBatches, ExpectedCIDBatches int64
+	// Key batches of a storage run written and promised (0 in clocks runs).
+	KeyBatches, ExpectedKeyBatches int64
 }
 
 // Complete reports whether everything the manifest promised has been written.
 func (p Progress) Complete() bool {
 	return p.ManifestSeen && p.NodesLoaded && p.UserBatches >= p.ExpectedUserBatches && p.Results >= p.ExpectedWorkItems &&
-		p.CIDBatches >= p.ExpectedCIDBatches
+		p.CIDBatches >= p.ExpectedCIDBatches && p.KeyBatches >= p.ExpectedKeyBatches
 }
 
 func progress(ctx context.Context, q pgx.Tx, run int64, lock bool) (Progress, error) {
@@ -262,11 +273,12 @@ func progress(ctx context.Context, q pgx.Tx, run int64, lock bool) (Progress, er
 	var expUB, expWI *int64
 	var loadedAt *time.Time
 	sql := `SELECT status, expected_user_batches, expected_work_items, created_at, loaded_at,
-		coalesce(expected_cid_batches, 0) FROM runs WHERE run_id = $1`
+		coalesce(expected_cid_batches, 0), coalesce(expected_key_batches, 0) FROM runs WHERE run_id = $1`
 	if lock {
 		sql += " FOR UPDATE"
 	}
-	if err := q.QueryRow(ctx, sql, run).Scan(&p.Status, &expUB, &expWI, &p.CreatedAt, &loadedAt, &p.ExpectedCIDBatches); err != nil {
+	if err := q.QueryRow(ctx, sql, run).Scan(&p.Status, &expUB, &expWI, &p.CreatedAt, &loadedAt, &p.ExpectedCIDBatches,
+		&p.ExpectedKeyBatches); err != nil {
 		return p, err
 	}
 	if expUB != nil && expWI != nil {
@@ -280,8 +292,9 @@ func progress(ctx context.Context, q pgx.Tx, run int64, lock bool) (Progress, er
 		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind = 'users'),
 		(SELECT count(*) FROM fetch_results WHERE run_id = $1),
 		EXISTS (SELECT 1 FROM loaded_batches WHERE run_id = $1 AND kind = 'nodes'),
-		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind = 'cids')`, run).
-		Scan(&p.UserBatches, &p.Results, &p.NodesLoaded, &p.CIDBatches)
+		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind = 'cids'),
+		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind = 'keys')`, run).
+		Scan(&p.UserBatches, &p.Results, &p.NodesLoaded, &p.CIDBatches, &p.KeyBatches)
 	return p, err
 }
 
@@ -395,6 +408,10 @@ SELECT $1, user_id, has_wallet, p, s1, s2, p_clock, s1_clock, s2_clock FROM user
 	if err := analyze(ctx, tx, run, "user_status"); err != nil {
 		return err
 	}
-	// The CID status is built with the user status, in the same transaction (cid.go).
-	return buildCIDStatus(ctx, tx, run)
+	// The CID status is built with the user status, in the same transaction (cid.go), and the
+	// storage tables the storage metrics read are analysed (storage.go).
+	if err := buildCIDStatus(ctx, tx, run); err != nil {
+		return err
+	}
+	return analyze(ctx, tx, run, "storage_keys", "storage_checks")
 }

@@ -325,7 +325,7 @@ func (s Sample) Key() string {
 	return b.String()
 }
 
-// Compute runs every catalogue query for the run. An error in any query is an error of the
+// Compute runs every query of the run's network's catalogue (CatalogueOf) for the run. An error in any query is an error of the
 // whole computation: a broken query never shows up as a zero.
 func (s *Store) Compute(ctx context.Context, run int64, foundation []int64) ([]Sample, error) {
 	out, _, err := s.compute(ctx, run, foundation, false)
@@ -340,7 +340,8 @@ func (s *Store) ComputeSeen(ctx context.Context, run int64, foundation []int64) 
 }
 
 func (s *Store) compute(ctx context.Context, run int64, foundation []int64, withKeys bool) ([]Sample, Cut, error) {
-	if _, err := s.GetRun(ctx, run); err != nil {
+	r, err := s.GetRun(ctx, run)
+	if err != nil {
 		return nil, nil, err
 	}
 	if foundation == nil {
@@ -348,9 +349,9 @@ func (s *Store) compute(ctx context.Context, run int64, foundation []int64, with
 	}
 	var out []Sample
 	var seen Cut
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
-		if out, err = computeIn(ctx, tx, run, foundation); err != nil || !withKeys {
+		if out, err = computeIn(ctx, tx, run, CatalogueOf(r.Network), foundation); err != nil || !withKeys {
 			return err
 		}
 		if seen, err = cutKeys(ctx, tx, run, false); err != nil {
@@ -364,13 +365,13 @@ func (s *Store) compute(ctx context.Context, run int64, foundation []int64, with
 	return out, seen, nil
 }
 
-// computeIn runs every distinct catalogue query once, in catalogue order, and returns the series
+// computeIn runs every distinct query of the run's catalogue once, in catalogue order, and returns the series
 // in catalogue order: a metric's series in its query's row order.
-func computeIn(ctx context.Context, tx pgx.Tx, run int64, foundation []int64) ([]Sample, error) {
+func computeIn(ctx context.Context, tx pgx.Tx, run int64, catalogue []Metric, foundation []int64) ([]Sample, error) {
 	args := pgx.NamedArgs{"run": run, "foundation": foundation}
 	results := map[string]*result{} // by SQL
 	var out []Sample
-	for _, m := range Catalogue {
+	for _, m := range catalogue {
 		r, ok := results[m.SQL]
 		if !ok {
 			var err error

@@ -13,26 +13,27 @@ import (
 
 // Run is a run's row, with how much of what its manifest promised has been loaded.
 type Run struct {
-	ID                  int64            `json:"run_id"`
-	Status              lifecycle.Status `json:"status"`
-	BlockNumber         *int64           `json:"block_number,omitempty"`
-	CreatedAt           time.Time        `json:"created_at"`
-	Deadline            *time.Time       `json:"deadline,omitempty"`
-	ManifestAt          *time.Time       `json:"manifest_at,omitempty"`
-	LoadedAt            *time.Time       `json:"loaded_at,omitempty"`
-	CompletedAt         *time.Time       `json:"completed_at,omitempty"`
-	DiscoverySeconds    *float64         `json:"discovery_seconds,omitempty"`
-	ExpectedUsers       *int64           `json:"expected_users,omitempty"`
-	ExpectedUserBatches *int64           `json:"expected_user_batches,omitempty"`
-	ExpectedNodes       *int64           `json:"expected_content_nodes,omitempty"`
-	ExpectedItems       *int64           `json:"expected_work_items,omitempty"`
-	ExpectedChecks      *int64           `json:"expected_wallet_checks,omitempty"`
-	NodeSource          *string          `json:"node_source,omitempty"`       // discovery, static or ethereum
-	NodeSourceBlock     *int64           `json:"node_source_block,omitempty"` // the block the node list was read at
-	NodeRegistry        *string          `json:"node_registry,omitempty"`     // the Ethereum registry read, for ethereum
-	LoadedUserBatches   int64            `json:"loaded_user_batches"`
-	LoadedResults       int64            `json:"loaded_results"`
-	Error               string           `json:"error,omitempty"`
+	ID                  int64             `json:"run_id"`
+	Network             lifecycle.Network `json:"network"`
+	Status              lifecycle.Status  `json:"status"`
+	BlockNumber         *int64            `json:"block_number,omitempty"`
+	CreatedAt           time.Time         `json:"created_at"`
+	Deadline            *time.Time        `json:"deadline,omitempty"`
+	ManifestAt          *time.Time        `json:"manifest_at,omitempty"`
+	LoadedAt            *time.Time        `json:"loaded_at,omitempty"`
+	CompletedAt         *time.Time        `json:"completed_at,omitempty"`
+	DiscoverySeconds    *float64          `json:"discovery_seconds,omitempty"`
+	ExpectedUsers       *int64            `json:"expected_users,omitempty"`
+	ExpectedUserBatches *int64            `json:"expected_user_batches,omitempty"`
+	ExpectedNodes       *int64            `json:"expected_content_nodes,omitempty"`
+	ExpectedItems       *int64            `json:"expected_work_items,omitempty"`
+	ExpectedChecks      *int64            `json:"expected_wallet_checks,omitempty"`
+	NodeSource          *string           `json:"node_source,omitempty"`       // discovery, static or ethereum
+	NodeSourceBlock     *int64            `json:"node_source_block,omitempty"` // the block the node list was read at
+	NodeRegistry        *string           `json:"node_registry,omitempty"`     // the Ethereum registry read, for ethereum
+	LoadedUserBatches   int64             `json:"loaded_user_batches"`
+	LoadedResults       int64             `json:"loaded_results"`
+	Error               string            `json:"error,omitempty"`
 	// Plan is the fingerprint of the settings the run was planned with (a resumed plan must match).
 	Plan string `json:"-"`
 	// Replay marks a row that `netmon replay` is rebuilding: not a live run.
@@ -52,7 +53,7 @@ const runColumns = `r.run_id, r.status, r.block_number, r.created_at, r.deadline
 	r.expected_work_items, r.expected_wallet_checks, r.node_source, r.node_source_block, r.node_registry,
 	(SELECT count(*) FROM loaded_batches b WHERE b.run_id = r.run_id AND b.kind = 'users'),
 	(SELECT count(*) FROM fetch_results f WHERE f.run_id = r.run_id), r.error, r.plan, r.replay,
-	r.push_state, r.push_pending_since, r.pushed_at, r.push_attempts, r.push_error, r.announced`
+	r.push_state, r.push_pending_since, r.pushed_at, r.push_attempts, r.push_error, r.announced, r.network`
 
 func scanRun(row pgx.Row) (Run, error) {
 	var r Run
@@ -60,7 +61,7 @@ func scanRun(row pgx.Row) (Run, error) {
 		&r.CompletedAt, &r.DiscoverySeconds, &r.ExpectedUsers, &r.ExpectedUserBatches, &r.ExpectedNodes,
 		&r.ExpectedItems, &r.ExpectedChecks, &r.NodeSource, &r.NodeSourceBlock, &r.NodeRegistry,
 		&r.LoadedUserBatches, &r.LoadedResults, &r.Error, &r.Plan, &r.Replay,
-		&r.Push, &r.PushPendingSince, &r.PushedAt, &r.PushAttempts, &r.PushError, &r.Announced)
+		&r.Push, &r.PushPendingSince, &r.PushedAt, &r.PushAttempts, &r.PushError, &r.Announced, &r.Network)
 	return r, err
 }
 
@@ -89,6 +90,18 @@ func (s *Store) ListRuns(ctx context.Context, limit int) ([]Run, error) {
 	return runs, nil
 }
 
+// LastRun returns the newest run of network n; ok is false before its first.
+func (s *Store) LastRun(ctx context.Context, n lifecycle.Network) (Run, bool, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, "SELECT "+runColumns+" FROM runs r WHERE r.network = $1 ORDER BY r.run_id DESC LIMIT 1", n))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("last %s run: %w", n, err)
+	}
+	return r, true, nil
+}
+
 // activeStatuses are lifecycle.Active as query parameters.
 func activeStatuses() []string { return statusNames(lifecycle.Active...) }
 
@@ -100,11 +113,11 @@ func statusNames(ss ...lifecycle.Status) []string {
 	return out
 }
 
-// ActiveRun returns the live run that holds the active-run slot, if any (rows being replayed are
-// not live runs).
-func (s *Store) ActiveRun(ctx context.Context) (Run, bool, error) {
+// ActiveRun returns the live run of network n that holds its active-run slot, if any (rows being
+// replayed are not live runs).
+func (s *Store) ActiveRun(ctx context.Context, n lifecycle.Network) (Run, bool, error) {
 	r, err := scanRun(s.pool.QueryRow(ctx, "SELECT "+runColumns+` FROM runs r
-		WHERE r.status = ANY($1) AND NOT r.replay ORDER BY r.run_id DESC LIMIT 1`, activeStatuses()))
+		WHERE r.status = ANY($1) AND NOT r.replay AND r.network = $2 ORDER BY r.run_id DESC LIMIT 1`, activeStatuses(), n))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, false, nil
 	}
@@ -122,16 +135,22 @@ type NewRun struct {
 	CreatedAt time.Time
 	Deadline  time.Time
 	Plan      string
+	// Network is what the run checks; empty is lifecycle.Clocks.
+	Network lifecycle.Network
 }
 
 // createLock serialises run creation (the advisory lock key).
 const createLock = 7_411_002
 
 // CreateRun creates a run's row (planned, with its deadline) and partitions, and returns its id:
-// the larger of n.Floor and one above the highest run id the NM DB holds, so an id is never
-// reused, whatever happened to the JetStream state that hands out ids. It fails with
-// lifecycle.ErrActive while another run is active: the row is the active-run slot.
+// the larger of n.Floor and one above the highest run id the NM DB holds (of any network), so an
+// id is never reused, whatever happened to the JetStream state that hands out ids. It fails with
+// lifecycle.ErrActive while another run of its network is active: the row is the network's
+// active-run slot.
 func (s *Store) CreateRun(ctx context.Context, n NewRun) (int64, error) {
+	if n.Network == "" {
+		n.Network = lifecycle.Clocks
+	}
 	var id int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", createLock); err != nil {
@@ -140,7 +159,7 @@ func (s *Store) CreateRun(ctx context.Context, n NewRun) (int64, error) {
 		var active lifecycle.ErrActive
 		var deadline *time.Time
 		err := tx.QueryRow(ctx, `SELECT run_id, status, deadline FROM runs
-			WHERE status = ANY($1) AND NOT replay ORDER BY run_id DESC LIMIT 1`, activeStatuses()).
+			WHERE status = ANY($1) AND NOT replay AND network = $2 ORDER BY run_id DESC LIMIT 1`, activeStatuses(), n.Network).
 			Scan(&active.Run, &active.Status, &deadline)
 		switch {
 		case err == nil:
@@ -156,8 +175,8 @@ func (s *Store) CreateRun(ctx context.Context, n NewRun) (int64, error) {
 			n.Floor).Scan(&id); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO runs (run_id, status, created_at, deadline, plan) VALUES ($1, $2, $3, $4, $5)`,
-			id, lifecycle.Planned, n.CreatedAt, n.Deadline, n.Plan); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO runs (run_id, status, created_at, deadline, plan, network)
+			VALUES ($1, $2, $3, $4, $5, $6)`, id, lifecycle.Planned, n.CreatedAt, n.Deadline, n.Plan, n.Network); err != nil {
 			return err
 		}
 		return createPartitions(ctx, tx, id)
@@ -172,10 +191,10 @@ func (s *Store) CreateRun(ctx context.Context, n NewRun) (int64, error) {
 	return id, nil
 }
 
-// LastRunCreated is when the newest run was created; ok is false before the first run.
-func (s *Store) LastRunCreated(ctx context.Context) (t time.Time, ok bool, err error) {
+// LastRunCreated is when the newest run of network n was created; ok is false before its first.
+func (s *Store) LastRunCreated(ctx context.Context, n lifecycle.Network) (t time.Time, ok bool, err error) {
 	var at *time.Time
-	if err := s.pool.QueryRow(ctx, "SELECT max(created_at) FROM runs WHERE NOT replay").Scan(&at); err != nil {
+	if err := s.pool.QueryRow(ctx, "SELECT max(created_at) FROM runs WHERE NOT replay AND network = $1", n).Scan(&at); err != nil {
 		return time.Time{}, false, fmt.Errorf("last run: %w", err)
 	}
 	if at == nil {
@@ -203,7 +222,7 @@ func (s *Store) SetBlock(ctx context.Context, run, block int64, source string, s
 // Move applies transition t to the run, with reason (why it failed or is incomplete), and
 // reports whether it moved: false when the run is not in one of t.From (someone moved it first,
 // or it ended). Finishing a run with metrics makes its push pending and supersedes any older
-// pending push.
+// pending push of its network.
 func (s *Store) Move(ctx context.Context, run int64, t lifecycle.Transition, reason string) (bool, error) {
 	var moved bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -236,8 +255,7 @@ func move(ctx context.Context, tx pgx.Tx, run int64, t lifecycle.Transition, rea
 		return false, err
 	}
 	if to.HasMetrics() {
-		if _, err := tx.Exec(ctx, `UPDATE runs SET push_state = $2 WHERE run_id < $1 AND push_state = $3`,
-			run, lifecycle.PushSuperseded, lifecycle.PushPending); err != nil {
+		if err := supersede(ctx, tx, run); err != nil {
 			return false, err
 		}
 	}
@@ -397,6 +415,10 @@ func shortfall(p Progress) string {
 		return fmt.Sprintf("deadline passed before the planner finished (%d user batches and %d results loaded, no manifest)",
 			p.UserBatches, p.Results)
 	}
+	if p.ExpectedKeyBatches > 0 {
+		return fmt.Sprintf("deadline passed with %d of %d work items and %d of %d key batches loaded",
+			p.Results, p.ExpectedWorkItems, p.KeyBatches, p.ExpectedKeyBatches)
+	}
 	return fmt.Sprintf("deadline passed with %d of %d work items and %d of %d user batches loaded",
 		p.Results, p.ExpectedWorkItems, p.UserBatches, p.ExpectedUserBatches)
 }
@@ -422,10 +444,19 @@ func (s *Store) RestoreRun(ctx context.Context, run int64, status lifecycle.Stat
 	return nil
 }
 
-// PendingPush returns the run whose push is pending (the newest, should older ones linger), if any.
-func (s *Store) PendingPush(ctx context.Context) (Run, bool, error) {
-	r, err := scanRun(s.pool.QueryRow(ctx, "SELECT "+runColumns+` FROM runs r WHERE r.push_state = $1
-		ORDER BY r.run_id DESC LIMIT 1`, lifecycle.PushPending))
+// supersede marks every pending push of run's network older than run superseded: only the newest
+// run of a network is pushed (each network has its own Pushgateway job).
+func supersede(ctx context.Context, tx pgx.Tx, run int64) error {
+	_, err := tx.Exec(ctx, `UPDATE runs SET push_state = $2 WHERE run_id < $1 AND push_state = $3
+		AND network = (SELECT network FROM runs WHERE run_id = $1)`, run, lifecycle.PushSuperseded, lifecycle.PushPending)
+	return err
+}
+
+// PendingPush returns the run of network n whose push is pending (the newest, should older ones
+// linger), if any.
+func (s *Store) PendingPush(ctx context.Context, n lifecycle.Network) (Run, bool, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, "SELECT "+runColumns+` FROM runs r WHERE r.push_state = $1 AND r.network = $2
+		ORDER BY r.run_id DESC LIMIT 1`, lifecycle.PushPending, n))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, false, nil
 	}
@@ -435,11 +466,11 @@ func (s *Store) PendingPush(ctx context.Context) (Run, bool, error) {
 	return r, true, nil
 }
 
-// LatestPush returns the newest run with metrics (whose push state matters: older ones are
-// pushed or superseded); ok is false before the first.
-func (s *Store) LatestPush(ctx context.Context) (Run, bool, error) {
+// LatestPush returns the newest run of network n with metrics (whose push state matters: older
+// ones are pushed or superseded); ok is false before the first.
+func (s *Store) LatestPush(ctx context.Context, n lifecycle.Network) (Run, bool, error) {
 	r, err := scanRun(s.pool.QueryRow(ctx, "SELECT "+runColumns+` FROM runs r WHERE r.status = ANY($1) AND NOT r.replay
-		ORDER BY r.run_id DESC LIMIT 1`, statusNames(lifecycle.Complete, lifecycle.Incomplete)))
+		AND r.network = $2 ORDER BY r.run_id DESC LIMIT 1`, statusNames(lifecycle.Complete, lifecycle.Incomplete), n))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, false, nil
 	}
@@ -461,17 +492,15 @@ func (s *Store) LastPushed(ctx context.Context) (time.Time, bool, error) {
 	return *at, true, nil
 }
 
-// MarkPushed records that run's metrics are on the Pushgateway; any older pending push is
-// superseded by it.
+// MarkPushed records that run's metrics are on the Pushgateway; any older pending push of its
+// network is superseded by it.
 func (s *Store) MarkPushed(ctx context.Context, run int64) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE runs SET push_state = $2, pushed_at = clock_timestamp(), push_error = ''
 			WHERE run_id = $1`, run, lifecycle.Pushed); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE runs SET push_state = $2 WHERE run_id < $1 AND push_state = $3`,
-			run, lifecycle.PushSuperseded, lifecycle.PushPending)
-		return err
+		return supersede(ctx, tx, run)
 	})
 	if err != nil {
 		return fmt.Errorf("run %d: mark pushed: %w", run, err)
@@ -488,9 +517,10 @@ func (s *Store) PushFailed(ctx context.Context, run int64, why string) error {
 	return nil
 }
 
-// Prune deletes every run but the newest keep runs with data (failed runs hold none and do not
-// count; a failed run goes once it is older than every kept run) and, when maxAge > 0, every run
-// created more than maxAge ago. The newest run and an active run are always kept. Each run's
+// Prune deletes, in each network, every run but the newest keep runs with data (failed runs hold
+// none and do not count; a failed run goes once it is older than every kept run of its network)
+// and, when maxAge > 0, every run created more than maxAge ago. The newest run of each network
+// and an active run are always kept. Each run's
 // partitions are detached concurrently before they are dropped, so pruning never blocks the
 // loading of another run.
 func (s *Store) Prune(ctx context.Context, keep int, maxAge time.Duration) ([]int64, error) {
@@ -509,13 +539,21 @@ func (s *Store) Prune(ctx context.Context, keep int, maxAge time.Duration) ([]in
 // PruneCandidates are the runs Prune would delete, oldest first.
 func (s *Store) PruneCandidates(ctx context.Context, keep int, maxAge time.Duration) ([]int64, error) {
 	rows, err := s.pool.Query(ctx, `WITH kept AS (
-			SELECT run_id FROM runs WHERE status = ANY($3) ORDER BY run_id DESC LIMIT $1)
-		SELECT run_id FROM runs
-		WHERE run_id < (SELECT max(run_id) FROM runs) AND status <> ALL($4) AND (
-			(status = ANY($3) AND run_id NOT IN (SELECT run_id FROM kept))
-			OR (status <> ALL($3) AND (SELECT count(*) FROM kept) >= $1 AND run_id < (SELECT min(run_id) FROM kept))
-			OR ($2 > 0 AND created_at < now() - make_interval(secs => $2)))
-		ORDER BY run_id`, keep, maxAge.Seconds(), statusNames(lifecycle.Complete, lifecycle.Incomplete), activeStatuses())
+			SELECT run_id, network FROM (
+				SELECT run_id, network, row_number() OVER (PARTITION BY network ORDER BY run_id DESC) AS nth
+				FROM runs WHERE status = ANY($3)) k
+			WHERE nth <= $1
+		), net AS (
+			SELECT r.network, max(r.run_id) AS newest,
+			       (SELECT count(*) FROM kept k WHERE k.network = r.network) AS kept,
+			       (SELECT min(k.run_id) FROM kept k WHERE k.network = r.network) AS oldest_kept
+			FROM runs r GROUP BY r.network)
+		SELECT r.run_id FROM runs r JOIN net ON net.network = r.network
+		WHERE r.run_id < net.newest AND r.status <> ALL($4) AND (
+			(r.status = ANY($3) AND r.run_id NOT IN (SELECT run_id FROM kept))
+			OR (r.status <> ALL($3) AND net.kept >= $1 AND r.run_id < net.oldest_kept)
+			OR ($2 > 0 AND r.created_at < now() - make_interval(secs => $2)))
+		ORDER BY r.run_id`, keep, maxAge.Seconds(), statusNames(lifecycle.Complete, lifecycle.Incomplete), activeStatuses())
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}

@@ -34,6 +34,8 @@ var sqlBuilders = map[string]string{
 	"discovery_cid.go CIDs":      "as CIDCount, plus the constant sampleHash; the threshold is the parameter $1",
 	"metrics.go valuesList":      "a VALUES list of the outcome names (constants from the protobuf enum), quotes doubled",
 	"metrics.go (package scope)": "the metric catalogue: constant SQL fragments joined at init",
+	"storage_metrics.go (package scope)": "the storage metric catalogue: constant SQL fragments (and interval's, of " +
+		"constant column names) joined at init",
 }
 
 // sqlKeyword spots SQL in a string literal.

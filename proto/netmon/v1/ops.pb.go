@@ -212,7 +212,7 @@ func (x *RunCut) GetBatches() []*RunCutBatches {
 type RunCutResults struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	SpId  int64                  `protobuf:"varint,1,opt,name=sp_id,json=spId,proto3" json:"sp_id,omitempty"`
-	// "clock", "cid" or "image_cid" (fetch_results.kind).
+	// "clock", "cid", "image_cid", "storage" or "health" (fetch_results.kind).
 	Kind          string  `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Batches       []int64 `protobuf:"varint,3,rep,packed,name=batches,proto3" json:"batches,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -273,7 +273,7 @@ func (x *RunCutResults) GetBatches() []int64 {
 // RunCutBatches are snapshot batches of one kind.
 type RunCutBatches struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "nodes", "users" or "cids" (loaded_batches.kind).
+	// "nodes", "users", "cids" or "keys" (loaded_batches.kind).
 	Kind          string  `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	Batches       []int64 `protobuf:"varint,2,rep,packed,name=batches,proto3" json:"batches,omitempty"`
 	unknownFields protoimpl.UnknownFields

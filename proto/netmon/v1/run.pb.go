@@ -97,7 +97,10 @@ type Run struct {
 	BlockNumber int64                  `protobuf:"varint,2,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
 	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// After the deadline the run is finished with whatever arrived and marked incomplete.
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// The network the run checks: "clocks" (replica sets and clocks; empty in runs planned before
+	// storage runs existed) or "storage" (storage v2 blob replication).
+	Network       string `protobuf:"bytes,5,opt,name=network,proto3" json:"network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -160,6 +163,13 @@ func (x *Run) GetDeadline() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Run) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
 // Manifest closes the planner's part of a run (netmon.snapshot.<run>.manifest): what the loader must
 // have written before the run counts as loaded.
 type Manifest struct {
@@ -186,8 +196,18 @@ type Manifest struct {
 	SampledCids  int64 `protobuf:"varint,13,opt,name=sampled_cids,json=sampledCids,proto3" json:"sampled_cids,omitempty"`
 	// The share of CIDs the sample keeps (1 for "all"); see the planner for the sampling rule.
 	CidSampleRate float64 `protobuf:"fixed64,14,opt,name=cid_sample_rate,json=cidSampleRate,proto3" json:"cid_sample_rate,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Storage runs: "all" or "sample"; the StorageKeyBatches (netmon.snapshot.<run>.keys) the loader
+	// must have written; the keys the source listed and those in the sample; among work_items, the
+	// storage and health items, and the key probes over the storage items.
+	KeyMode          string `protobuf:"bytes,15,opt,name=key_mode,json=keyMode,proto3" json:"key_mode,omitempty"`
+	KeyBatches       int64  `protobuf:"varint,16,opt,name=key_batches,json=keyBatches,proto3" json:"key_batches,omitempty"`
+	PopulationKeys   int64  `protobuf:"varint,17,opt,name=population_keys,json=populationKeys,proto3" json:"population_keys,omitempty"`
+	SampledKeys      int64  `protobuf:"varint,18,opt,name=sampled_keys,json=sampledKeys,proto3" json:"sampled_keys,omitempty"`
+	StorageWorkItems int64  `protobuf:"varint,19,opt,name=storage_work_items,json=storageWorkItems,proto3" json:"storage_work_items,omitempty"`
+	HealthItems      int64  `protobuf:"varint,20,opt,name=health_items,json=healthItems,proto3" json:"health_items,omitempty"`
+	KeyProbes        int64  `protobuf:"varint,21,opt,name=key_probes,json=keyProbes,proto3" json:"key_probes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Manifest) Reset() {
@@ -318,6 +338,55 @@ func (x *Manifest) GetCidSampleRate() float64 {
 	return 0
 }
 
+func (x *Manifest) GetKeyMode() string {
+	if x != nil {
+		return x.KeyMode
+	}
+	return ""
+}
+
+func (x *Manifest) GetKeyBatches() int64 {
+	if x != nil {
+		return x.KeyBatches
+	}
+	return 0
+}
+
+func (x *Manifest) GetPopulationKeys() int64 {
+	if x != nil {
+		return x.PopulationKeys
+	}
+	return 0
+}
+
+func (x *Manifest) GetSampledKeys() int64 {
+	if x != nil {
+		return x.SampledKeys
+	}
+	return 0
+}
+
+func (x *Manifest) GetStorageWorkItems() int64 {
+	if x != nil {
+		return x.StorageWorkItems
+	}
+	return 0
+}
+
+func (x *Manifest) GetHealthItems() int64 {
+	if x != nil {
+		return x.HealthItems
+	}
+	return 0
+}
+
+func (x *Manifest) GetKeyProbes() int64 {
+	if x != nil {
+		return x.KeyProbes
+	}
+	return 0
+}
+
 // RunEvent announces a run's state change on netmon.run.<run>.<status>.
 type RunEvent struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -390,8 +459,10 @@ func (x *RunEvent) GetReason() string {
 
 // StartRunRequest asks the planner, over core NATS request/reply on netmon.ctl.start, to start a run now.
 type StartRunRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RequestedBy   string                 `protobuf:"bytes,1,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RequestedBy string                 `protobuf:"bytes,1,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	// The network of the run: "clocks" (or empty) or "storage".
+	Network       string `protobuf:"bytes,2,opt,name=network,proto3" json:"network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -429,6 +500,13 @@ func (*StartRunRequest) Descriptor() ([]byte, []int) {
 func (x *StartRunRequest) GetRequestedBy() string {
 	if x != nil {
 		return x.RequestedBy
+	}
+	return ""
+}
+
+func (x *StartRunRequest) GetNetwork() string {
+	if x != nil {
+		return x.Network
 	}
 	return ""
 }
@@ -516,13 +594,14 @@ var File_netmon_v1_run_proto protoreflect.FileDescriptor
 
 const file_netmon_v1_run_proto_rawDesc = "" +
 	"\n" +
-	"\x13netmon/v1/run.proto\x12\tnetmon.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x01\n" +
+	"\x13netmon/v1/run.proto\x12\tnetmon.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x01\n" +
 	"\x03Run\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12!\n" +
 	"\fblock_number\x18\x02 \x01(\x03R\vblockNumber\x129\n" +
 	"\n" +
 	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x126\n" +
-	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\x8b\x04\n" +
+	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x18\n" +
+	"\anetwork\x18\x05 \x01(\tR\anetwork\"\x83\x06\n" +
 	"\bManifest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12!\n" +
 	"\fuser_batches\x18\x02 \x01(\x03R\vuserBatches\x12\x14\n" +
@@ -541,14 +620,24 @@ const file_netmon_v1_run_proto_rawDesc = "" +
 	"\x0fcid_node_checks\x18\v \x01(\x03R\rcidNodeChecks\x12#\n" +
 	"\rsnapshot_cids\x18\f \x01(\x03R\fsnapshotCids\x12!\n" +
 	"\fsampled_cids\x18\r \x01(\x03R\vsampledCids\x12&\n" +
-	"\x0fcid_sample_rate\x18\x0e \x01(\x01R\rcidSampleRate\"\x93\x01\n" +
+	"\x0fcid_sample_rate\x18\x0e \x01(\x01R\rcidSampleRate\x12\x19\n" +
+	"\bkey_mode\x18\x0f \x01(\tR\akeyMode\x12\x1f\n" +
+	"\vkey_batches\x18\x10 \x01(\x03R\n" +
+	"keyBatches\x12'\n" +
+	"\x0fpopulation_keys\x18\x11 \x01(\x03R\x0epopulationKeys\x12!\n" +
+	"\fsampled_keys\x18\x12 \x01(\x03R\vsampledKeys\x12,\n" +
+	"\x12storage_work_items\x18\x13 \x01(\x03R\x10storageWorkItems\x12!\n" +
+	"\fhealth_items\x18\x14 \x01(\x03R\vhealthItems\x12\x1d\n" +
+	"\n" +
+	"key_probes\x18\x15 \x01(\x03R\tkeyProbes\"\x93\x01\n" +
 	"\bRunEvent\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12,\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x14.netmon.v1.RunStatusR\x06status\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"4\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"N\n" +
 	"\x0fStartRunRequest\x12!\n" +
-	"\frequested_by\x18\x01 \x01(\tR\vrequestedBy\"\xca\x01\n" +
+	"\frequested_by\x18\x01 \x01(\tR\vrequestedBy\x12\x18\n" +
+	"\anetwork\x18\x02 \x01(\tR\anetwork\"\xca\x01\n" +
 	"\rStartRunReply\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\"\n" +

@@ -26,9 +26,14 @@ type ContentNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	SpId  int64                  `protobuf:"varint,1,opt,name=sp_id,json=spId,proto3" json:"sp_id,omitempty"`
 	// Base URL without a trailing slash; empty for a deregistered SP.
-	Endpoint      string `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Endpoint string `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// Storage runs: the delegate wallet registered with the endpoint (0x-hex, lower case; empty when
+	// the list does not say), and the replication factor R the plan gave the node (the one its
+	// health reported, or the default).
+	DelegateWallet    string `protobuf:"bytes,3,opt,name=delegate_wallet,json=delegateWallet,proto3" json:"delegate_wallet,omitempty"`
+	ReplicationFactor int32  `protobuf:"varint,4,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ContentNode) Reset() {
@@ -73,6 +78,20 @@ func (x *ContentNode) GetEndpoint() string {
 		return x.Endpoint
 	}
 	return ""
+}
+
+func (x *ContentNode) GetDelegateWallet() string {
+	if x != nil {
+		return x.DelegateWallet
+	}
+	return ""
+}
+
+func (x *ContentNode) GetReplicationFactor() int32 {
+	if x != nil {
+		return x.ReplicationFactor
+	}
+	return 0
 }
 
 // ContentNodeBatch is the run's whole content-node list (netmon.snapshot.<run>.nodes).
@@ -327,10 +346,12 @@ var File_netmon_v1_snapshot_proto protoreflect.FileDescriptor
 
 const file_netmon_v1_snapshot_proto_rawDesc = "" +
 	"\n" +
-	"\x18netmon/v1/snapshot.proto\x12\tnetmon.v1\">\n" +
+	"\x18netmon/v1/snapshot.proto\x12\tnetmon.v1\"\x96\x01\n" +
 	"\vContentNode\x12\x13\n" +
 	"\x05sp_id\x18\x01 \x01(\x03R\x04spId\x12\x1a\n" +
-	"\bendpoint\x18\x02 \x01(\tR\bendpoint\"\xae\x01\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12'\n" +
+	"\x0fdelegate_wallet\x18\x03 \x01(\tR\x0edelegateWallet\x12-\n" +
+	"\x12replication_factor\x18\x04 \x01(\x05R\x11replicationFactor\"\xae\x01\n" +
 	"\x10ContentNodeBatch\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12,\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x16.netmon.v1.ContentNodeR\x05nodes\x12\x16\n" +
