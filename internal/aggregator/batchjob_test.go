@@ -57,19 +57,19 @@ func TestBatchJobSamples(t *testing.T) {
 		t.Errorf("first run, incomplete: %v", first)
 	}
 	save(1, first)
-	second, _ := a.ownSamples(ctx, store.Run{ID: 2, CreatedAt: created.Add(24*time.Hour), Network: lifecycle.Clocks}, "complete", 2, 120)
+	second, _ := a.ownSamples(ctx, store.Run{ID: 2, CreatedAt: created.Add(24 * time.Hour), Network: lifecycle.Clocks}, "complete", 2, 120)
 	want := float64(created.Add(24*time.Hour).Unix()) + 0.5 + 120
 	if value(second, LastSuccessMetric) != want || value(second, LastCompletionMetric) != want ||
 		value(second, RunDurationMetric) != 120 {
 		t.Errorf("complete run: %v, want success = completion = %v", second, want)
 	}
 	save(2, second)
-	third, _ := a.ownSamples(ctx, store.Run{ID: 3, CreatedAt: created.Add(48*time.Hour), Network: lifecycle.Clocks}, "incomplete", 3, 180)
+	third, _ := a.ownSamples(ctx, store.Run{ID: 3, CreatedAt: created.Add(48 * time.Hour), Network: lifecycle.Clocks}, "incomplete", 3, 180)
 	if value(third, LastSuccessMetric) != want {
 		t.Errorf("incomplete run after a complete one: last success %v, want run 2's %v", value(third, LastSuccessMetric), want)
 	}
 	save(3, third)
-	fourth, _ := a.ownSamples(ctx, store.Run{ID: 4, CreatedAt: created.Add(72*time.Hour), Network: lifecycle.Clocks}, "incomplete", 3, 180)
+	fourth, _ := a.ownSamples(ctx, store.Run{ID: 4, CreatedAt: created.Add(72 * time.Hour), Network: lifecycle.Clocks}, "incomplete", 3, 180)
 	if value(fourth, LastSuccessMetric) != want {
 		t.Errorf("second incomplete run: last success %v, want run 2's %v carried over", value(fourth, LastSuccessMetric), want)
 	}

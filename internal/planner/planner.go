@@ -35,7 +35,7 @@ type Emitter interface {
 type Options struct {
 	// Network is what the runs check (lifecycle.Clocks when empty): a Control starts, resumes and
 	// schedules runs of its planner's network only.
-	Network lifecycle.Network
+	Network       lifecycle.Network
 	UserBatchSize int           // users per snapshot batch
 	WorkBatchSize int           // distinct wallets per work item (≤ 5000, the content node's limit)
 	Deadline      time.Duration // from the run's creation
