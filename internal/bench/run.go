@@ -302,7 +302,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		}
 	}
 
-	conn, err := bus.Connect(ns.URL, "netmon-bench", r.log)
+	conn, err := bus.Connect(ns.URL, "", "netmon-bench", r.log)
 	if err != nil {
 		return nil, err
 	}

@@ -37,7 +37,7 @@ func (s *syncBuffer) String() string {
 func TestAsyncErrorsAreLogged(t *testing.T) {
 	s := testenv.NATS(t)
 	var logs syncBuffer
-	conn, err := bus.Connect(s.ClientURL(), "test", zerolog.New(&logs))
+	conn, err := bus.Connect(s.ClientURL(), "", "test", zerolog.New(&logs))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,16 +19,17 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Conn is a NATS connection with its JetStream context.
+// Conn is a NATS connection with its JetStream context, in one namespace.
 type Conn struct {
 	NC *nats.Conn
 	JS jetstream.JetStream
+	ns Namespace
 }
 
 // Connect dials url (a comma-separated list is allowed), reconnecting forever with backoff, and
-// logs connection state changes on log. opts add to the defaults (credentials, TLS: see
-// stage.NATSOptions).
-func Connect(url, name string, log zerolog.Logger, opts ...nats.Option) (*Conn, error) {
+// logs connection state changes on log. Everything done through the connection is in namespace
+// ns. opts add to the defaults (credentials, TLS: see stage.NATSOptions).
+func Connect(url string, ns Namespace, name string, log zerolog.Logger, opts ...nats.Option) (*Conn, error) {
 	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -64,8 +65,14 @@ func Connect(url, name string, log zerolog.Logger, opts ...nats.Option) (*Conn, 
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Conn{NC: nc, JS: js}, nil
+	return &Conn{NC: nc, JS: js, ns: ns}, nil
 }
+
+// ServerVersion is the connected server's version ("" before the first connection).
+func (c *Conn) ServerVersion() string { return c.NC.ConnectedServerVersion() }
+
+// LastError is the connection's last error (why it is not connected yet), or nil.
+func (c *Conn) LastError() error { return c.NC.LastError() }
 
 // WaitConnected blocks until the connection is up or ctx ends; Connect returns before the first
 // connection when the server is not reachable yet.

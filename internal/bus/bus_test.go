@@ -23,7 +23,7 @@ import (
 func connect(t *testing.T) *bus.Conn {
 	t.Helper()
 	s := testenv.NATS(t)
-	c, err := bus.Connect(s.ClientURL(), "test", zerolog.Nop())
+	c, err := bus.Connect(s.ClientURL(), "", "test", zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,11 +32,11 @@ func connect(t *testing.T) *bus.Conn {
 	if err := c.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := bus.EnsureStreams(ctx, c.JS, bus.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
+	if err := c.EnsureStreams(ctx, bus.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	// Idempotent: a second stage starting does the same.
-	if err := bus.EnsureStreams(ctx, c.JS, bus.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
+	if err := c.EnsureStreams(ctx, bus.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
 		t.Fatalf("second EnsureStreams: %v", err)
 	}
 	return c

@@ -23,7 +23,7 @@ func TestRouterPoisonWhenEveryDeliveryCrashes(t *testing.T) {
 	s := testenv.NATS(t)
 	ctx := context.Background()
 	dial := func() *bus.Conn {
-		c, err := bus.Connect(s.ClientURL(), "test", zerolog.Nop())
+		c, err := bus.Connect(s.ClientURL(), "", "test", zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,7 +34,7 @@ func TestRouterPoisonWhenEveryDeliveryCrashes(t *testing.T) {
 	}
 	pub := dial()
 	defer pub.Close()
-	if err := bus.EnsureStreams(ctx, pub.JS, bus.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
+	if err := pub.EnsureStreams(ctx, bus.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if err := pub.Publish(ctx, workItem(1, 7, 0)); err != nil {

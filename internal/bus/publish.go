@@ -16,12 +16,13 @@ import (
 // Out is a message to publish (see package message).
 type Out = message.Out
 
-func natsMsg(o Out) (*nats.Msg, error) {
+// natsMsg is o as a NATS message in namespace ns.
+func natsMsg(o Out, ns Namespace) (*nats.Msg, error) {
 	data, err := proto.Marshal(o.Msg)
 	if err != nil {
 		return nil, fmt.Errorf("marshal %s: %w", o.Subject, err)
 	}
-	m := nats.NewMsg(o.Subject)
+	m := nats.NewMsg(ns.subject(o.Subject))
 	m.Data = data
 	m.Header.Set(jetstream.MsgIDHeader, o.ID)
 	return m, nil
@@ -44,6 +45,7 @@ func (c *Conn) Publish(ctx context.Context, outs ...Out) error {
 // concurrent use.
 type Emitter struct {
 	js      jetstream.JetStream
+	ns      Namespace
 	window  int
 	pending []pending
 	bytes   int // payload of pending
@@ -64,12 +66,12 @@ func (c *Conn) Emitter(window int) *Emitter {
 	if window < 1 {
 		window = 1
 	}
-	return &Emitter{js: c.JS, window: window}
+	return &Emitter{js: c.JS, ns: c.ns, window: window}
 }
 
 // Emit publishes o, first waiting for older messages when the window is full.
 func (e *Emitter) Emit(ctx context.Context, o Out) error {
-	m, err := natsMsg(o)
+	m, err := natsMsg(o, e.ns)
 	if err != nil {
 		return err
 	}

@@ -74,9 +74,9 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler, m *Rou
 	if spec.Workers < 1 {
 		spec.Workers = 1
 	}
-	cons, err := c.JS.CreateOrUpdateConsumer(ctx, spec.Stream, jetstream.ConsumerConfig{
-		Durable:        spec.Durable,
-		FilterSubjects: spec.Filters,
+	cons, err := c.JS.CreateOrUpdateConsumer(ctx, c.ns.name(spec.Stream), jetstream.ConsumerConfig{
+		Durable:        c.ns.name(spec.Durable),
+		FilterSubjects: c.ns.subjects(spec.Filters),
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		AckWait:        spec.AckWait,
@@ -95,7 +95,7 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler, m *Rou
 	// Handlers run on workCtx, which outlives ctx by a grace period so in-flight work can finish.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	r := router{spec: spec, h: h, m: m, log: log, publish: c.Publish}
+	r := router{spec: spec, h: h, m: m, log: log, publish: c.Publish, ns: c.ns}
 
 	var wg sync.WaitGroup
 	for range spec.Workers {
@@ -136,6 +136,7 @@ type router struct {
 	m       *RouterMetrics
 	log     zerolog.Logger
 	publish func(context.Context, ...Out) error
+	ns      Namespace
 }
 
 func (r router) process(ctx context.Context, msg jetstream.Msg) {
@@ -147,7 +148,7 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	d := Delivery{
-		Subject:      msg.Subject(),
+		Subject:      r.ns.local(msg.Subject()),
 		Data:         msg.Data(),
 		NumDelivered: md.NumDelivered,
 		Last:         r.spec.MaxDeliver > 0 && md.NumDelivered >= uint64(r.spec.MaxDeliver),

@@ -26,7 +26,7 @@ const (
 // OpenState creates the bucket if needed and returns the state.
 func (c *Conn) OpenState(ctx context.Context, replicas int) (*State, error) {
 	kv, err := c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      stateBucket,
+		Bucket:      c.ns.name(stateBucket),
 		Description: "netmon: the highest run id handed out",
 		History:     1,
 		Replicas:    max(replicas, 1),

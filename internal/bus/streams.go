@@ -19,17 +19,18 @@ type StreamOptions struct {
 // Duplicate window: long enough to cover a stage restart and republish.
 const duplicateWindow = 20 * time.Minute
 
-// EnsureStreams creates or updates the three streams. It is idempotent, and every stage calls it
-// at start, so the order in which stages start does not matter.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+// EnsureStreams creates or updates the three streams of the connection's namespace. It is
+// idempotent, and every stage calls it at start, so the order in which stages start does not
+// matter.
+func (c *Conn) EnsureStreams(ctx context.Context, o StreamOptions) error {
 	if o.Replicas < 1 {
 		o.Replicas = 1
 	}
 	cfgs := []jetstream.StreamConfig{
 		{
-			Name:        message.StreamWork,
+			Name:        c.ns.name(message.StreamWork),
 			Description: "netmon work items, consumed once by any fetcher",
-			Subjects:    []string{"netmon.work.>"},
+			Subjects:    c.ns.subjects(message.WorkStreamSubjects),
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    o.Replicas,
@@ -38,9 +39,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 			MaxMsgSize:  4 << 20,
 		},
 		{
-			Name:        message.StreamData,
+			Name:        c.ns.name(message.StreamData),
 			Description: "netmon snapshot batches and fetch results, kept for replay",
-			Subjects:    []string{"netmon.snapshot.>", "netmon.result.>"},
+			Subjects:    c.ns.subjects(message.DataStreamSubjects),
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    o.Replicas,
@@ -49,9 +50,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 			MaxMsgSize:  4 << 20,
 		},
 		{
-			Name:        message.StreamRuns,
+			Name:        c.ns.name(message.StreamRuns),
 			Description: "netmon run lifecycle events",
-			Subjects:    []string{"netmon.run.>"},
+			Subjects:    c.ns.subjects(message.RunsStreamSubjects),
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    o.Replicas,
@@ -60,7 +61,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 		},
 	}
 	for _, cfg := range cfgs {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		if _, err := c.JS.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}

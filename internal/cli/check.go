@@ -14,7 +14,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/planner"
@@ -140,7 +139,7 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 	}
 
 	try("nats", red["NETMON_NATS_URL"], func(ctx context.Context) (string, error) {
-		conn, err := bus.Connect(cfg.NATSURL, "netmon-check", zerolog.Nop(), stage.NATSOptions(cfg)...)
+		conn, err := stage.Dial(cfg, "netmon-check", zerolog.Nop())
 		if err != nil {
 			return "", err
 		}
@@ -148,17 +147,14 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 		if err := conn.WaitConnected(ctx); err != nil {
 			return "", fmt.Errorf("not reachable")
 		}
-		version := "nats-server " + conn.NC.ConnectedServerVersion()
+		version := "nats-server " + conn.ServerVersion()
 		if err := conn.CheckServer(ctx); err != nil {
 			return "", err
 		}
-		var missing []string
-		for _, s := range []string{message.StreamWork, message.StreamData, message.StreamRuns} {
-			if _, err := conn.JS.Stream(ctx, s); err != nil {
-				missing = append(missing, s)
-			}
+		if cfg.Namespace != "" {
+			version += ", namespace " + cfg.Namespace
 		}
-		if len(missing) > 0 {
+		if missing := conn.MissingStreams(ctx, message.StreamWork, message.StreamData, message.StreamRuns); len(missing) > 0 {
 			return version + ", JetStream; streams not created yet (a stage creates them): " + strings.Join(missing, ", "), nil
 		}
 		return version + ", JetStream, streams present", nil

@@ -34,10 +34,11 @@ func demoScenario(users, nodes int, seed int64) simnet.Scenario {
 }
 
 const demoHelp = `Runs one complete monitoring run over a simulated network, all in this process: it seeds a
-simulated discovery database (netmon_demo_discovery) on the local Postgres, starts simulated
-content nodes on loopback (one down, one read-only, one failing first requests, one slow),
-runs the four stages with an embedded NATS server into the NM DB netmon_demo (both databases
-are recreated), prints the run's summary, leaves the metrics on the Pushgateway
+simulated discovery database (NETMON_DEMO_DB_discovery, netmon_demo_discovery by default) on
+the local Postgres, starts simulated content nodes on loopback (one down, one read-only, one
+failing first requests, one slow), runs the four stages with an embedded NATS server into the
+NM DB NETMON_DEMO_DB (netmon_demo by default; both databases are dropped and recreated, so give
+each installation sharing the Postgres server its own name), prints the run's summary, leaves the metrics on the Pushgateway
 (PUSH_GATEWAY_URL, default http://127.0.0.1:9091), and checks every series against the
 simulator's ground truth. With --source ethereum the run reads its content-node list from a
 simulated Ethereum registry (JSON-RPC on loopback), as the original's final version did.
@@ -53,7 +54,7 @@ func demoCmd(ctx context.Context, args []string, io IO) int {
 	seed := fs.Int64("seed", 1, "scenario seed")
 	source := fs.String("source", config.SourceDiscovery, "where the run reads the content-node list: discovery (ursm_content_nodes) or ethereum (a simulated registry)")
 	admin := fs.String("postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
-		"a database URL on the local Postgres server; the demo creates netmon_demo and netmon_demo_discovery there")
+		"a database URL on the local Postgres server; the demo recreates NETMON_DEMO_DB and NETMON_DEMO_DB_discovery there")
 	if _, code, ok := fs.parse(args, io); !ok {
 		return code
 	}
@@ -87,7 +88,7 @@ func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, admin stri
 		return err
 	}
 	defer nodes.Close()
-	discovery, err := store.CreateDatabase(ctx, admin, "netmon_demo_discovery", true)
+	discovery, err := store.CreateDatabase(ctx, admin, cfg.DemoDB+"_discovery", true)
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, admin stri
 		return err
 	}
 	// The demo's NM DB starts empty each time: its embedded NATS (and so its run ids) is new too.
-	nm, err := store.CreateDatabase(ctx, admin, "netmon_demo", true)
+	nm, err := store.CreateDatabase(ctx, admin, cfg.DemoDB, true)
 	if err != nil {
 		return err
 	}

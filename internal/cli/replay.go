@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
@@ -119,17 +118,11 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 	}
 
 	// Everything the run's data subjects hold, in stream order, through the loader's own code.
-	cons, err := conn.JS.OrderedConsumer(ctx, message.StreamData, jetstream.OrderedConsumerConfig{
-		FilterSubjects: message.RunDataFilters(run),
-	})
+	hist, err := conn.History(ctx, message.StreamData, message.RunDataFilters(run))
 	if err != nil {
 		return rep, fmt.Errorf("replay run %d: %w", run, err)
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("replay run %d: %w", run, err)
-	}
-	if info.NumPending == 0 {
+	if hist.Pending == 0 {
 		return rep, fmt.Errorf("replay run %d: NETMON_DATA holds no message of the run (older than NETMON_STREAM_MAX_AGE?)", run)
 	}
 	// An incomplete run was cut off at its deadline: its per-user tables were built from the
@@ -142,18 +135,18 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 	inCut, afterCut := keySet(aggregator.CutKeys(rec.GetCut())), keySet(aggregator.CutKeys(rec.GetAfterCut()))
 	found := map[store.MessageKey]bool{}
 	l := loader.New(st, log)
-	handle := func(m jetstream.Msg) error {
+	handle := func(m bus.Stored) error {
 		// The loader's outputs (the "loaded" event) are not published: a replay announces nothing.
-		if _, err := l.Handle(ctx, m.Subject(), m.Data()); err != nil {
-			return fmt.Errorf("replay run %d: %s: %w", run, m.Subject(), err)
+		if _, err := l.Handle(ctx, m.Subject, m.Data); err != nil {
+			return fmt.Errorf("replay run %d: %s: %w", run, m.Subject, err)
 		}
 		return nil
 	}
-	var between, late []jetstream.Msg
-	for i := uint64(0); i < info.NumPending; i++ {
-		m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	var between, late []bus.Stored
+	for i := uint64(0); i < hist.Pending; i++ {
+		m, err := hist.Next(10 * time.Second)
 		if err != nil {
-			return rep, fmt.Errorf("replay run %d: message %d of %d: %w", run, i+1, info.NumPending, err)
+			return rep, fmt.Errorf("replay run %d: message %d of %d: %w", run, i+1, hist.Pending, err)
 		}
 		switch {
 		case !incomplete:
@@ -164,13 +157,13 @@ func replay(ctx context.Context, cfg config.Config, run int64, push bool, log ze
 				late = append(late, m)
 				continue
 			}
-			if md, err := m.Metadata(); err == nil && md.Timestamp.After(rec.GetLoadedAt().AsTime()) {
+			if m.Time.After(rec.GetLoadedAt().AsTime()) {
 				late = append(late, m)
 				continue
 			}
 		default:
 			// The run's opening message and manifest have no key: they come first.
-			if key, ok := messageKey(m.Subject(), m.Data()); ok {
+			if key, ok := messageKey(m.Subject, m.Data); ok {
 				found[key] = true
 				if afterCut[key] {
 					between = append(between, m)
@@ -305,25 +298,21 @@ func missingKeys(found map[store.MessageKey]bool, sets ...map[store.MessageKey]b
 
 // runRecord reads the run's record from the run events stream.
 func runRecord(ctx context.Context, conn *bus.Conn, run int64) (*netmonv1.RunRecord, error) {
-	s, err := conn.JS.Stream(ctx, message.StreamRuns)
+	data, ok, err := conn.LastMessage(ctx, message.StreamRuns, message.RunEventSubject(run, aggregator.KindRecord))
 	if err != nil {
 		return nil, fmt.Errorf("replay run %d: %w", run, err)
 	}
-	m, err := s.GetLastMsgForSubject(ctx, message.RunEventSubject(run, aggregator.KindRecord))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		if f, ferr := s.GetLastMsgForSubject(ctx, message.RunEventSubject(run, string(lifecycle.Failed))); ferr == nil {
+	if !ok {
+		if f, failed, ferr := conn.LastMessage(ctx, message.StreamRuns, message.RunEventSubject(run, string(lifecycle.Failed))); ferr == nil && failed {
 			var ev netmonv1.RunEvent
-			_ = proto.Unmarshal(f.Data, &ev)
+			_ = proto.Unmarshal(f, &ev)
 			return nil, fmt.Errorf("replay run %d: the run failed (%s); there is nothing to replay", run, ev.GetReason())
 		}
 		return nil, fmt.Errorf("replay run %d: %w in %s: the run never ended, or it is older than NETMON_STREAM_MAX_AGE",
 			run, errNoRecord, message.StreamRuns)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("replay run %d: %w", run, err)
-	}
 	var rec netmonv1.RunRecord
-	if err := proto.Unmarshal(m.Data, &rec); err != nil {
+	if err := proto.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("replay run %d: record: %w", run, err)
 	}
 	return &rec, nil

@@ -93,7 +93,7 @@ func runCmd(ctx context.Context, args []string, io IO) int {
 // dial connects to NATS for a command, giving up after a short while: an operator wants to
 // hear that NATS is not reachable, not wait for it.
 func dial(ctx context.Context, cfg config.Config, log zerolog.Logger) (*bus.Conn, error) {
-	conn, err := bus.Connect(cfg.NATSURL, "netmon-cli", log, stage.NATSOptions(cfg)...)
+	conn, err := stage.Dial(cfg, "netmon-cli", log)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func startAndWatch(ctx context.Context, cfg config.Config, wait bool, out io.Wri
 		return nil, err
 	}
 	defer conn.Close()
-	if err := bus.EnsureStreams(ctx, conn.JS, bus.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge}); err != nil {
+	if err := conn.EnsureStreams(ctx, bus.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge}); err != nil {
 		return nil, err
 	}
 	run, err := startRun(ctx, conn, "netmon-cli")

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/audius-netmon/netmon/internal/bus"
@@ -28,11 +27,11 @@ func startRun(ctx context.Context, conn *bus.Conn, by string) (int64, error) {
 	// The planner may still be starting (embedded mode, or a stack coming up): retry briefly.
 	for attempt := 0; attempt < 50; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		msg, err := conn.NC.RequestWithContext(rctx, message.StartSubject, req)
+		data, err := conn.Request(rctx, message.StartSubject, req)
 		cancel()
 		if err == nil {
 			var reply netmonv1.StartRunReply
-			if err := proto.Unmarshal(msg.Data, &reply); err != nil {
+			if err := proto.Unmarshal(data, &reply); err != nil {
 				return 0, fmt.Errorf("start run: bad reply: %w", err)
 			}
 			if reply.GetActiveRunId() != 0 {
@@ -86,17 +85,17 @@ func gatherProgress(ctx context.Context, conn *bus.Conn, st *store.Store, run in
 	if conn == nil {
 		return p.fromStore(ctx, st)
 	}
-	if data, err := conn.JS.Stream(ctx, message.StreamData); err == nil {
-		if m, err := data.GetLastMsgForSubject(ctx, message.SnapshotSubject(run, message.KindManifest)); err == nil {
-			var man netmonv1.Manifest
-			if proto.Unmarshal(m.Data, &man) == nil {
-				p.ExpectedItems, p.ExpectedBatches = man.GetWorkItems(), man.GetUserBatches()
-			}
+	if data, ok, err := conn.LastMessage(ctx, message.StreamData, message.SnapshotSubject(run, message.KindManifest)); err == nil && ok {
+		var man netmonv1.Manifest
+		if proto.Unmarshal(data, &man) == nil {
+			p.ExpectedItems, p.ExpectedBatches = man.GetWorkItems(), man.GetUserBatches()
 		}
-		p.Fetched = countSubjects(ctx, data, fmt.Sprintf("netmon.result.%d.>", run))
 	}
-	if work, err := conn.JS.Stream(ctx, message.StreamWork); err == nil {
-		p.Queued = countSubjects(ctx, work, fmt.Sprintf("netmon.work.%d.>", run))
+	if n, err := conn.Count(ctx, message.StreamData, message.ResultFilter(run)); err == nil {
+		p.Fetched = n
+	}
+	if n, err := conn.Count(ctx, message.StreamWork, message.WorkFilter(run)); err == nil {
+		p.Queued = n
 	}
 	return p.fromStore(ctx, st)
 }
@@ -192,27 +191,21 @@ func isTerminal(w io.Writer) bool {
 // printed as they come; progress lines only when they change. On a terminal the progress is one
 // line redrawn in place, with a bar.
 func watchRun(ctx context.Context, conn *bus.Conn, st *store.Store, run int64, out io.Writer) (*netmonv1.RunEvent, error) {
-	cons, err := conn.JS.OrderedConsumer(ctx, message.StreamRuns, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{fmt.Sprintf("netmon.run.%d.>", run)},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("watch run %d: %w", run, err)
-	}
 	events := make(chan *netmonv1.RunEvent, 8)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
+	stop, err := conn.Follow(ctx, message.StreamRuns, []string{message.RunFilter(run)}, func(m bus.Stored) {
 		// Only status events: the run's subject space also holds its record (another message).
-		if !statusToken(m.Subject()) {
+		if !statusToken(m.Subject) {
 			return
 		}
 		var ev netmonv1.RunEvent
-		if proto.Unmarshal(m.Data(), &ev) == nil {
+		if proto.Unmarshal(m.Data, &ev) == nil {
 			events <- &ev
 		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watch run %d: %w", run, err)
 	}
-	defer cc.Stop()
+	defer stop()
 
 	term := isTerminal(out)
 	drawn := false
@@ -276,18 +269,6 @@ func bar(f float64, width int) string {
 	}
 	n := int(f * float64(width))
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
-}
-
-func countSubjects(ctx context.Context, s jetstream.Stream, filter string) int64 {
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		return 0
-	}
-	var n uint64
-	for _, c := range info.State.Subjects {
-		n += c
-	}
-	return int64(n)
 }
 
 // statusToken reports whether a netmon.run.<run>.<token> subject carries a RunEvent.

@@ -38,6 +38,8 @@ type Config struct {
 	FoundationSPIDs    []int64       // FOUNDATION_NODES_SPIDS
 	SlackURL           Secret        // SLACK_URL; empty: no Slack report
 	NATSURL            string        // NETMON_NATS_URL (nats://127.0.0.1:4222), comma-separated servers
+	Namespace          string        // NETMON_NAMESPACE (""): prefixes the streams, consumers, bucket and subjects on a shared NATS server
+	DemoDB             string        // NETMON_DEMO_DB (netmon_demo): the NM DB `netmon demo` recreates; its discovery DB is <name>_discovery
 	StreamReplicas     int           // NETMON_STREAM_REPLICAS (1)
 	StreamMaxAge       time.Duration // NETMON_STREAM_MAX_AGE (720h)
 	ContentNodeSource  string        // NETMON_CONTENT_NODES_SOURCE: discovery, static or ethereum (default: ethereum when ETH_PROVIDER_URL and ETH_REGISTRY_ADDRESS are set, else discovery)
@@ -115,7 +117,7 @@ var netmonNames = []string{
 	envNATSNKey, envNATSCreds, envNATSTLSCA, envNATSTLSCert, envNATSTLSKey, envPushUser, envPushPassword,
 	envPushPassword + "_FILE", envBlockPrivate, envAllowNetworks,
 	"NETMON_DB_URL", "NETMON_DB_URL_FILE", "NETMON_DISCOVERY_DB_URL", "NETMON_DISCOVERY_DB_URL_FILE",
-	"NETMON_PUSH_JOB", "NETMON_NATS_URL", "NETMON_STREAM_REPLICAS", "NETMON_STREAM_MAX_AGE",
+	"NETMON_PUSH_JOB", "NETMON_NATS_URL", "NETMON_NAMESPACE", "NETMON_DEMO_DB", "NETMON_STREAM_REPLICAS", "NETMON_STREAM_MAX_AGE",
 	"NETMON_FINISH_TIMEOUT", "NETMON_DEPENDENCY_TIMEOUT",
 	"NETMON_CONTENT_NODES_SOURCE", "NETMON_CONTENT_NODES", "NETMON_WORK_BATCH_SIZE",
 	"NETMON_USER_BATCH_SIZE", "NETMON_FETCH_TIMEOUT", "NETMON_FETCH_ATTEMPTS",
@@ -146,6 +148,8 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 		FoundationSPIDs:    r.spidList("FOUNDATION_NODES_SPIDS"),
 		SlackURL:           r.secret("SLACK_URL"),
 		NATSURL:            r.natsURL("NETMON_NATS_URL"),
+		Namespace:          r.matching("NETMON_NAMESPACE", "", namespacePattern, namespaceWant),
+		DemoDB:             r.matching("NETMON_DEMO_DB", "netmon_demo", demoDBPattern, demoDBWant),
 		StreamReplicas:     r.integer("NETMON_STREAM_REPLICAS", 1, 1, 5),
 		StreamMaxAge:       r.duration("NETMON_STREAM_MAX_AGE", 720*time.Hour, false),
 		ContentNodeSource:  r.nodeSource(),
@@ -458,6 +462,8 @@ func (c Config) Redacted() map[string]string {
 		"FOUNDATION_NODES_SPIDS":         joinInts(c.FoundationSPIDs),
 		"SLACK_URL":                      c.SlackURL.String(),
 		"NETMON_NATS_URL":                natsShown(c.NATSURL),
+		"NETMON_NAMESPACE":               c.Namespace,
+		"NETMON_DEMO_DB":                 c.DemoDB,
 		"NETMON_STREAM_REPLICAS":         strconv.Itoa(c.StreamReplicas),
 		"NETMON_STREAM_MAX_AGE":          c.StreamMaxAge.String(),
 		"NETMON_CONTENT_NODES_SOURCE":    c.ContentNodeSource,

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -280,6 +281,33 @@ func ParseSchedule(v string) (cron.Schedule, error) {
 		return nil, fmt.Errorf("want @daily, @hourly, @every 6h, off, or 5 cron fields (minute hour day-of-month month day-of-week): %w", err)
 	}
 	return sched, nil
+}
+
+// A namespace is a NATS subject token and the prefix of stream, consumer and bucket names
+// (package bus), so it is letters, digits, '_' and '-'; a demo database name is a Postgres
+// identifier that needs no quoting, with room for the "_discovery" suffix.
+var (
+	namespacePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+	demoDBPattern    = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,52}$`)
+)
+
+const (
+	namespaceWant = "want 1-32 lower-case letters, digits, '_' or '-', starting with a letter"
+	demoDBWant    = "want a Postgres database name of at most 53 lower-case letters, digits or '_', not starting with a digit"
+)
+
+// matching returns the value when it matches pattern, or def when unset or bad (then want says
+// what a good value is).
+func (r *reader) matching(name, def string, pattern *regexp.Regexp, want string) string {
+	v := r.get(name)
+	if v == "" {
+		return def
+	}
+	if !pattern.MatchString(v) {
+		r.invalid(name, v, want)
+		return def
+	}
+	return v
 }
 
 // scheduleProblem is why v is no schedule, or "".

@@ -139,7 +139,7 @@ func dialNATS(t *testing.T, env []string, timeout time.Duration) (*bus.Conn, err
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	conn, err := bus.Connect(cfg.NATSURL, "chaos-test", zerolog.Nop(), stage.NATSOptions(cfg)...)
+	conn, err := stage.Dial(cfg, "chaos-test", zerolog.Nop())
 	if err != nil {
 		return nil, err
 	}

@@ -72,6 +72,13 @@ const (
 	KindManifest = "manifest"
 )
 
+// The subjects each stream holds.
+var (
+	WorkStreamSubjects = []string{"netmon.work.>"}
+	DataStreamSubjects = []string{"netmon.snapshot.>", "netmon.result.>"}
+	RunsStreamSubjects = []string{"netmon.run.>"}
+)
+
 // WorkSubject is where work items for one content node of a run go.
 func WorkSubject(run, spID int64) string { return fmt.Sprintf("netmon.work.%d.%d", run, spID) }
 
@@ -90,6 +97,12 @@ func RunEventSubject(run int64, status string) string {
 
 // ResultFilter is the StreamData subject filter of every result of a run (clock and CID).
 func ResultFilter(run int64) string { return fmt.Sprintf("netmon.result.%d.>", run) }
+
+// WorkFilter is the StreamWork subject filter of every work item of a run (clock and CID).
+func WorkFilter(run int64) string { return fmt.Sprintf("netmon.work.%d.>", run) }
+
+// RunFilter is the StreamRuns subject filter of every event of a run.
+func RunFilter(run int64) string { return fmt.Sprintf("netmon.run.%d.>", run) }
 
 // RunDataFilters are the StreamData subject filters covering one run.
 func RunDataFilters(run int64) []string {

@@ -2,12 +2,20 @@ package stage
 
 import (
 	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
 
+	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
 )
 
+// Dial connects to cfg's NATS servers in cfg's namespace (NETMON_NAMESPACE) with its credentials
+// and TLS, as name; see bus.Connect.
+func Dial(cfg config.Config, name string, log zerolog.Logger) (*bus.Conn, error) {
+	return bus.Connect(cfg.NATSURL, bus.Namespace(cfg.Namespace), name, log, NATSOptions(cfg)...)
+}
+
 // NATSOptions are the connection options for cfg's NATS credentials and TLS files (none when
-// nothing is set). Every process that dials NATS passes them to bus.Connect. A seed file that
+// nothing is set), which Dial passes to bus.Connect. A seed file that
 // cannot be read or parsed makes the connection fail with that error.
 func NATSOptions(cfg config.Config) []nats.Option {
 	a := cfg.NATSAuth

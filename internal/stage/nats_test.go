@@ -47,7 +47,7 @@ func dialWith(t *testing.T, env map[string]string, timeout time.Duration) error 
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	conn, err := bus.Connect(cfg.NATSURL, "auth-test", zerolog.Nop(), stage.NATSOptions(cfg)...)
+	conn, err := stage.Dial(cfg, "auth-test", zerolog.Nop())
 	if err != nil {
 		return err
 	}
@@ -55,12 +55,12 @@ func dialWith(t *testing.T, env map[string]string, timeout time.Duration) error 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := conn.WaitConnected(ctx); err != nil {
-		if last := conn.NC.LastError(); last != nil {
+		if last := conn.LastError(); last != nil {
 			return errors.Join(err, last)
 		}
 		return err
 	}
-	if err := bus.EnsureStreams(ctx, conn.JS, bus.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
+	if err := conn.EnsureStreams(ctx, bus.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
 		return err
 	}
 	return conn.Publish(ctx, message.Out{Subject: message.RunEventSubject(1, "planned"), ID: "auth-test",

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -66,14 +65,14 @@ func RunPlanner(ctx context.Context, d Deps) error {
 		if err != nil {
 			return err
 		}
-		sub, err := conn.NC.Subscribe(message.StartSubject, func(m *nats.Msg) {
-			data, _ := proto.Marshal(startReply(ctx, control, m.Data))
-			_ = m.Respond(data)
+		stop, err := conn.Serve(message.StartSubject, func(req []byte) []byte {
+			data, _ := proto.Marshal(startReply(ctx, control, req))
+			return data
 		})
 		if err != nil {
-			return fmt.Errorf("subscribe %s: %w", message.StartSubject, err)
+			return err
 		}
-		defer sub.Unsubscribe() //nolint:errcheck
+		defer stop()
 		h.up()
 		return control.Run(ctx)
 	})

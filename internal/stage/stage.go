@@ -90,7 +90,7 @@ func (d Deps) registry() *prometheus.Registry {
 // connect dials NATS, waiting for it as long as configured (waitFor), refuses a server that cannot
 // host netmon (bus.CheckServer), and makes sure the streams exist.
 func connect(ctx context.Context, d Deps, h *health, name string) (*bus.Conn, error) {
-	conn, err := bus.Connect(d.Config.NATSURL, name, d.Log, NATSOptions(d.Config)...)
+	conn, err := Dial(d.Config, name, d.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func connect(ctx context.Context, d Deps, h *health, name string) (*bus.Conn, er
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		if err := conn.WaitConnected(wctx); err != nil {
-			if last := conn.NC.LastError(); last != nil {
+			if last := conn.LastError(); last != nil {
 				return fmt.Errorf("not connected: %w", last)
 			}
 			return errors.New("not connected")
@@ -110,7 +110,7 @@ func connect(ctx context.Context, d Deps, h *health, name string) (*bus.Conn, er
 		// A cluster electing leaders, or busy with other stages creating the same streams, can time
 		// out a first attempt.
 		err = waitFor(ctx, d, h, "NATS streams", func(ctx context.Context) error {
-			return bus.EnsureStreams(ctx, conn.JS, bus.StreamOptions{Replicas: d.Config.StreamReplicas, MaxAge: d.Config.StreamMaxAge})
+			return conn.EnsureStreams(ctx, bus.StreamOptions{Replicas: d.Config.StreamReplicas, MaxAge: d.Config.StreamMaxAge})
 		})
 	}
 	if err != nil {
