@@ -34,6 +34,7 @@ import (
 
 	"github.com/audius-netmon/netmon/internal/contentnode"
 	"github.com/audius-netmon/netmon/internal/message"
+	"github.com/audius-netmon/netmon/internal/storagenode"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
@@ -113,6 +114,10 @@ type Fetcher struct {
 
 	mu    sync.Mutex
 	nodes map[string]*nodeState // by endpoint; one entry per content node, so bounded
+
+	// storage answers storage runs' items (storage.go); storageRate paces each endpoint's probes.
+	storage     *storagenode.Client
+	storageRate float64
 }
 
 // New builds a Fetcher. Its metrics are registered on reg (none if reg is nil); registering two
@@ -435,6 +440,8 @@ type nodeState struct {
 	mu       sync.Mutex
 	inflight int
 	changed  chan struct{}
+	// nextProbe is when the endpoint may get its next storage probe (Fetcher.pace).
+	nextProbe time.Time
 }
 
 func (n *nodeState) begin() {

@@ -10,7 +10,8 @@ import (
 )
 
 // metrics are the fetcher's per-node fetch health series. Labels are bounded: sp_id and endpoint
-// by the number of content nodes, kind by the three kinds of work item (clock, cid, image_cid),
+// by the number of nodes, kind by the five kinds of work item (clock, cid, image_cid, storage,
+// health),
 // outcome by the Outcome enum, code by HTTP statuses and the three transport failure reasons.
 type metrics struct {
 	items    *prometheus.CounterVec
@@ -25,7 +26,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return &metrics{
 		items: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "netmon_fetcher_items_total",
-			Help: "Work items answered by this fetcher, by content node, kind (clock, cid, image_cid) and outcome.",
+			Help: "Work items answered by this fetcher, by node, kind (clock, cid, image_cid, storage, health) and outcome.",
 		}, []string{"sp_id", "endpoint", "kind", "outcome"}),
 		wallets: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "netmon_fetcher_wallets_total",

@@ -1,6 +1,6 @@
 // Package loader is the only writer of a run's snapshot and results into the NM DB. It consumes
-// every message of the data stream (run, content nodes, user and CID batches, manifest, clock and
-// CID fetch results),
+// every message of the data stream (run, content nodes, user, CID and key batches, manifest,
+// clock, CID, blob-presence and health results),
 // writes each exactly once whatever the number of deliveries, and, when everything the manifest
 // promised is written, builds the per-user clock table and produces the run's "loaded" event.
 package loader
@@ -86,6 +86,20 @@ func (l *Loader) write(ctx context.Context, subj message.Subject, data []byte) e
 		return validate(subj, m)
 	}
 	switch {
+	case subj.Family == "result" && subj.IsStorage():
+		var r netmonv1.StorageResult
+		if err := decode(&r); err != nil {
+			return err
+		}
+		_, err := l.store.SaveStorageResult(ctx, &r)
+		return err
+	case subj.Family == "result" && subj.IsHealth():
+		var r netmonv1.HealthResult
+		if err := decode(&r); err != nil {
+			return err
+		}
+		_, err := l.store.SaveHealthResult(ctx, &r)
+		return err
 	case subj.Family == "result" && subj.IsCID():
 		var r netmonv1.CIDResult
 		if err := decode(&r); err != nil {
@@ -127,6 +141,13 @@ func (l *Loader) write(ctx context.Context, subj message.Subject, data []byte) e
 				return err
 			}
 			_, err := l.store.SaveCIDBatch(ctx, &b)
+			return err
+		case message.KindKeys:
+			var b netmonv1.StorageKeyBatch
+			if err := decode(&b); err != nil {
+				return err
+			}
+			_, err := l.store.SaveStorageKeys(ctx, &b)
 			return err
 		case message.KindManifest:
 			var m netmonv1.Manifest

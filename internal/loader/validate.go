@@ -20,7 +20,7 @@ func validate(subj message.Subject, m proto.Message) error {
 	if mf, ok := m.(*netmonv1.Manifest); ok {
 		for name, n := range map[string]int64{"user_batches": mf.GetUserBatches(), "users": mf.GetUsers(),
 			"content_nodes": mf.GetContentNodes(), "work_items": mf.GetWorkItems(), "wallet_checks": mf.GetWalletChecks(),
-			"cid_batches": mf.GetCidBatches()} {
+			"cid_batches": mf.GetCidBatches(), "key_batches": mf.GetKeyBatches()} {
 			if n < 0 {
 				return message.Permanent(fmt.Errorf("manifest of run %d: %s = %d", subj.Run, name, n))
 			}

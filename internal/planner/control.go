@@ -278,6 +278,43 @@ func (c *Control) planInBackground(ctx context.Context, run int64, created time.
 // recorded first, the messages published, then what they promise.
 func (c *Control) planRun(ctx context.Context, run int64, created time.Time, p pin) (*netmonv1.Manifest, error) {
 	var m *netmonv1.Manifest
+	var err error
+	if c.planner.opts.Network == lifecycle.Storage {
+		m, err = c.planStorage(ctx, run, created, p)
+	} else {
+		m, err = c.planClocks(ctx, run, created, p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Every message is stored. Record what they promise in the run's row, so it has its counts
+	// whatever becomes of the manifest message; should the NM DB not take it now, the loader
+	// records the same when it writes the manifest.
+	if err := c.deps.Store.SaveManifest(ctx, m); err != nil {
+		c.log.Warn().Err(err).Int64("run_id", run).Msg("record the plan's promise (the loader records it from the manifest)")
+	}
+	return m, nil
+}
+
+// planStorage plans a storage run: its node list (read at the block an interrupted plan read it
+// at, recorded before anything is published), then the plan. It reads no discovery snapshot of
+// its own; the key source reads what it reads.
+func (c *Control) planStorage(ctx context.Context, run int64, created time.Time, p pin) (*netmonv1.Manifest, error) {
+	list, err := c.planner.Nodes(ctx, nil, p.nodes)
+	if err != nil {
+		return nil, err
+	}
+	if p.nodes == 0 {
+		if err := c.deps.Store.SetBlock(ctx, run, list.Block, list.Source, list.Block, list.Registry); err != nil {
+			return nil, err
+		}
+	}
+	return c.planner.PlanStorage(ctx, run, created, list, c.deps.Emitter())
+}
+
+// planClocks plans a clocks run from one consistent read of discovery.
+func (c *Control) planClocks(ctx context.Context, run int64, created time.Time, p pin) (*netmonv1.Manifest, error) {
+	var m *netmonv1.Manifest
 	err := c.deps.Discovery.Read(ctx, func(snap *store.Snapshot) error {
 		now, err := snap.BlockNumber(ctx)
 		if err != nil {
@@ -298,16 +335,7 @@ func (c *Control) planRun(ctx context.Context, run int64, created time.Time, p p
 		m, err = c.planner.Plan(ctx, run, created, snap, list, c.deps.Emitter())
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	// Every message is stored. Record what they promise in the run's row, so it has its counts
-	// whatever becomes of the manifest message; should the NM DB not take it now, the loader
-	// records the same when it writes the manifest.
-	if err := c.deps.Store.SaveManifest(ctx, m); err != nil {
-		c.log.Warn().Err(err).Int64("run_id", run).Msg("record the plan's promise (the loader records it from the manifest)")
-	}
-	return m, nil
+	return m, err
 }
 
 // fail ends the run as failed with reason. If the NM DB does not take it, the run's deadline

@@ -90,9 +90,15 @@ func (s StaticNodes) Nodes(context.Context, *store.Snapshot, int64) (NodeList, e
 // original's final version did (spec §2 step 3): SP ids 1..N of service type content-node, each
 // with its endpoint, trailing slashes stripped; a deregistered SP keeps its id with an empty
 // endpoint.
+//
+// With Storage, it reads the storage network's nodes instead (storage v2, spec §1.1): the
+// content-node and the validator registrations, each endpoint as registered (the storage plan
+// normalises it, §2.2) with its delegate wallet; a validator's id is its registry id plus
+// ValidatorIDOffset.
 type RegistryNodes struct {
 	Registry string // the registry contract
 	Block    int64  // 0: the chain head at each run
+	Storage  bool
 	client   *ethregistry.Client
 }
 
@@ -101,13 +107,24 @@ func (r RegistryNodes) Nodes(ctx context.Context, _ *store.Snapshot, at int64) (
 	if at != 0 {
 		client = client.At(at)
 	}
-	l, err := client.Read(ctx, ethregistry.ContentNode)
+	types := []string{ethregistry.ContentNode}
+	if r.Storage {
+		types = append(types, ethregistry.Validator)
+	}
+	l, err := client.Read(ctx, types...)
 	if err != nil {
 		return NodeList{}, err
 	}
 	nodes := make([]store.DiscoveryNode, len(l.Endpoints))
 	for i, e := range l.Endpoints {
-		nodes[i] = store.DiscoveryNode{SPID: e.SPID, Endpoint: strings.TrimRight(e.Endpoint, "/")}
+		switch {
+		case !r.Storage:
+			nodes[i] = store.DiscoveryNode{SPID: e.SPID, Endpoint: strings.TrimRight(e.Endpoint, "/")}
+		case e.ServiceType == ethregistry.Validator:
+			nodes[i] = store.DiscoveryNode{SPID: e.SPID + ValidatorIDOffset, Endpoint: e.Endpoint, Delegate: e.Delegate.String()}
+		default:
+			nodes[i] = store.DiscoveryNode{SPID: e.SPID, Endpoint: e.Endpoint, Delegate: e.Delegate.String()}
+		}
 	}
 	return NodeList{Nodes: nodes, Source: config.SourceEthereum, Block: l.Block, Registry: r.Registry}, nil
 }

@@ -47,6 +47,8 @@ type Options struct {
 	CIDSampleSize int64
 	// CIDBatchSize is the number of distinct CIDs per CID work item (≤ 500, the node's limit).
 	CIDBatchSize int
+	// Storage shapes storage runs (storage.go).
+	Storage StorageOptions
 }
 
 // Planner plans runs.

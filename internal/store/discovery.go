@@ -34,6 +34,9 @@ func (d *Discovery) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
 type DiscoveryNode struct {
 	SPID     int64
 	Endpoint string
+	// Delegate is the delegate wallet registered with the endpoint (0x-hex), when the source says
+	// (the Ethereum registry); storage runs verify health signatures against it.
+	Delegate string
 }
 
 // DiscoveryUser is a current users row. Nil pointers are SQL NULLs.
