@@ -4,7 +4,7 @@
 // batches, one work item per content node and batch of distinct wallets, the CID snapshot batches
 // and CID work items (cid.go), and finally the manifest of what it promised. It never holds the
 // user or CID tables in memory: rows stream through and leave as batches (before the users stream,
-// finding the wallets several users share holds 16 bytes per user, shared.go).
+// finding the wallets several users share holds 4 bytes per user, shared.go).
 package planner
 
 import (
@@ -82,7 +82,7 @@ type nodeBatch struct {
 	node    store.DiscoveryNode
 	batch   int64
 	wallets []string
-	// asked holds the shared wallets (several users have them) already given to this node.
+	// asked holds the shared wallets (several users may have them) already given to this node.
 	asked map[string]struct{}
 }
 

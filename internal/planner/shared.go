@@ -2,7 +2,6 @@ package planner
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"hash/maphash"
 	"slices"
@@ -12,47 +11,58 @@ import (
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
-// sharedWallets is the set of wallets (in WalletKey form) that more than one user_id has, kept as
-// 64-bit hashes. The planner remembers, per node, which of these it has asked about; every other
-// wallet belongs to one user and is asked about once per node by construction.
+// sharedWallets is the set of wallets (in WalletKey form) that may belong to more than one user:
+// those that occur in more than one current users row, kept as 44-bit hashes. The planner
+// remembers, per node, which of these it has asked about; every other wallet belongs to one user
+// and is asked about once per node by construction.
 //
 // Hashes are enough, and the plan is exactly what comparing the wallets themselves gives: a wallet
-// taken for shared because its hash collides with a shared one is only remembered (its first ask
-// per node is made as for any wallet, and there is no second one to skip), and no wallet several
-// users have can be missed, since equal keys have equal hashes.
+// in the set that only one user has (its hash collides with another wallet's, or its user has
+// several current rows) is only remembered (its first ask per node is made as for any wallet, and
+// Users passes each user_id once, so there is no second ask to skip), and no wallet several users
+// have can be missed, since equal keys have equal hashes. With 44 bits about 3 wallets of 10
+// million users are remembered needlessly by collision.
 type sharedWallets struct {
 	seed   maphash.Seed
 	hashes map[uint64]struct{}
 }
 
+// sharedHashBits is the width of the hashes: the top sharedPartBits choose one of the parts
+// findSharedWallets sorts, and the other 32 are what it holds per row.
+const (
+	sharedHashBits = 44
+	sharedPartBits = sharedHashBits - 32
+)
+
+func sharedHash(seed maphash.Seed, key []byte) uint64 {
+	return maphash.Bytes(seed, key) >> (64 - sharedHashBits)
+}
+
 // has reports whether key (a WalletKey) is, or may be, the wallet of several users.
 func (s sharedWallets) has(key string) bool {
-	_, ok := s.hashes[maphash.String(s.seed, key)]
+	_, ok := s.hashes[maphash.String(s.seed, key)>>(64-sharedHashBits)]
 	return ok
 }
 
-// findSharedWallets reads every current user's wallet once and keeps the hashes of the keys that
-// more than one user_id has. Wallets are compared as WalletKey makes them, the form the plan uses,
-// so the database's collation and lower() play no part; users without a wallet (NULL, empty or
-// only spaces) are left out, and a user_id with several current rows counts once. It holds 16
-// bytes per users row (the key's hash and the user_id) until it returns, 16 MB at a million users.
-// It is done here rather than as a GROUP BY in discovery, which took 6-8 s there at a million users
-// (before the first user batch could leave): this costs discovery one sequential scan (0.3-0.5 s)
-// and the planner 0.6-0.8 s.
+// findSharedWallets reads every current users row's wallet once and keeps the hashes of the keys
+// that occur in more than one row. Wallets are compared as WalletKey makes them, the form the plan
+// uses, so the database's collation and lower() play no part; users without a wallet (NULL, empty
+// or only spaces) are left out. It holds 4 bytes per users row (the low 32 bits of the key's hash,
+// in one of 4096 slices chosen by its top 12 bits) until it returns: 4 MB at a million users, 40 MB
+// at ten million (it held the hash and the user_id, 16 bytes a row, before: 358 MiB of planner at
+// ten million users). It is done here rather than as a GROUP BY in discovery, which took 6-8 s
+// there at a million users (before the first user batch could leave): this costs discovery one
+// sequential scan (0.3-0.5 s) and the planner 0.6-0.8 s.
 func findSharedWallets(ctx context.Context, snap *store.Snapshot) (sharedWallets, error) {
-	type row struct {
-		hash uint64
-		user int64
-	}
-	// Rows go to one of 256 slices by the top byte of the hash, so that no slice is copied whole
-	// as it grows, and each is sorted on its own.
-	var parts [256][]row
+	// Rows go to one of the parts by the top bits of the hash, so that no slice is copied whole as
+	// it grows, and each is sorted on its own.
+	parts := make([][]uint32, 1<<sharedPartBits)
 	seed := maphash.MakeSeed()
 	var buf []byte
-	err := snap.Wallets(ctx, func(user int64, wallet []byte) error {
+	err := snap.Wallets(ctx, func(_ int64, wallet []byte) error {
 		if key := walletKeyBytes(&buf, wallet); len(key) > 0 {
-			h := maphash.Bytes(seed, key)
-			parts[h>>56] = append(parts[h>>56], row{h, user})
+			h := sharedHash(seed, key)
+			parts[h>>32] = append(parts[h>>32], uint32(h))
 		}
 		return nil
 	})
@@ -60,15 +70,11 @@ func findSharedWallets(ctx context.Context, snap *store.Snapshot) (sharedWallets
 		return sharedWallets{}, err
 	}
 	s := sharedWallets{seed: seed, hashes: make(map[uint64]struct{})}
-	for p := range parts {
-		rows := parts[p]
-		slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.hash, b.hash) })
-		// rows[i:j] is a run of equal hashes: shared if some user differs from the run's first.
-		for i, j := 0, 0; i < len(rows); i = j {
-			for j = i + 1; j < len(rows) && rows[j].hash == rows[i].hash; j++ {
-				if rows[j].user != rows[i].user {
-					s.hashes[rows[i].hash] = struct{}{}
-				}
+	for p, rows := range parts {
+		slices.Sort(rows)
+		for i := 1; i < len(rows); i++ {
+			if rows[i] == rows[i-1] {
+				s.hashes[uint64(p)<<32|uint64(rows[i])] = struct{}{}
 			}
 		}
 		parts[p] = nil
