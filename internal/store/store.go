@@ -30,6 +30,14 @@ func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
+	// No JIT compilation in the NM DB's sessions (unless the URL asks for it): the set-based builds
+	// and the metric families are planned on partitions written seconds before, whose estimates
+	// are far off (the user status build at a million users is costed at 3e8, its real work is
+	// 13 s), so every run paid for inlining and optimising their expressions: 1.5-3.7 s of CPU in
+	// the user status build alone at a million users, for no faster execution (docs/benchmarks.md).
+	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open nm db: %w", err)
