@@ -53,7 +53,8 @@ type Ceilings struct {
 	CopyClocks1   Rate // ... 1 connection
 	CopyClocksUnl Rate // ... 4 connections into an UNLOGGED partition
 	CopyClocksAsy Rate // ... 4 connections with synchronous_commit=off
-	ScanStatus    Rate // one sequential pass over the run's user_status partition (rows)
+	ScanStatus    Rate // one sequential pass over the run's user_status partition (rows): the metric families' ceiling
+	ScanBuild     Rate // one sequential pass over the run's users and clocks partitions (rows): the user status build's ceiling
 }
 
 func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run int64, res *Result) (*Ceilings, error) {
@@ -94,7 +95,10 @@ func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run 
 	if c.CopyClocksAsy, err = copyRate(ctx, withParams(nmDB, "synchronous_commit=off"), "clocks", fake, res.ClockRows, workBatch, 4, false); err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	if c.ScanStatus, err = scanRate(ctx, nmDB, run); err != nil {
+	if c.ScanStatus, err = scanRate(ctx, nmDB, fmt.Sprintf("user_status_r%d", run)); err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	if c.ScanBuild, err = scanRate(ctx, nmDB, fmt.Sprintf("users_r%d", run), fmt.Sprintf("clocks_r%d", run)); err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
 	return c, nil
@@ -353,8 +357,8 @@ func copyRate(ctx context.Context, url, table string, fake, rows int64, batch, c
 	return Rate{N: rows, Took: time.Since(start)}, nil
 }
 
-// scanRate times one sequential pass over the run's user_status partition.
-func scanRate(ctx context.Context, url string, run int64) (Rate, error) {
+// scanRate times one sequential pass over the tables (every page read, the rows counted).
+func scanRate(ctx context.Context, url string, tables ...string) (Rate, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return Rate{}, err
@@ -362,9 +366,15 @@ func scanRate(ctx context.Context, url string, run int64) (Rate, error) {
 	defer conn.Close(ctx)
 	var r Rate
 	start := time.Now()
-	err = conn.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM user_status_r%d WHERE primary_clock IS NOT NULL OR true", run)).Scan(&r.N)
+	for _, t := range tables {
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{t}.Sanitize()).Scan(&n); err != nil {
+			return Rate{}, err
+		}
+		r.N += n
+	}
 	r.Took = time.Since(start)
-	return r, err
+	return r, nil
 }
 
 func envInt(env []string, name string, def int) int {

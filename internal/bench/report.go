@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,6 +250,23 @@ func (rep *Report) Markdown(w io.Writer) error {
 			2*r.EndToEnd.Seconds(), r.Load, mib(r.NMDBSize), mib(r.RunSize), secs(r.Seed))
 	}
 
+	p("\n### After the last result (issue 15: under 20 %% of the run; best run)\n\n")
+	p("| run | last result s | loader's last write s | loaded s | complete s | after the last result s | share of end to end |\n")
+	p("|---|---|---|---|---|---|---|\n")
+	for _, g := range groups {
+		r := g[0]
+		after := r.Complete - r.LastResult
+		p("| %s | %s | %s | %s | %s | %s | %.0f %% |\n", r.Spec.Name, secs(r.LastResult), secs(r.Written), secs(r.Loaded),
+			secs(r.Complete), secs(after), 100*after.Seconds()/max(r.EndToEnd.Seconds(), 1e-9))
+	}
+	if growth := growthRows(groups); len(growth) > 0 {
+		p("\n### Growth (end to end between consecutive sizes of one scenario; exponent 1 is linear)\n\n")
+		p("| from | to | users × | end to end × | exponent |\n|---|---|---|---|---|\n")
+		for _, row := range growth {
+			p("%s\n", row)
+		}
+	}
+
 	var prod [][]*Result
 	for _, g := range groups {
 		if _, ok := originalSeconds[g[0].Spec.Users]; ok && g[0].Spec.Shape == ShapeProduction {
@@ -324,35 +342,40 @@ func (rep *Report) Markdown(w io.Writer) error {
 	}
 	if len(withCeil) > 0 {
 		p("\n### Ceilings, measured right after each run on the same servers (best of n)\n\n")
-		p("| run | discovery read rows/s | JetStream pub/cons msgs/s (MB/s), result-size msgs | same, user-batch-size msgs | fake CN req/s (wallets/s), 16 in flight | COPY users rows/s | COPY clocks rows/s: 4 conns / 1 conn / 4 unlogged / 4 sync off | scan user_status rows/s |\n")
-		p("|---|---|---|---|---|---|---|---|\n")
+		p("| run | discovery read rows/s | JetStream pub/cons msgs/s (MB/s), result-size msgs | same, user-batch-size msgs | fake CN req/s (wallets/s), 16 in flight | COPY users rows/s | COPY clocks rows/s: 4 conns / 1 conn / 4 unlogged / 4 sync off | scan user_status rows/s | scan users + clocks rows/s |\n")
+		p("|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range withCeil {
 			c := bestCeilings(g)
-			p("| %s | %s | %s / %s (%.0f / %.0f), %d B | %s / %s (%.0f / %.0f), %d B | %s (%s) | %s | %s / %s / %s / %s | %s |\n",
+			p("| %s | %s | %s / %s (%.0f / %.0f), %d B | %s / %s (%.0f / %.0f), %d B | %s (%s) | %s | %s / %s / %s / %s | %s | %s |\n",
 				g[0].Spec.Name, human(c.DiscoveryRead.PerSec()),
 				human(c.PubData.PerSec()), human(c.ConsData.PerSec()), c.PubData.MBPerSec(), c.ConsData.MBPerSec(), c.PubData.Bytes/max(c.PubData.N, 1),
 				human(c.PubUsers.PerSec()), human(c.ConsUsers.PerSec()), c.PubUsers.MBPerSec(), c.ConsUsers.MBPerSec(), c.PubUsers.Bytes/max(c.PubUsers.N, 1),
 				human(c.CNRequests.PerSec()), human(per(c.CNRequests.Bytes, c.CNRequests.Took)),
 				human(c.CopyUsers.PerSec()), human(c.CopyClocks.PerSec()), human(c.CopyClocks1.PerSec()),
-				human(c.CopyClocksUnl.PerSec()), human(c.CopyClocksAsy.PerSec()), human(c.ScanStatus.PerSec()))
+				human(c.CopyClocksUnl.PerSec()), human(c.CopyClocksAsy.PerSec()), human(c.ScanStatus.PerSec()), human(c.ScanBuild.PerSec()))
 		}
 		p("\n### Each stage against its ceiling (stage time ÷ time the ceiling needs for the same work; ≤ 3 is the target)\n\n")
-		p("| run | planner vs discovery read + JetStream publish | fetchers vs fake-CN requests | loader vs COPY (users + clocks, 4 conns) | aggregator vs one user_status scan |\n")
-		p("|---|---|---|---|---|\n")
+		p("| run | planner vs discovery read + JetStream publish | fetchers vs fake-CN requests | loader vs COPY (users + clocks, 4 conns) and one scan of them | of which the status build vs one scan of users + clocks | aggregator (the metric families) vs one user_status scan |\n")
+		p("|---|---|---|---|---|---|\n")
 		for _, g := range withCeil {
 			r, c := g[0], bestCeilings(g)
 			planCeil := c.DiscoveryRead.Took + time.Duration(float64(r.UserBatches)/c.PubUsers.PerSec()*float64(time.Second)) +
 				time.Duration(float64(r.WorkItems)/c.PubData.PerSec()*float64(time.Second))
 			fetchCeil := time.Duration(float64(r.WorkItems) / c.CNRequests.PerSec() * float64(time.Second))
-			loadCeil := time.Duration((float64(r.Users)/c.CopyUsers.PerSec() + float64(r.ClockRows)/c.CopyClocks.PerSec()) * float64(time.Second))
+			loadCeil := time.Duration((float64(r.Users)/c.CopyUsers.PerSec()+float64(r.ClockRows)/c.CopyClocks.PerSec())*float64(time.Second)) +
+				c.ScanBuild.Took
 			ratio := func(a, b time.Duration) string {
 				if b <= 0 {
 					return "–"
 				}
 				return fmt.Sprintf("%.1f× (%ss vs %ss)", a.Seconds()/b.Seconds(), secs(a), secs(b))
 			}
-			p("| %s | %s | %s | %s | %s |\n", r.Spec.Name, ratio(r.planWin(), planCeil), ratio(r.fetchWin(), fetchCeil),
-				ratio(r.loadWin(), loadCeil), ratio(r.aggWin(), c.ScanStatus.Took))
+			build := "–"
+			if r.Written > 0 {
+				build = ratio(r.Loaded-r.Written, c.ScanBuild.Took)
+			}
+			p("| %s | %s | %s | %s | %s | %s |\n", r.Spec.Name, ratio(r.planWin(), planCeil), ratio(r.fetchWin(), fetchCeil),
+				ratio(r.loadWin(), loadCeil), build, ratio(r.aggWin(), c.ScanStatus.Took))
 		}
 	}
 	if len(rep.Failed) > 0 {
@@ -374,6 +397,35 @@ func (rep *Report) Markdown(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// growthRows compares, for each scenario (the part of the run names before "/"), the best end to
+// end of each size with the next larger size's: users ratio, time ratio and the exponent
+// log(time ratio) / log(users ratio).
+func growthRows(groups [][]*Result) []string {
+	by := map[string][]*Result{}
+	var order []string
+	for _, g := range groups {
+		scenario, _, _ := strings.Cut(g[0].Spec.Name, "/")
+		if _, ok := by[scenario]; !ok {
+			order = append(order, scenario)
+		}
+		by[scenario] = append(by[scenario], g[0])
+	}
+	var out []string
+	for _, sc := range order {
+		rs := by[sc]
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Users < rs[j].Users })
+		for i := 1; i < len(rs); i++ {
+			a, b := rs[i-1], rs[i]
+			if a.Users <= 0 || b.Users <= a.Users || a.EndToEnd <= 0 {
+				continue
+			}
+			nx, tx := float64(b.Users)/float64(a.Users), b.EndToEnd.Seconds()/a.EndToEnd.Seconds()
+			out = append(out, fmt.Sprintf("| %s | %s | %.1f | %.2f | **%.3f** |", a.Spec.Name, b.Spec.Name, nx, tx, math.Log(tx)/math.Log(nx)))
+		}
+	}
+	return out
 }
 
 // bestCeilings takes, for each ceiling, the fastest of the group's measurements.
@@ -401,6 +453,7 @@ func bestCeilings(g []*Result) Ceilings {
 		pick(&best.CopyClocksUnl, c.CopyClocksUnl)
 		pick(&best.CopyClocksAsy, c.CopyClocksAsy)
 		pick(&best.ScanStatus, c.ScanStatus)
+		pick(&best.ScanBuild, c.ScanBuild)
 	}
 	return best
 }
