@@ -48,7 +48,7 @@ FUZZ_TARGETS := internal/contentnode:FuzzDecodeClocks:20000 internal/contentnode
 	internal/planner:FuzzDiscoveryRows:2000 internal/loader:FuzzLoaderHandle:3000 \
 	internal/fetcher:FuzzWorkItem:10000 internal/ethregistry:FuzzDecode:25000 \
 	internal/storagenode:FuzzDecodeHealth:8000 internal/storagenode:FuzzDecodeBlobInfo:25000 \
-	internal/storagenode:FuzzDecodeUploads:25000
+	internal/storagenode:FuzzDecodeUploads:25000 internal/storagekeys:FuzzResolve:20000
 CHAOS_REPORT := $(BIN)/chaos-report.md
 
 chaos: services ## crash, restart, cluster, fault, poison and auth tests (-tags chaos), then each fuzz target for its execution budget
