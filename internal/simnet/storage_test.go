@@ -28,7 +28,7 @@ func TestStorageRankVectorA(t *testing.T) {
 	if len(hosts) != 69 {
 		t.Fatalf("%d hosts, want 69", len(hosts))
 	}
-	order := rendezvous(hosts, "baeaaaiqsedziwknj44jsl5fak6vcbszzjlnl7pqtw2ipnyg7rsh5a2xnql2p2")
+	order := rendezvous(hosts, "baeaaaiqsedziwknj44jsl5fak6vcbszzjlnl7pqtw2ipnyg7rsh5a2xnql2p2", len(hosts))
 	want := []string{"blockdaemon-audius-content-09.bdnodes.net", "cn4.mainnet.audiusindex.org",
 		"audius-content-4.figment.io", "cn0.mainnet.audiusindex.org",
 		"creatornode.audius3.prod-eks-ap-northeast-1.staked.cloud", "blockdaemon-audius-content-07.bdnodes.net"}
@@ -43,7 +43,7 @@ func TestStorageRankVectorB(t *testing.T) {
 	hosts := []string{"a", "b", "c", "d", "e"}
 	for key, want := range map[string]string{"": "dcbea", "foo": "eacbd", "bar": "badec"} {
 		var got string
-		for _, i := range rendezvous(hosts, key) {
+		for _, i := range rendezvous(hosts, key, len(hosts)) {
 			got += hosts[i]
 		}
 		if got != want {
@@ -65,12 +65,13 @@ func TestStorageRankMatchesPlacement(t *testing.T) {
 		ring, _ := placement.NewRing(hosts)
 		for k := 0; k < 20; k++ {
 			key := fmt.Sprintf("baeaaaiqse%x", rng.Uint64())
+			depth := rng.IntN(len(hosts) + 2)
 			var mine []string
-			for _, i := range rendezvous(hosts, key) {
+			for _, i := range rendezvous(hosts, key, depth) {
 				mine = append(mine, hosts[i])
 			}
-			if theirs := ring.Rank(key); !slices.Equal(mine, theirs) {
-				t.Fatalf("seed %d key %s: simnet %v, placement %v", seed, key, mine, theirs)
+			if theirs := ring.Rank(key)[:min(depth, len(hosts))]; !slices.Equal(mine, theirs) {
+				t.Fatalf("seed %d key %s depth %d: simnet %v, placement %v", seed, key, depth, mine, theirs)
 			}
 		}
 	}

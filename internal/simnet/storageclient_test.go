@@ -32,7 +32,7 @@ func TestStorageClientBlobInfo(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			info, err := c.BlobInfo(ctx, nodes.Endpoint(id), key)
 			cancel()
-			want, _ := n.probe(int(id-1), key, hosts)
+			want := n.probe(int(id-1), key, hosts)
 			var got string
 			var ce *contentnode.Error
 			switch {

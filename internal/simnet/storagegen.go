@@ -220,16 +220,36 @@ func (n *StorageNetwork) placed(r blobRef) []int {
 // expected are the nodes expected to hold key (of ref r), as node indices in preferred order:
 // the placement hosts, or each candidate whose rank is below rOf(its index).
 func (n *StorageNetwork) expected(r blobRef, key string, hosts []string, rOf func(int) int) []int {
-	if p := n.placed(r); p != nil {
-		return p
-	}
+	return n.pick(r, n.rankNodes(key, hosts), rOf)
+}
+
+// rankNodes is the start of key's ranking of the registered nodes, as node indices: as deep as
+// the largest R any node runs with (or a monitor assumes).
+func (n *StorageNetwork) rankNodes(key string, hosts []string) []int {
 	cand := make([]string, len(n.ranked))
 	for k, i := range n.ranked {
 		cand[k] = hosts[i]
 	}
+	depth := n.r
+	for _, sn := range n.nodes {
+		depth = max(depth, sn.r)
+	}
+	order := rendezvous(cand, key, depth)
+	for k, c := range order {
+		order[k] = n.ranked[c]
+	}
+	return order
+}
+
+// pick is the expected holders of r given its ranking order: its placement hosts, or each node
+// whose position is below rOf(it).
+func (n *StorageNetwork) pick(r blobRef, order []int, rOf func(int) int) []int {
+	if p := n.placed(r); p != nil {
+		return p
+	}
 	var out []int
-	for pos, k := range rendezvous(cand, key) {
-		if i := n.ranked[k]; pos < rOf(i) {
+	for pos, i := range order {
+		if pos < rOf(i) {
 			out = append(out, i)
 		}
 	}

@@ -267,21 +267,23 @@ const (
 	ProbeNoAnswer = "no_answer" // down, hung, or no blob-info route
 )
 
-// probe is node i's answer about key (one of Probe*), and whether it really holds it.
-func (n *StorageNetwork) probe(i int, key string, hosts []string) (answer string, held bool) {
+// probe is node i's answer about key (one of Probe*).
+func (n *StorageNetwork) probe(i int, key string, hosts []string) string {
 	r, ok := n.decodeKey(key)
-	if ok {
-		held = n.holds(i, r, n.expected(r, key, hosts, n.nodeR))
-	}
+	return n.answer(i, ok && n.holds(i, r, n.expected(r, key, hosts, n.nodeR)))
+}
+
+// answer is what node i answers about a blob it holds or not, given its faults.
+func (n *StorageNetwork) answer(i int, held bool) string {
 	switch f := n.nodes[i].spec.Faults; {
 	case !f.answers() || f.NoRoute:
-		return ProbeNoAnswer, held
+		return ProbeNoAnswer
 	case f.DBDown || f.StorageErrors:
-		return ProbeUnknown, held
+		return ProbeUnknown
 	case f.Lying || held:
-		return ProbePresent, held
+		return ProbePresent
 	}
-	return ProbeAbsent, held
+	return ProbeAbsent
 }
 
 // blobInfo is GET /internal/blobs/info/<key> (spec §3.1).
@@ -293,7 +295,7 @@ func (f *storageFake) blobInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fl := f.node.spec.Faults
-	switch answer, _ := f.net.probe(f.idx, key, f.hosts); {
+	switch answer := f.net.probe(f.idx, key, f.hosts); {
 	case fl.NoRoute:
 		echoError(w, http.StatusNotFound, "Not Found")
 	case fl.DBDown:

@@ -1,38 +1,52 @@
 package simnet
 
 import (
+	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
-	"sort"
 	"strings"
 )
 
 // Simnet's own rendezvous ranking (spec §2.1), written apart from internal/placement so the two
-// implementations check each other: hex SHA-256 of host then key, sorted ascending (hex digests
-// of equal length compare as the big-endian bytes do), ties by host, as the spec's Python port
-// (rank_sha256) does.
+// implementations check each other: SHA-256 of host then key, ascending as big-endian bytes,
+// ties by host.
 
-// rendezvous returns the indices of hosts in rank order for key.
-func rendezvous(hosts []string, key string) []int {
+// rendezvous returns the indices of the first k hosts in rank order for key (all of them when
+// k ≥ len(hosts)), selected without sorting the rest.
+func rendezvous(hosts []string, key string, k int) []int {
 	type scoredHost struct {
-		digest string
-		host   string
-		i      int
+		sum  [sha256.Size]byte
+		host string
+		i    int
 	}
-	s := make([]scoredHost, len(hosts))
-	for i, h := range hosts {
-		sum := sha256.Sum256([]byte(h + key))
-		s[i] = scoredHost{digest: hex.EncodeToString(sum[:]), host: h, i: i}
-	}
-	sort.Slice(s, func(a, b int) bool {
-		if s[a].digest != s[b].digest {
-			return s[a].digest < s[b].digest
+	less := func(a, b *scoredHost) bool {
+		if c := bytes.Compare(a.sum[:], b.sum[:]); c != 0 {
+			return c < 0
 		}
-		return s[a].host < s[b].host
-	})
-	out := make([]int, len(s))
-	for k := range s {
-		out[k] = s[k].i
+		return a.host < b.host
+	}
+	k = min(k, len(hosts))
+	top := make([]scoredHost, 0, k+1)
+	var buf []byte
+	for i, h := range hosts {
+		buf = append(append(buf[:0], h...), key...)
+		c := scoredHost{sum: sha256.Sum256(buf), host: h, i: i}
+		if len(top) == k && (k == 0 || !less(&c, &top[k-1])) {
+			continue
+		}
+		// Insert c in order; drop the last when over k.
+		j := len(top)
+		top = append(top, c)
+		for ; j > 0 && less(&c, &top[j-1]); j-- {
+			top[j] = top[j-1]
+		}
+		top[j] = c
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	out := make([]int, len(top))
+	for j := range top {
+		out[j] = top[j].i
 	}
 	return out
 }

@@ -52,10 +52,18 @@ func (n *StorageNetwork) KeyTruth(key string) (StorageKeyTruth, bool) {
 
 func (n *StorageNetwork) keyTruth(r blobRef, key string, hosts []string) StorageKeyTruth {
 	t := StorageKeyTruth{Key: key, PlacementHosts: n.placementHosts(r, hosts)}
-	for _, i := range n.expected(r, key, hosts, n.monitorR) {
+	order := n.rankNodes(key, hosts)
+	should := n.pick(r, order, n.nodeR)
+	held := make([]bool, len(n.nodes))
+	for i := range n.nodes {
+		if held[i] = n.holds(i, r, should); held[i] {
+			t.Holders = append(t.Holders, int64(i+1))
+		}
+	}
+	for _, i := range n.pick(r, order, n.monitorR) {
 		id := int64(i + 1)
 		t.Expected = append(t.Expected, id)
-		switch a, _ := n.probe(i, key, hosts); a {
+		switch n.answer(i, held[i]) {
 		case ProbePresent:
 			t.Present = append(t.Present, id)
 		case ProbeAbsent:
@@ -64,12 +72,6 @@ func (n *StorageNetwork) keyTruth(r blobRef, key string, hosts []string) Storage
 			t.Unknown = append(t.Unknown, id)
 		default:
 			t.NoAnswer = append(t.NoAnswer, id)
-		}
-	}
-	should := n.expected(r, key, hosts, n.nodeR)
-	for i := range n.nodes {
-		if n.holds(i, r, should) {
-			t.Holders = append(t.Holders, int64(i+1))
 		}
 	}
 	return t
@@ -209,10 +211,11 @@ func (n *StorageNetwork) StorageTruth(nodes *StorageNodes, keys []string) Storag
 			}
 			nt := &t.Nodes[i]
 			nt.NotExpected++
-			if a, _ := n.probe(i, key, hosts); a == ProbePresent {
+			held := slices.Contains(kt.Holders, id)
+			if n.answer(i, held) == ProbePresent {
 				nt.ExtraHeld++
 			}
-			if slices.Contains(kt.Holders, id) {
+			if held {
 				nt.ExtraHolds++
 			}
 		}
