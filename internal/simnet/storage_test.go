@@ -2,10 +2,12 @@ package simnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -372,5 +374,47 @@ func TestStorageSeedDiscovery(t *testing.T) {
 	var history int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM tracks WHERE NOT is_current`).Scan(&history); err != nil || history == 0 {
 		t.Fatalf("history rows: %d %v", history, err)
+	}
+}
+
+func TestStorageScenarioFile(t *testing.T) {
+	s, err := LoadStorageScenario("testdata/storage.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := BuildStorage(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n.nodes[1]; got.r != 3 || got.format != FormatMediorum || n.nodes[11].service != "validator" || len(n.Candidates()) != 11 {
+		t.Fatalf("node 2 %+v, node 12 %s, %d candidates", got, n.nodes[11].service, len(n.Candidates()))
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"seed": 1, "node_count": 5, "colour": "red"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadStorageScenario(bad); !errors.Is(err, errScenario) {
+		t.Errorf("unknown field: %v", err)
+	}
+	share := func(f func(*StorageShares)) *StorageShares { s := DefaultStorageShares(); f(&s); return &s }
+	for name, s := range map[string]StorageScenario{
+		"no nodes":      {NodeCount: 0},
+		"r too large":   {NodeCount: 3},
+		"validators":    {NodeCount: 5, Validators: 6},
+		"unknown node":  {NodeCount: 5, Nodes: []StorageNodeSpec{{ID: 6}}},
+		"node twice":    {NodeCount: 5, Nodes: []StorageNodeSpec{{ID: 2}, {ID: 2}}},
+		"format":        {NodeCount: 5, Nodes: []StorageNodeSpec{{ID: 2, Format: "xml"}}},
+		"signature":     {NodeCount: 5, Nodes: []StorageNodeSpec{{ID: 2, Faults: StorageFaults{Signature: "forged"}}}},
+		"missing share": {NodeCount: 5, Nodes: []StorageNodeSpec{{ID: 2, Faults: StorageFaults{MissingShare: 1.5}}}},
+		"all unregistered": {NodeCount: 4, Nodes: []StorageNodeSpec{{ID: 1, Faults: StorageFaults{Unregistered: true}},
+			{ID: 2, Faults: StorageFaults{Unregistered: true}}, {ID: 3, Faults: StorageFaults{Unregistered: true}},
+			{ID: 4, Faults: StorageFaults{Unregistered: true}}}},
+		"share":    {NodeCount: 5, Shares: share(func(s *StorageShares) { s.Lost = -0.1 })},
+		"negative": {NodeCount: 5, Tracks: -1},
+		"latency":  {NodeCount: 5, Nodes: []StorageNodeSpec{{ID: 2, Faults: StorageFaults{Latency: &Latency{Median: Duration(time.Second), P99: Duration(time.Millisecond)}}}}},
+	} {
+		if _, err := BuildStorage(s); !errors.Is(err, errScenario) {
+			t.Errorf("%s: %v, want a scenario error", name, err)
+		}
 	}
 }

@@ -62,9 +62,14 @@ func (n *StorageNetwork) uploadJSON(i uint32, hosts []string) map[string]any {
 }
 
 // uploadList is GET /uploads?after=<RFC 3339 nano>: up to StorageUploadsPage uploads created
-// after it, oldest first; an unparsable after is the zero time (spec §5.1).
+// after it, oldest first; an unparsable after is the zero time (spec §5.1). A node whose
+// database is down answers 500.
 func (f *storageFake) uploadList(w http.ResponseWriter, r *http.Request) {
 	f.stats.uploads.Add(1)
+	if f.node.spec.Faults.DBDown { // the list is a query of the node's database
+		echoError(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
 	after, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("after"))
 	if err != nil {
 		after = time.Time{}
@@ -78,9 +83,13 @@ func (f *storageFake) uploadList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// upload is GET /uploads/<id>.
+// upload is GET /uploads/<id>: 404 for an unknown id, 503 while the database is down.
 func (f *storageFake) upload(w http.ResponseWriter, r *http.Request) {
 	f.stats.uploads.Add(1)
+	if f.node.spec.Faults.DBDown { // requireHealthy
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "database not healthy"})
+		return
+	}
 	i, ok := f.net.decodeULID(r.PathValue("id"))
 	if !ok {
 		echoError(w, http.StatusNotFound, "upload not found")

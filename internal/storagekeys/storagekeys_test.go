@@ -19,13 +19,15 @@ import (
 )
 
 // A storage network with several pages of uploads, placement hosts on a tenth of them, and a
-// down node listed first for the upload list (the pager must move on to the next).
+// down node and a node whose database is down listed first for the upload list (the pager must
+// move on to the next).
 func storageNet(t *testing.T) (*simnet.StorageNetwork, *simnet.StorageNodes, *pgx.Conn) {
 	t.Helper()
 	shares := simnet.DefaultStorageShares()
 	shares.Placement = 0.1
 	n, err := simnet.BuildStorage(simnet.StorageScenario{Seed: 11, NodeCount: 6, Tracks: 2600, Users: 900, Playlists: 200,
-		OrphanUploads: 30, Shares: &shares, Nodes: []simnet.StorageNodeSpec{{ID: 1, Faults: simnet.StorageFaults{Down: true}}}})
+		OrphanUploads: 30, Shares: &shares, Nodes: []simnet.StorageNodeSpec{
+			{ID: 1, Faults: simnet.StorageFaults{Down: true}}, {ID: 2, Faults: simnet.StorageFaults{DBDown: true}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +121,10 @@ func TestCollectEveryKey(t *testing.T) {
 		if res.UploadPages < 2 {
 			t.Errorf("%s: %d upload pages", tc.name, res.UploadPages)
 		}
+	}
+	// Every page was asked of the node whose database is down (500), then served by node 3.
+	if s2, s3 := nodes.Stats(2), nodes.Stats(3); s2.Uploads != s3.Uploads || s3.Uploads < 6 {
+		t.Errorf("upload requests: node 2 %d, node 3 %d", s2.Uploads, s3.Uploads)
 	}
 	// Without the upload list, discovery's upload ids stay unresolved; everything else is found.
 	res, err := Collect(ctx, conn, nil, Config{Discovery: true})
