@@ -70,7 +70,11 @@ func TestStorageClientHealth(t *testing.T) {
 	}
 	var c storagenode.Client
 	for _, nt := range truth.Nodes {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		timeout := 5 * time.Second
+		if n.nodes[nt.ID-1].spec.Faults.Hang {
+			timeout = 100 * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		h, err := c.Health(ctx, nt.Endpoint)
 		cancel()
 		want := nt.Health
