@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/audius-netmon/netmon/internal/config"
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/pipeline"
 	"github.com/audius-netmon/netmon/internal/simnet"
 	"github.com/audius-netmon/netmon/internal/stage"
@@ -130,7 +131,7 @@ func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, admin stri
 	defer e.Stop() //nolint:errcheck
 	cfg.NATSURL = e.URL
 	start := time.Now()
-	ev, err := startAndWatch(ctx, cfg, true, io.Stdout, log)
+	ev, err := startAndWatch(ctx, cfg, lifecycle.Clocks, true, io.Stdout, log)
 	if err != nil {
 		return err
 	}

@@ -36,12 +36,18 @@ active.
 `
 
 func runCmd(ctx context.Context, args []string, io IO) int {
-	fs := newFlags("run", "run [--wait] [--embedded] [--timeout DURATION]", runHelp, 0)
+	fs := newFlags("run", "run [--network clocks|storage] [--wait] [--embedded] [--timeout DURATION]", runHelp, 0)
+	networkName := fs.String("network", string(lifecycle.Clocks), "the network to check: clocks (replica sets and clocks) or storage (storage v2)")
 	wait := fs.Bool("wait", false, "wait for the run to end, showing progress")
 	embedded := fs.Bool("embedded", false, "run all stages in this process with an embedded NATS server (implies --wait)")
 	timeout := fs.Duration("timeout", 0, "give up waiting after this long (default: the run deadline plus 10 minutes)")
 	if _, code, ok := fs.parse(args, io); !ok {
 		return code
+	}
+	network, err := lifecycle.ParseNetwork(*networkName)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "netmon run: --network: %v\n", err)
+		return ExitUsage
 	}
 	cfg, ok := loadConfig(io, needs{nmDB: *embedded, discovery: *embedded})
 	if !ok {
@@ -64,7 +70,7 @@ func runCmd(ctx context.Context, args []string, io IO) int {
 		defer e.Stop() //nolint:errcheck
 		cfg.NATSURL = e.URL
 	}
-	ev, err := startAndWatch(ctx, cfg, *wait, io.Stdout, log)
+	ev, err := startAndWatch(ctx, cfg, network, *wait, io.Stdout, log)
 	var active lifecycle.ErrActive
 	if errors.As(err, &active) {
 		fmt.Fprintf(io.Stderr, "netmon run: refused: run %d is still active (%s, deadline %s UTC); runs never overlap.\n"+
@@ -108,7 +114,7 @@ func dial(ctx context.Context, cfg config.Config, log zerolog.Logger) (*bus.Conn
 
 // startAndWatch starts a run through the planner and, with wait, follows it to its end. A
 // refusal because another run is active is a lifecycle.ErrActive.
-func startAndWatch(ctx context.Context, cfg config.Config, wait bool, out io.Writer, log zerolog.Logger) (*netmonv1.RunEvent, error) {
+func startAndWatch(ctx context.Context, cfg config.Config, n lifecycle.Network, wait bool, out io.Writer, log zerolog.Logger) (*netmonv1.RunEvent, error) {
 	conn, err := dial(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -117,11 +123,15 @@ func startAndWatch(ctx context.Context, cfg config.Config, wait bool, out io.Wri
 	if err := conn.EnsureStreams(ctx, bus.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge}); err != nil {
 		return nil, err
 	}
-	run, err := startRun(ctx, conn, "netmon-cli")
+	run, err := startRun(ctx, conn, "netmon-cli", n)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "run %d started\n", run)
+	if n == lifecycle.Clocks {
+		fmt.Fprintf(out, "run %d started\n", run)
+	} else {
+		fmt.Fprintf(out, "%s run %d started\n", n, run)
+	}
 	if !wait {
 		return nil, nil
 	}

@@ -245,8 +245,11 @@ func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) err
 	r := v.Run
 	fmt.Fprintf(out, "run %d  %s%s\n", r.ID, r.Status, reasonSuffix(r.Error))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	if r.Network != lifecycle.Clocks {
+		fmt.Fprintf(tw, "  network\t%s\n", r.Network)
+	}
 	fmt.Fprintf(tw, "  created\t%s UTC\n", formatTime(&r.CreatedAt))
-	if r.BlockNumber != nil {
+	if r.BlockNumber != nil && r.Network == lifecycle.Clocks {
 		fmt.Fprintf(tw, "  block\t%d (discovery's chain head at the snapshot)\n", *r.BlockNumber)
 	}
 	if src := nodeSource(r); src != "" {
@@ -261,7 +264,9 @@ func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) err
 	if r.CompletedAt != nil {
 		fmt.Fprintf(tw, "  ended\t%s UTC, after %s\n", formatTime(r.CompletedAt), since(r.CreatedAt, r.CompletedAt))
 	}
-	if r.ExpectedItems != nil {
+	if r.ExpectedItems != nil && r.Network == lifecycle.Storage {
+		fmt.Fprintf(tw, "  planned\t%s nodes, %s work items\n", formatInt(r.ExpectedNodes), formatInt(r.ExpectedItems))
+	} else if r.ExpectedItems != nil {
 		fmt.Fprintf(tw, "  planned\t%s users in %s batches, %s content nodes, %s work items (%s wallet checks)\n",
 			formatInt(r.ExpectedUsers), formatInt(r.ExpectedUserBatches), formatInt(r.ExpectedNodes),
 			formatInt(r.ExpectedItems), formatInt(r.ExpectedChecks))

@@ -20,9 +20,9 @@ import (
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
-// startRun asks the planner for a run and returns its id.
-func startRun(ctx context.Context, conn *bus.Conn, by string) (int64, error) {
-	req, _ := proto.Marshal(&netmonv1.StartRunRequest{RequestedBy: by})
+// startRun asks the planner for a run of network n and returns its id.
+func startRun(ctx context.Context, conn *bus.Conn, by string, n lifecycle.Network) (int64, error) {
+	req, _ := proto.Marshal(&netmonv1.StartRunRequest{RequestedBy: by, Network: string(n)})
 	var last error
 	// The planner may still be starting (embedded mode, or a stack coming up): retry briefly.
 	for attempt := 0; attempt < 50; attempt++ {

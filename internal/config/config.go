@@ -68,6 +68,7 @@ type Config struct {
 	NATSAuth           NATSAuth      // NETMON_NATS_USER, _PASSWORD, _TOKEN, _NKEY_SEED_FILE, _CREDS_FILE, _TLS_*
 	PushAuth           BasicAuth     // NETMON_PUSH_GATEWAY_USERNAME, NETMON_PUSH_GATEWAY_PASSWORD
 	EndpointPolicy     CNPolicy      // NETMON_CN_BLOCK_PRIVATE, NETMON_CN_ALLOW_NETWORKS
+	Storage            Storage       // NETMON_STORAGE_*: storage runs (storage.go)
 	Warnings           []string      // non-fatal notes found while loading, sorted
 }
 
@@ -125,6 +126,9 @@ var netmonNames = []string{
 	"NETMON_RUN_DEADLINE", "NETMON_SCHEDULE", "NETMON_RETENTION_RUNS", "NETMON_RETENTION_AGE",
 	"NETMON_RUN_ID_LABEL", "NETMON_HTTP_ADDR", "NETMON_LOG_LEVEL", "NETMON_LOG_FORMAT",
 	"NETMON_CID_CHECKS", "NETMON_CID_SAMPLE_SIZE", "NETMON_ETH_BLOCK",
+	"NETMON_STORAGE_SCHEDULE", "NETMON_STORAGE_NODES_SOURCE", "NETMON_STORAGE_NODES", "NETMON_STORAGE_KEYS",
+	"NETMON_STORAGE_SAMPLE_SIZE", "NETMON_STORAGE_DEFAULT_R", "NETMON_STORAGE_BATCH_SIZE", "NETMON_STORAGE_NODE_RATE",
+	"NETMON_STORAGE_NONHOLDER_PROBES",
 }
 
 // Load reads the configuration through lookup (os.LookupEnv in a binary) and readFile
@@ -197,6 +201,7 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 		}
 	}
 	c.AckWait, c.NATSAuth, c.PushAuth, c.EndpointPolicy = r.ackWait(), r.natsAuth(), r.pushAuth(), r.endpointPolicy()
+	c.Storage = r.storage()
 	r.checkSigning(&c)
 	r.checkStatic(&c)
 	r.checkEthereum(&c)
@@ -495,6 +500,7 @@ func (c Config) Redacted() map[string]string {
 		m["SIGNATURE_SPID"] = strconv.FormatInt(c.SignatureSPID, 10)
 	}
 	addSecurity(m, c)
+	addStorage(m, c.Storage)
 	addDB(m, "DB_", "NETMON_DB_URL", c.NMDB)
 	addDB(m, "FDB_", "NETMON_DISCOVERY_DB_URL", c.DiscoveryDB)
 	return m

@@ -61,6 +61,8 @@ func defaults() Config {
 		HTTPAddr:          "",
 		LogLevel:          "info",
 		LogFormat:         "auto",
+		Storage: Storage{Schedule: "off", NodeSource: SourceStatic, Keys: "discovery", SampleSize: 10000, DefaultR: 4,
+			BatchSize: 100, NodeRate: 10},
 	}
 }
 
@@ -116,7 +118,10 @@ var goodConfigs = map[string]func() Config{
 			CIDSampleSize:    100000,
 			HTTPAddr:         "127.0.0.1:9200",
 			LogLevel:         "debug",
-			LogFormat:        "json",
+			Storage: Storage{Schedule: "@every 6h", NodeSource: SourceStatic, StaticNodes: []ContentNode{
+				{SPID: 1, Endpoint: "https://Node1.example.com"}, {SPID: 1000002, Endpoint: "https://validator2.example.com"}},
+				Keys: "both", SampleSize: 0, DefaultR: 3, BatchSize: 50, NodeRate: 0, NonHolderProbes: 2},
+			LogFormat: "json",
 		}
 	},
 	"urls": func() Config {
@@ -147,6 +152,7 @@ var goodConfigs = map[string]func() Config{
 		c.ContentNodeSource = "ethereum"
 		c.Ethereum = Ethereum{ProviderURL: "https://eth.audius.co", Registry: "0xd976d3b4f4e22a238c1A736b6612D22f17b6f64C"}
 		c.StaticContentNodes = []ContentNode{{SPID: 1, Endpoint: "https://cn1.example.com"}}
+		c.Storage.NodeSource = SourceEthereum
 		c.CIDChecks = "off"
 		c.CIDSampleSize = 5000
 		return c
@@ -156,11 +162,13 @@ var goodConfigs = map[string]func() Config{
 		c.ContentNodeSource = "ethereum"
 		c.Ethereum = Ethereum{ProviderURL: "https://mainnet.infura.example/v3/apikey-s3cr3t",
 			Registry: "0xd976d3b4f4e22a238c1a736b6612d22f17b6f64c", Block: 21000000}
+		c.Storage.NodeSource = SourceEthereum
 		return c
 	},
 	"ethereum-unused": func() Config {
 		c := defaults()
 		c.Ethereum = Ethereum{ProviderURL: "https://eth.example.com/key-s3cr3t", Registry: "0xd976d3b4f4e22a238c1A736b6612D22f17b6f64C"}
+		c.Storage.NodeSource = SourceEthereum
 		return c
 	},
 }
@@ -371,6 +379,9 @@ func TestRedactedCoversEverySetting(t *testing.T) {
 		"NETMON_SCHEDULE", "NETMON_RETENTION_RUNS", "NETMON_RETENTION_AGE", "NETMON_RUN_ID_LABEL",
 		"NETMON_HTTP_ADDR", "NETMON_LOG_LEVEL", "NETMON_LOG_FORMAT", "NETMON_CID_CHECKS",
 		"NETMON_CID_SAMPLE_SIZE", "ETH_PROVIDER_URL", "ETH_REGISTRY_ADDRESS", "NETMON_ETH_BLOCK",
+		"NETMON_STORAGE_SCHEDULE", "NETMON_STORAGE_NODES_SOURCE", "NETMON_STORAGE_NODES", "NETMON_STORAGE_KEYS",
+		"NETMON_STORAGE_SAMPLE_SIZE", "NETMON_STORAGE_DEFAULT_R", "NETMON_STORAGE_BATCH_SIZE",
+		"NETMON_STORAGE_NODE_RATE", "NETMON_STORAGE_NONHOLDER_PROBES",
 	}
 	c, err := Load(func(string) (string, bool) { return "", false }, os.ReadFile)
 	if err != nil {

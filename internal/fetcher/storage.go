@@ -193,10 +193,3 @@ func fillHealth(res *netmonv1.HealthResult, h storagenode.Health, delegate strin
 func PoisonHealth(item *netmonv1.HealthWorkItem, detail string) *netmonv1.HealthResult {
 	return &netmonv1.HealthResult{RunId: item.GetRunId(), SpId: item.GetSpId(), Outcome: netmonv1.Outcome_OUTCOME_POISON, Detail: detail}
 }
-
-// ReplicationFactor reads the R endpoint reports in its health (0: none), for the storage plan
-// (planner.HealthReader); one request, no retries.
-func (f *Fetcher) ReplicationFactor(ctx context.Context, endpoint string) (int, error) {
-	h, err := f.storage.Health(ctx, endpoint)
-	return h.ReplicationFactor, err
-}

@@ -60,6 +60,31 @@ func NewNodeSource(cfg config.Config) (NodeSource, error) {
 	return nil, fmt.Errorf("content-node source %q: want discovery, static or ethereum", cfg.ContentNodeSource)
 }
 
+// NewStorageNodeSource returns the storage runs' node source cfg names
+// (NETMON_STORAGE_NODES_SOURCE): the registry's content-node and validator registrations, or the
+// static list.
+func NewStorageNodeSource(cfg config.Config) (NodeSource, error) {
+	switch cfg.Storage.NodeSource {
+	case config.SourceStatic:
+		s := StaticNodes{List: []store.DiscoveryNode{}}
+		for _, n := range cfg.Storage.StaticNodes {
+			s.List = append(s.List, store.DiscoveryNode{SPID: n.SPID, Endpoint: n.Endpoint})
+		}
+		return s, nil
+	case config.SourceEthereum:
+		o, err := cfg.Ethereum.RegistryOptions()
+		if err != nil {
+			return nil, err
+		}
+		client, err := ethregistry.New(o)
+		if err != nil {
+			return nil, err
+		}
+		return RegistryNodes{Registry: o.Registry.String(), Block: o.Block, Storage: true, client: client}, nil
+	}
+	return nil, fmt.Errorf("storage node source %q: want static or ethereum", cfg.Storage.NodeSource)
+}
+
 // DiscoveryNodes reads discovery's ursm_content_nodes (store.Snapshot.ContentNodes).
 type DiscoveryNodes struct{}
 

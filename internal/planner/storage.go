@@ -13,6 +13,9 @@ import (
 
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/placement"
+	"github.com/audius-netmon/netmon/internal/storagekeys"
+	"github.com/audius-netmon/netmon/internal/storagenode"
+	"github.com/audius-netmon/netmon/internal/store"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
@@ -30,18 +33,36 @@ import (
 // need one id each. Content nodes keep theirs.
 const ValidatorIDOffset = 1_000_000
 
-// StorageKey is one key a storage run may check, with its upload's placement_hosts when set (as
-// the upload gives them; they are normalised like candidates). A preview has none.
-type StorageKey struct {
-	Key            string
-	PlacementHosts []string
-}
-
 // KeySource lists a storage run's keys. Sample returns a uniform random sample of n of them (all
 // of them when n ≤ 0 or n is at least their number), each key once, the same sample for the same
-// seed and keys, and the number of keys sampled from (the population).
+// seed and keys, and the number of keys sampled from (the population). endpoints are the run's
+// nodes, for sources that ask them (the upload lists).
 type KeySource interface {
-	Sample(ctx context.Context, n int64, seed uint64) (keys []StorageKey, population int64, err error)
+	Sample(ctx context.Context, endpoints []string, n int64, seed uint64) (keys []storagekeys.Key, population int64, err error)
+}
+
+// CollectedKeys is the key source of the configuration (NETMON_STORAGE_KEYS): storagekeys.Collect
+// over one consistent read of discovery and/or the nodes' upload lists.
+type CollectedKeys struct {
+	Discovery, Uploads bool
+	DB                 *store.Discovery    `json:"-"`
+	Client             *storagenode.Client `json:"-"`
+}
+
+func (k CollectedKeys) Sample(ctx context.Context, endpoints []string, n int64, seed uint64) ([]storagekeys.Key, int64, error) {
+	cfg := storagekeys.Config{Discovery: k.Discovery, Uploads: k.Uploads, Endpoints: endpoints, SampleSize: int(n), Seed: int64(seed)}
+	var res storagekeys.Result
+	var err error
+	if !k.Discovery {
+		res, err = storagekeys.Collect(ctx, nil, k.Client, cfg)
+	} else {
+		err = k.DB.Read(ctx, func(snap *store.Snapshot) error {
+			var err error
+			res, err = storagekeys.Collect(ctx, snap, k.Client, cfg)
+			return err
+		})
+	}
+	return res.Keys, res.Population, err
 }
 
 // HealthReader reads the replication factor a node reports in its /health_check (0 when it says
@@ -51,11 +72,18 @@ type HealthReader interface {
 	ReplicationFactor(ctx context.Context, endpoint string) (int, error)
 }
 
+// NodeHealth reads R from a node's health with one request, no retries (HealthReader).
+type NodeHealth struct{ Client *storagenode.Client }
+
+func (h NodeHealth) ReplicationFactor(ctx context.Context, endpoint string) (int, error) {
+	health, err := h.Client.Health(ctx, endpoint)
+	return health.ReplicationFactor, err
+}
+
 // StorageOptions shape a storage run's plan.
 type StorageOptions struct {
 	// Keys lists the keys; SampleSize is the sample's size (0: every key).
-	Keys       KeySource `json:"-"`
-	KeySource  string    // what Keys reads, for the plan fingerprint
+	Keys       KeySource
 	SampleSize int64
 	// DefaultR is the R of a node whose health gives none (unreadable, or silent).
 	DefaultR int
@@ -157,7 +185,7 @@ func (p *Planner) PlanStorage(ctx context.Context, run int64, created time.Time,
 		m.HealthItems++
 	}
 
-	keys, population, err := o.Keys.Sample(ctx, o.SampleSize, uint64(run))
+	keys, population, err := o.Keys.Sample(ctx, hosts, o.SampleSize, uint64(run))
 	if err != nil {
 		return nil, fmt.Errorf("storage keys: %w", err)
 	}

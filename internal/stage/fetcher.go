@@ -14,6 +14,7 @@ import (
 	"github.com/audius-netmon/netmon/internal/fetcher"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/signing"
+	"github.com/audius-netmon/netmon/internal/storagenode"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
@@ -60,10 +61,13 @@ func RunFetcher(ctx context.Context, d Deps) error {
 			NodeConcurrency: d.Config.NodeConcurrency,
 			BreakerFailures: d.Config.BreakerFailures,
 			Deregistered:    d.Config.Deregistered,
-		}, reg, d.Log)
+		}, reg, d.Log).WithStorage(&storagenode.Client{Policy: cnPolicy(d.Config.EndpointPolicy)}, float64(d.Config.Storage.NodeRate))
 		h.up()
 		return conn.Consume(ctx, withAckWait(fetcherConsumer(d.Config.FetchConcurrency), d.Config.AckWait), h.status.Track(bus.Handler{
 			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
+				if outs, ok, err := storageWork(ctx, f, m); ok {
+					return outs, err
+				}
 				if isCIDWork(m.Subject) {
 					return handleCIDWork(ctx, f, m)
 				}
@@ -78,6 +82,9 @@ func RunFetcher(ctx context.Context, d Deps) error {
 				return []message.Out{resultOut(res)}, nil
 			},
 			Poison: func(m bus.Delivery, cause error) []message.Out {
+				if outs, ok := poisonStorageWork(m, cause); ok {
+					return outs
+				}
 				if isCIDWork(m.Subject) {
 					return poisonCIDWork(m, cause)
 				}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -12,12 +14,14 @@ import (
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/planner"
+	"github.com/audius-netmon/netmon/internal/storagenode"
 	"github.com/audius-netmon/netmon/internal/store"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
-// RunPlanner runs the planner until ctx ends: its run control (planner.Control) starts a run on
-// its schedule and whenever asked on message.StartSubject, one run at a time.
+// RunPlanner runs the planner until ctx ends: a run control (planner.Control) per configured
+// network starts that network's runs on its schedule and whenever asked on message.StartSubject,
+// one run of a network at a time.
 func RunPlanner(ctx context.Context, d Deps) error {
 	reg := d.registry()
 	h := newHealth("planner")
@@ -41,17 +45,7 @@ func RunPlanner(ctx context.Context, d Deps) error {
 		if err != nil {
 			return err
 		}
-		opts := planner.Options{
-			UserBatchSize: d.Config.UserBatchSize,
-			WorkBatchSize: d.Config.WorkBatchSize,
-			Deadline:      d.Config.RunDeadline,
-			CIDChecks:     d.Config.CIDChecks,
-			CIDSampleSize: int64(d.Config.CIDSampleSize),
-		}
-		if opts.Nodes, err = planner.NewNodeSource(d.Config); err != nil {
-			return err
-		}
-		control, err := planner.NewControl(planner.New(opts, d.Log), planner.ControlDeps{
+		deps := planner.ControlDeps{
 			Store:     st,
 			Discovery: disc,
 			IDs:       state,
@@ -61,12 +55,13 @@ func RunPlanner(ctx context.Context, d Deps) error {
 				return manifest(ctx, conn, run)
 			},
 			Activity: h.status,
-		}, deadlines(d), d.Config.Schedule, reg, d.Log)
+		}
+		controls, err := planControls(d, deps, reg, disc)
 		if err != nil {
 			return err
 		}
 		stop, err := conn.Serve(message.StartSubject, func(req []byte) []byte {
-			data, _ := proto.Marshal(startReply(ctx, control, req))
+			data, _ := proto.Marshal(startReply(ctx, controls, req))
 			return data
 		})
 		if err != nil {
@@ -74,15 +69,84 @@ func RunPlanner(ctx context.Context, d Deps) error {
 		}
 		defer stop()
 		h.up()
-		return control.Run(ctx)
+		var wg sync.WaitGroup
+		for _, c := range controls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = c.Run(ctx) // returns when ctx ends
+			}()
+		}
+		wg.Wait()
+		return nil
 	})
 }
 
+// planControls are the run controls of the configured networks: clocks runs always, storage runs
+// when they have nodes (config.Storage.Enabled). Each control's own series carry its network.
+func planControls(d Deps, deps planner.ControlDeps, reg prometheus.Registerer, disc *store.Discovery) (map[lifecycle.Network]*planner.Control, error) {
+	cfg := d.Config
+	clocks := planner.Options{
+		Network:       lifecycle.Clocks,
+		UserBatchSize: cfg.UserBatchSize,
+		WorkBatchSize: cfg.WorkBatchSize,
+		Deadline:      cfg.RunDeadline,
+		CIDChecks:     cfg.CIDChecks,
+		CIDSampleSize: int64(cfg.CIDSampleSize),
+	}
+	var err error
+	if clocks.Nodes, err = planner.NewNodeSource(cfg); err != nil {
+		return nil, err
+	}
+	schedules := map[lifecycle.Network]string{lifecycle.Clocks: cfg.Schedule}
+	opts := map[lifecycle.Network]planner.Options{lifecycle.Clocks: clocks}
+	if cfg.Storage.Enabled() {
+		client := &storagenode.Client{Policy: cnPolicy(cfg.EndpointPolicy)}
+		storage := planner.Options{
+			Network:  lifecycle.Storage,
+			Deadline: cfg.RunDeadline,
+			Storage: planner.StorageOptions{
+				Keys: planner.CollectedKeys{Discovery: cfg.Storage.Keys != "uploads", Uploads: cfg.Storage.Keys != "discovery",
+					DB: disc, Client: client},
+				SampleSize:      int64(cfg.Storage.SampleSize),
+				DefaultR:        cfg.Storage.DefaultR,
+				KeyBatchSize:    cfg.Storage.BatchSize,
+				NonHolderProbes: cfg.Storage.NonHolderProbes,
+				Health:          planner.NodeHealth{Client: client},
+				HealthTimeout:   cfg.FetchTimeout,
+			},
+		}
+		if storage.Nodes, err = planner.NewStorageNodeSource(cfg); err != nil {
+			return nil, err
+		}
+		opts[lifecycle.Storage] = storage
+		schedules[lifecycle.Storage] = cfg.Storage.Schedule
+	}
+	controls := map[lifecycle.Network]*planner.Control{}
+	for n, o := range opts {
+		c, err := planner.NewControl(planner.New(o, d.Log.With().Str("network", string(n)).Logger()), deps, deadlines(d),
+			schedules[n], prometheus.WrapRegistererWith(prometheus.Labels{"network": string(n)}, reg), d.Log)
+		if err != nil {
+			return nil, err
+		}
+		controls[n] = c
+	}
+	return controls, nil
+}
+
 // startReply answers a start request: the new run, or why none was started.
-func startReply(ctx context.Context, control *planner.Control, data []byte) *netmonv1.StartRunReply {
+func startReply(ctx context.Context, controls map[lifecycle.Network]*planner.Control, data []byte) *netmonv1.StartRunReply {
 	var req netmonv1.StartRunRequest
 	if err := proto.Unmarshal(data, &req); err != nil {
 		return &netmonv1.StartRunReply{Error: "bad request: " + err.Error()}
+	}
+	network, err := lifecycle.ParseNetwork(req.GetNetwork())
+	if err != nil {
+		return &netmonv1.StartRunReply{Error: "bad request: " + err.Error()}
+	}
+	control, ok := controls[network]
+	if !ok {
+		return &netmonv1.StartRunReply{Error: fmt.Sprintf("%s runs are not configured on this planner (no storage nodes: set NETMON_STORAGE_NODES or the Ethereum registry)", network)}
 	}
 	run, err := control.Start(ctx, "request:"+req.GetRequestedBy())
 	var active lifecycle.ErrActive

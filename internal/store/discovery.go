@@ -68,6 +68,12 @@ func (d *Discovery) Read(ctx context.Context, fn func(*Snapshot) error) error {
 	return tx.Commit(ctx)
 }
 
+// Query runs a query inside the snapshot (for readers of discovery outside this package, such as
+// storagekeys.ScanDiscovery).
+func (s *Snapshot) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return s.tx.Query(ctx, sql, args...)
+}
+
 // BlockNumber is the current chain head (blocks.number where is_current).
 func (s *Snapshot) BlockNumber(ctx context.Context) (int64, error) {
 	var n int64
