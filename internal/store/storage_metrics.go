@@ -72,23 +72,23 @@ SELECT n.endpoint, n.sp_id::text, n.expected, n.held, n.missing, n.unknown, n.un
 FROM n CROSS JOIN run
 ORDER BY n.sp_id`
 
-// storageKeys counts the run's sampled keys by how their expected holders answered: resolved
-// keys (every holder said present or absent) by how many hold them, under-replicated (fewer than
-// all) and lost (none) shares of the resolved keys with their intervals, and those shares of the
-// whole population as estimated counts.
+// storageKeys counts the run's sampled keys by how their expected holders answered: a key is
+// under-replicated when some expected holder did not answer present (absent, 500 or no answer),
+// lost when none did; their shares of the sample with their intervals, and of the whole
+// population as estimated counts. Unresolved keys (some holder gave no present-or-absent answer)
+// are counted apart: they are why an under-replicated or lost key may yet be held.
 var storageKeys = storageSlots + `, per_key AS (
     SELECT key, count(*) AS holders, count(*) FILTER (WHERE state = 1) AS held, bool_and(state IN (0, 1)) AS resolved
     FROM slots GROUP BY key
 ), t AS (
     SELECT (SELECT count(*) FROM storage_keys WHERE run_id = @run) AS sampled,
-           count(*) FILTER (WHERE resolved) AS resolved,
            count(*) FILTER (WHERE NOT resolved) AS unresolved,
-           count(*) FILTER (WHERE resolved AND held < holders) AS under,
-           count(*) FILTER (WHERE resolved AND held = 0) AS lost
+           count(*) FILTER (WHERE held < holders) AS under,
+           count(*) FILTER (WHERE held = 0) AS lost
     FROM per_key
 ), s AS (
-    SELECT t.*, run.population, ` + interval("under_share", "t.under", "t.resolved") + `,
-           ` + interval("lost_share", "t.lost", "t.resolved") + `
+    SELECT t.*, run.population, ` + interval("under_share", "t.under", "t.sampled") + `,
+           ` + interval("lost_share", "t.lost", "t.sampled") + `
     FROM t CROSS JOIN run
 )
 SELECT s.sampled, s.population, s.unresolved, s.under_share, s.under_share_lower, s.under_share_upper,
@@ -157,27 +157,27 @@ var StorageCatalogue = []Metric{
 		SQL: storageKeys, Value: "sampled"},
 	{Name: "audius_nm_storage_keys_population", Help: "Keys the key source listed: the population the sample estimates.",
 		SQL: storageKeys, Value: "population"},
-	{Name: "audius_nm_storage_keys_unresolved", Help: "Sampled keys some expected holder of which did not say present or absent (500 or no answer); they are left out of the shares and of audius_nm_storage_keys_by_replicas.",
+	{Name: "audius_nm_storage_keys_unresolved", Help: "Sampled keys some expected holder of which said neither present nor absent (500 or no answer): they count as not held there, so an under-replicated or lost key among them may yet be held.",
 		SQL: storageKeys, Value: "unresolved"},
-	{Name: "audius_nm_storage_keys_by_replicas", Help: "Resolved sampled keys by how many of their expected holders hold them (0 to the most holders a key has).",
+	{Name: "audius_nm_storage_keys_by_replicas", Help: "Sampled keys by how many of their expected holders answered that they hold them (0 to the most holders a key has).",
 		Labels: []string{"replicas"},
 		SQL: storageSlots + `, per_key AS (
-    SELECT key, count(*) FILTER (WHERE state = 1) AS held, bool_and(state IN (0, 1)) AS resolved
+    SELECT key, count(*) FILTER (WHERE state = 1) AS held
     FROM slots GROUP BY key
 ), top AS (
     SELECT coalesce(max(cardinality(holders)), 0) AS m FROM storage_keys WHERE run_id = @run
 )
 SELECT g.n::text, count(p.key)
 FROM run CROSS JOIN top CROSS JOIN generate_series(0, top.m) AS g(n)
-LEFT JOIN per_key p ON p.resolved AND p.held = g.n
+LEFT JOIN per_key p ON p.held = g.n
 GROUP BY g.n ORDER BY g.n`},
-	{Name: "audius_nm_storage_under_replicated_share", Help: "Share of the resolved sampled keys that fewer than all their expected holders hold.",
+	{Name: "audius_nm_storage_under_replicated_share", Help: "Share of the sampled keys that some expected holder did not answer present for (absent, 500 or no answer).",
 		SQL: storageKeys, Value: "under_share"},
 	{Name: "audius_nm_storage_under_replicated_share_lower", Help: "Lower bound of the 95% Wilson interval of audius_nm_storage_under_replicated_share.",
 		SQL: storageKeys, Value: "under_share_lower"},
 	{Name: "audius_nm_storage_under_replicated_share_upper", Help: "Upper bound of the 95% Wilson interval of audius_nm_storage_under_replicated_share.",
 		SQL: storageKeys, Value: "under_share_upper"},
-	{Name: "audius_nm_storage_lost_share", Help: "Share of the resolved sampled keys that none of their expected holders hold.",
+	{Name: "audius_nm_storage_lost_share", Help: "Share of the sampled keys that no expected holder answered present for.",
 		SQL: storageKeys, Value: "lost_share"},
 	{Name: "audius_nm_storage_lost_share_lower", Help: "Lower bound of the 95% Wilson interval of audius_nm_storage_lost_share.",
 		SQL: storageKeys, Value: "lost_share_lower"},

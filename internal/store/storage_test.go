@@ -79,10 +79,13 @@ func TestOneActiveRunPerNetwork(t *testing.T) {
 //	node 3: k2 present, k3 absent, k5 present; non-holder probe k1 present (an extra copy)
 //
 // Per node (expected, held, missing, unknown, unanswered, share): 1: 4 2 1 0 1, 2/3;
-// 2: 3 1 1 1 0, 1/2; 3: 3 2 1 0 0, 2/3. Keys: k1 2 of 2, k2 1 of 2, k3 0 of 2; k4 and k5
-// unresolved. Under-replicated 2 of 3 resolved, lost 1 of 3. Wilson for 1/3 at z = 1.96:
-// 1 + z²/3 = 2.280533; centre (1/3 + 0.640267) / 2.280533 = 0.426918; half-width
-// 1.96 · sqrt(0.074074 + 0.106711) / 2.280533 = 0.365428: [0.061490, 0.792345]; 2/3 mirrors it.
+// 2: 3 1 1 1 0, 1/2; 3: 3 2 1 0 0, 2/3. Keys by holders answering present: k1 2 of 2, k2 1,
+// k3 0, k4 1 (node 2 said 500), k5 1 (node 1 gave no answer); k4 and k5 unresolved.
+// Under-replicated 4 of 5, lost 1 of 5. Wilson for 1/3 at z = 1.96 (node 1 and 3's share 2/3
+// mirrors it): 1 + z²/3 = 2.280533; centre (1/3 + 0.640267) / 2.280533 = 0.426918; half-width
+// 1.96 · sqrt(0.074074 + 0.106711) / 2.280533 = 0.365428: [0.061490, 0.792345]. For 1/5:
+// 1 + z²/5 = 1.76832; centre (0.2 + 0.38416) / 1.76832 = 0.330347; half-width
+// 1.96 · sqrt(0.032 + 0.038416) / 1.76832 = 0.294124: [0.036223, 0.624471]; 4/5 mirrors it.
 func TestStorageRunMetrics(t *testing.T) {
 	st, _ := openStore(t)
 	ctx := context.Background()
@@ -168,6 +171,7 @@ func TestStorageRunMetrics(t *testing.T) {
 		return name + `{endpoint="http://n` + sp + `",sp_id="` + sp + `"}`
 	}
 	const lo, hi = 0.061490, 0.792345
+	const lo5, hi5 = 0.036223, 0.624471
 	want := map[string]float64{
 		node("audius_nm_storage_node_keys_expected", "1"):                                                         4,
 		node("audius_nm_storage_node_keys_held", "1"):                                                             2,
@@ -192,17 +196,17 @@ func TestStorageRunMetrics(t *testing.T) {
 		`audius_nm_storage_keys_population{}`:                                                                     100,
 		`audius_nm_storage_keys_unresolved{}`:                                                                     2,
 		`audius_nm_storage_keys_by_replicas{replicas="0"}`:                                                        1,
-		`audius_nm_storage_keys_by_replicas{replicas="1"}`:                                                        1,
+		`audius_nm_storage_keys_by_replicas{replicas="1"}`:                                                        3,
 		`audius_nm_storage_keys_by_replicas{replicas="2"}`:                                                        1,
-		`audius_nm_storage_under_replicated_share{}`:                                                              2.0 / 3,
-		`audius_nm_storage_under_replicated_share_lower{}`:                                                        1 - hi,
-		`audius_nm_storage_under_replicated_share_upper{}`:                                                        1 - lo,
-		`audius_nm_storage_lost_share{}`:                                                                          1.0 / 3,
-		`audius_nm_storage_lost_share_lower{}`:                                                                    lo,
-		`audius_nm_storage_lost_share_upper{}`:                                                                    hi,
-		`audius_nm_storage_lost_keys_estimated{}`:                                                                 100.0 / 3,
-		`audius_nm_storage_lost_keys_estimated_upper{}`:                                                           100 * hi,
-		`audius_nm_storage_under_replicated_keys_estimated{}`:                                                     200.0 / 3,
+		`audius_nm_storage_under_replicated_share{}`:                                                              0.8,
+		`audius_nm_storage_under_replicated_share_lower{}`:                                                        1 - hi5,
+		`audius_nm_storage_under_replicated_share_upper{}`:                                                        1 - lo5,
+		`audius_nm_storage_lost_share{}`:                                                                          0.2,
+		`audius_nm_storage_lost_share_lower{}`:                                                                    lo5,
+		`audius_nm_storage_lost_share_upper{}`:                                                                    hi5,
+		`audius_nm_storage_lost_keys_estimated{}`:                                                                 20,
+		`audius_nm_storage_lost_keys_estimated_upper{}`:                                                           100 * hi5,
+		`audius_nm_storage_under_replicated_keys_estimated{}`:                                                     80,
 		node("audius_nm_storage_node_up", "1"):                                                                    1,
 		node("audius_nm_storage_node_up", "2"):                                                                    1,
 		node("audius_nm_storage_node_up", "3"):                                                                    0,
