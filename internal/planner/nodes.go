@@ -41,21 +41,9 @@ func NewNodeSource(cfg config.Config) (NodeSource, error) {
 	case config.SourceDiscovery, "":
 		return DiscoveryNodes{}, nil
 	case config.SourceStatic:
-		s := StaticNodes{List: []store.DiscoveryNode{}}
-		for _, n := range cfg.StaticContentNodes {
-			s.List = append(s.List, store.DiscoveryNode{SPID: n.SPID, Endpoint: n.Endpoint})
-		}
-		return s, nil
+		return staticNodes(cfg.StaticContentNodes), nil
 	case config.SourceEthereum:
-		o, err := cfg.Ethereum.RegistryOptions()
-		if err != nil {
-			return nil, err
-		}
-		client, err := ethregistry.New(o)
-		if err != nil {
-			return nil, err
-		}
-		return RegistryNodes{Registry: o.Registry.String(), Block: o.Block, client: client}, nil
+		return registryNodes(cfg, false)
 	}
 	return nil, fmt.Errorf("content-node source %q: want discovery, static or ethereum", cfg.ContentNodeSource)
 }
@@ -66,23 +54,31 @@ func NewNodeSource(cfg config.Config) (NodeSource, error) {
 func NewStorageNodeSource(cfg config.Config) (NodeSource, error) {
 	switch cfg.Storage.NodeSource {
 	case config.SourceStatic:
-		s := StaticNodes{List: []store.DiscoveryNode{}}
-		for _, n := range cfg.Storage.StaticNodes {
-			s.List = append(s.List, store.DiscoveryNode{SPID: n.SPID, Endpoint: n.Endpoint})
-		}
-		return s, nil
+		return staticNodes(cfg.Storage.StaticNodes), nil
 	case config.SourceEthereum:
-		o, err := cfg.Ethereum.RegistryOptions()
-		if err != nil {
-			return nil, err
-		}
-		client, err := ethregistry.New(o)
-		if err != nil {
-			return nil, err
-		}
-		return RegistryNodes{Registry: o.Registry.String(), Block: o.Block, Storage: true, client: client}, nil
+		return registryNodes(cfg, true)
 	}
 	return nil, fmt.Errorf("storage node source %q: want static or ethereum", cfg.Storage.NodeSource)
+}
+
+func staticNodes(list []config.ContentNode) StaticNodes {
+	s := StaticNodes{List: []store.DiscoveryNode{}}
+	for _, n := range list {
+		s.List = append(s.List, store.DiscoveryNode{SPID: n.SPID, Endpoint: n.Endpoint})
+	}
+	return s
+}
+
+func registryNodes(cfg config.Config, storage bool) (NodeSource, error) {
+	o, err := cfg.Ethereum.RegistryOptions()
+	if err != nil {
+		return nil, err
+	}
+	client, err := ethregistry.New(o)
+	if err != nil {
+		return nil, err
+	}
+	return RegistryNodes{Registry: o.Registry.String(), Block: o.Block, Storage: storage, client: client}, nil
 }
 
 // DiscoveryNodes reads discovery's ursm_content_nodes (store.Snapshot.ContentNodes).
