@@ -64,7 +64,7 @@ chaos: services ## crash, restart, cluster, fault, poison and auth tests (-tags 
 	@echo; echo "| test | faults injected | runs completed | run took | items | rows | items lost | items double-counted |"
 	@echo "|---|---|---|---|---|---|---|---|"; cat $(CHAOS_REPORT)
 
-demo: services build ## a full monitoring run over a simulated network; metrics on 127.0.0.1:9091
+demo: services build ## a clocks run and a storage run over simulated networks (netmon demo --network picks one); metrics on 127.0.0.1:9091
 	@scripts/ensure-pushgateway.sh
 	$(BIN)/netmon demo
 

@@ -44,12 +44,19 @@ each installation sharing the Postgres server its own name), prints the run's su
 simulator's ground truth. With --source ethereum the run reads its content-node list from a
 simulated Ethereum registry (JSON-RPC on loopback), as the original's final version did.
 
+With --network storage or both (the default), it also runs a storage run over a simulated
+storage-v2 network (nodes on loopback: one down, one with its database down, one that lost a
+third of its keys, one with extra copies and a bad health signature, one running R 3), keys from
+the nodes' upload lists, every key checked; its metrics go to the job network-monitoring-storage,
+and its headline values are checked against that simulator's ground truth.
+
 Exit codes: 0 the run completed and matched the ground truth; 1 it did not; 2 usage or
 configuration.
 `
 
 func demoCmd(ctx context.Context, args []string, io IO) int {
-	fs := newFlags("demo", "demo [--users N] [--nodes N] [--seed N] [--source discovery|ethereum] [--postgres URL]", demoHelp, 0)
+	fs := newFlags("demo", "demo [--network clocks|storage|both] [--users N] [--nodes N] [--seed N] [--source discovery|ethereum] [--postgres URL]", demoHelp, 0)
+	network := fs.String("network", "both", "which runs to show: clocks, storage or both")
 	users := fs.Int("users", 10000, "simulated users")
 	nodes := fs.Int("nodes", 12, "simulated content nodes")
 	seed := fs.Int64("seed", 1, "scenario seed")
@@ -58,6 +65,10 @@ func demoCmd(ctx context.Context, args []string, io IO) int {
 		"a database URL on the local Postgres server; the demo recreates NETMON_DEMO_DB and NETMON_DEMO_DB_discovery there")
 	if _, code, ok := fs.parse(args, io); !ok {
 		return code
+	}
+	if *network != "clocks" && *network != "storage" && *network != "both" {
+		fmt.Fprintf(io.Stderr, "netmon demo: --network %q: want clocks, storage or both\n", *network)
+		return ExitUsage
 	}
 	if *source != config.SourceDiscovery && *source != config.SourceEthereum {
 		fmt.Fprintf(io.Stderr, "netmon demo: --source %q: want discovery or ethereum\n", *source)
@@ -70,14 +81,14 @@ func demoCmd(ctx context.Context, args []string, io IO) int {
 	}
 	log := stage.Logger(cfg, "demo", io.Stderr)
 	cfg.ContentNodeSource = *source
-	if err := demo(ctx, cfg, demoScenario(*users, *nodes, *seed), *admin, io, log); err != nil {
+	if err := demo(ctx, cfg, demoScenario(*users, *nodes, *seed), *network, *admin, io, log); err != nil {
 		fmt.Fprintf(io.Stderr, "netmon demo: %v\n", err)
 		return ExitRunFailed
 	}
 	return ExitOK
 }
 
-func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, admin string, io IO, log zerolog.Logger) error {
+func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, network, admin string, io IO, log zerolog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	net, err := simnet.Build(sc)
@@ -123,6 +134,13 @@ func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, admin stri
 		cfg.PushGatewayURL = "http://127.0.0.1:9091"
 	}
 	cfg.FetchTimeout = 2 * time.Second
+	var storage *storageDemo
+	if network != "clocks" {
+		if storage, err = startStorageDemo(ctx, &cfg, sc.Seed, io); err != nil {
+			return err
+		}
+		defer storage.close()
+	}
 
 	e, err := pipeline.Start(ctx, cfg, stage.BaseLogger(cfg, io.Stderr).Level(zerolog.WarnLevel))
 	if err != nil {
@@ -130,6 +148,19 @@ func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, admin stri
 	}
 	defer e.Stop() //nolint:errcheck
 	cfg.NATSURL = e.URL
+	if network != "storage" {
+		if err := demoClocks(ctx, cfg, net, nodes, io, log); err != nil {
+			return err
+		}
+	}
+	if storage != nil {
+		return storage.run(ctx, cfg, io, log)
+	}
+	return nil
+}
+
+// demoClocks runs the clocks run of the demo and checks it against the simulator's truth.
+func demoClocks(ctx context.Context, cfg config.Config, net *simnet.Network, nodes *simnet.Nodes, io IO, log zerolog.Logger) error {
 	start := time.Now()
 	ev, err := startAndWatch(ctx, cfg, lifecycle.Clocks, true, io.Stdout, log)
 	if err != nil {
