@@ -48,11 +48,7 @@ func (a *Aggregator) record(ctx context.Context, run store.Run, status lifecycle
 
 // recordOut is the message that publishes a record (netmon.run.<run>.record).
 func recordOut(rec *netmonv1.RunRecord) message.Out {
-	return message.Out{
-		Subject: message.RunEventSubject(rec.GetRunId(), KindRecord),
-		ID:      message.RunEventID(rec.GetRunId(), KindRecord),
-		Msg:     rec,
-	}
+	return message.RunEventOut(rec.GetRunId(), KindRecord, rec)
 }
 
 // CutMsg is the record's form of a set of messages: batch numbers grouped by node and kind

@@ -3,7 +3,6 @@ package bus_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,12 +134,29 @@ func workLeft(t *testing.T, c *bus.Conn) uint64 {
 	return info.State.Msgs
 }
 
-func decodeItem(d bus.Delivery) *netmonv1.WorkItem {
+func decodeItem(in message.In) *netmonv1.WorkItem {
 	var item netmonv1.WorkItem
-	if err := proto.Unmarshal(d.Data, &item); err != nil {
+	if err := proto.Unmarshal(in.Data, &item); err != nil {
 		panic(err)
 	}
 	return &item
+}
+
+// handler is a bus.Handler made of functions; a nil poison records nothing.
+type handler struct {
+	handle func(ctx context.Context, in message.In) ([]message.Out, error)
+	poison func(in message.In, cause error) []message.Out
+}
+
+func (h handler) Handle(ctx context.Context, in message.In) ([]message.Out, error) {
+	return h.handle(ctx, in)
+}
+
+func (h handler) Poison(in message.In, cause error) []message.Out {
+	if h.poison == nil {
+		return nil
+	}
+	return h.poison(in, cause)
 }
 
 // TestRouterPublishesThenAcks: every input gets its output, the work queue empties, and a
@@ -158,8 +174,8 @@ func TestRouterPublishesThenAcks(t *testing.T) {
 	if err := c.Publish(ctx, outs[3]); err != nil { // a planner republishing after a crash
 		t.Fatal(err)
 	}
-	stop := consume(t, c, 3, bus.Handler{Handle: func(_ context.Context, d bus.Delivery) ([]message.Out, error) {
-		return []message.Out{resultFor(decodeItem(d), netmonv1.Outcome_OUTCOME_OK)}, nil
+	stop := consume(t, c, 3, handler{handle: func(_ context.Context, in message.In) ([]message.Out, error) {
+		return []message.Out{resultFor(decodeItem(in), netmonv1.Outcome_OUTCOME_OK)}, nil
 	}})
 	got := results(t, c, 10)
 	stop()
@@ -182,20 +198,20 @@ func TestRouterPoison(t *testing.T) {
 	var mu sync.Mutex
 	calls := map[int64]int{}
 	var poisoned atomic.Int32
-	stop := consume(t, c, 3, bus.Handler{
-		Handle: func(_ context.Context, d bus.Delivery) ([]message.Out, error) {
-			item := decodeItem(d)
+	stop := consume(t, c, 3, handler{
+		handle: func(_ context.Context, in message.In) ([]message.Out, error) {
+			item := decodeItem(in)
 			mu.Lock()
 			calls[item.GetBatch()]++
 			mu.Unlock()
 			if item.GetBatch() == 1 {
 				return nil, message.Permanent(errors.New("cannot ever work"))
 			}
-			return nil, fmt.Errorf("node exploded (delivery %d)", d.NumDelivered)
+			return nil, errors.New("node exploded")
 		},
-		Poison: func(d bus.Delivery, cause error) []message.Out {
+		poison: func(in message.In, cause error) []message.Out {
 			poisoned.Add(1)
-			return []message.Out{resultFor(decodeItem(d), netmonv1.Outcome_OUTCOME_POISON)}
+			return []message.Out{resultFor(decodeItem(in), netmonv1.Outcome_OUTCOME_POISON)}
 		},
 	})
 	got := results(t, c, 2)

@@ -65,17 +65,17 @@ func TestRouterPoisonWhenEveryDeliveryCrashes(t *testing.T) {
 		}
 		c := dial()
 		crashed := make(chan struct{})
-		go c.Consume(context.Background(), spec, bus.Handler{ //nolint:errcheck // the process is dead
-			Handle: func(context.Context, bus.Delivery) ([]message.Out, error) {
+		go c.Consume(context.Background(), spec, handler{ //nolint:errcheck // the process is dead
+			handle: func(context.Context, message.In) ([]message.Out, error) {
 				handled.Add(1)
 				c.NC.Close()
 				close(crashed)
 				<-release
 				return nil, context.Canceled
 			},
-			Poison: func(d bus.Delivery, cause error) []message.Out {
+			poison: func(in message.In, cause error) []message.Out {
 				poisoned.Add(1)
-				return []message.Out{resultFor(decodeItem(d), netmonv1.Outcome_OUTCOME_POISON)}
+				return []message.Out{resultFor(decodeItem(in), netmonv1.Outcome_OUTCOME_POISON)}
 			},
 		}, bus.NewRouterMetrics(prometheus.NewRegistry()), zerolog.Nop())
 		deadline := time.Now().Add(10 * time.Second)

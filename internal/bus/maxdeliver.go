@@ -3,8 +3,8 @@ package bus
 // A message whose handler crashes the process (or hangs past AckWait) every time is never
 // settled, and JetStream stops delivering it after MaxDeliver deliveries without telling anyone:
 // the message, and the run waiting for it, would be lost silently. So the server is given one
-// delivery more than the spec allows. Deliveries 1..MaxDeliver reach the handler as usual (the
-// last with Delivery.Last set); a delivery beyond MaxDeliver means every allowed one ended
+// delivery more than the spec allows. Deliveries 1..MaxDeliver reach the handler as usual (a failure
+// on the last makes the message poison); a delivery beyond MaxDeliver means every allowed one ended
 // unsettled, and the router records the message as poison without calling the handler again.
 
 // serverMaxDeliver is the MaxDeliver the server is configured with for a spec's MaxDeliver

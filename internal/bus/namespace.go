@@ -47,4 +47,3 @@ func (ns Namespace) name(n string) string {
 	}
 	return string(ns) + "_" + n
 }
-

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -15,23 +14,30 @@ import (
 	"github.com/audius-netmon/netmon/internal/message"
 )
 
-// Delivery is one delivered message as a handler sees it.
-type Delivery struct {
-	Subject      string
-	Data         []byte
-	NumDelivered uint64
-	// Last is true on the final delivery the consumer allows: if the handler fails now, the
-	// message is recorded as poison instead of being retried.
-	Last bool
-}
-
-// Handler is a stage's message logic. Handle returns the messages to publish for d; the router
-// publishes them, waits for their acks, and only then acks d.
-type Handler struct {
-	Handle func(ctx context.Context, d Delivery) ([]Out, error)
-	// Poison returns the messages that record d as failed for good (its deliveries are used up, or
-	// it can never be processed). Nil means such a message is only logged.
-	Poison func(d Delivery, cause error) []Out
+// Handler is a stage's message logic: package fetcher's Fetcher and package loader's Loader.
+// The router takes each delivered message through it: decode the subject once (a subject that
+// does not parse is poison at once), Handle, publish what Handle returned and wait until it is
+// stored, and only then ack. Its contract:
+//
+//   - Concurrency: Handle runs on ConsumerSpec.Workers goroutines at once, for different messages
+//     in no particular order (a redelivery may overtake a newer message).
+//   - Idempotence: a message may be handled more than once (a crash after its outputs were
+//     published and before its ack, a lost ack, AckWait passed): handling it again must change
+//     nothing and return outputs with the same ids (the stream drops the duplicates).
+//   - Errors: an error marked message.Permanent makes the message poison at once; one marked
+//     message.Unavailable (a dependency down) is tried again in place, without spending a
+//     delivery, until it succeeds or ctx ends; any other error is redelivered with backoff until
+//     MaxDeliver, where the message becomes poison.
+//   - Cancellation: ctx ends a grace period (15 s) after the stage is told to stop; Handle should
+//     then return promptly with ctx's error, and the message is left for redelivery (nothing it
+//     returns is published).
+//
+// Poison returns the messages that record in as failed for good (its deliveries used up, it
+// cannot be decoded, or each handling crashed the process), so its run still completes; nil
+// means the message is only logged. It must not fail and is called at most once per message.
+type Handler interface {
+	Handle(ctx context.Context, in message.In) ([]Out, error)
+	Poison(in message.In, cause error) []Out
 }
 
 // ConsumerSpec is a durable pull consumer and how many messages it processes at once.
@@ -147,21 +153,25 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	d := Delivery{
-		Subject:      r.ns.local(msg.Subject()),
-		Data:         msg.Data(),
-		NumDelivered: md.NumDelivered,
-		Last:         r.spec.MaxDeliver > 0 && md.NumDelivered >= uint64(r.spec.MaxDeliver),
-	}
-	log := r.msgLog(d.Subject)
+	subject := r.ns.local(msg.Subject())
+	subj, perr := message.ParseSubject(subject)
+	in := message.In{Subject: subj, Data: msg.Data()}
+	delivered := md.NumDelivered
+	// The final delivery the consumer allows: if the handler fails now, the message is recorded
+	// as poison instead of being retried.
+	last := r.spec.MaxDeliver > 0 && delivered >= uint64(r.spec.MaxDeliver)
+	log := r.msgLog(subject, subj)
 	var outs []Out
-	if unsettled(r.spec.MaxDeliver, d.NumDelivered) {
+	switch {
+	case perr != nil:
+		err = message.Permanent(perr)
+	case unsettled(r.spec.MaxDeliver, delivered):
 		// Every allowed delivery ended without an ack or a nak: the handler crashed the process
 		// or hung each time. Do not hand it over again; record it as poison.
-		err = message.Permanent(fmt.Errorf("delivered %d times without being settled: each handling crashed or hung", d.NumDelivered-1))
-	} else {
+		err = message.Permanent(fmt.Errorf("delivered %d times without being settled: each handling crashed or hung", delivered-1))
+	default:
 		stop := r.keepAlive(ctx, msg)
-		outs, err = r.handleWaiting(ctx, d, log)
+		outs, err = r.handleWaiting(ctx, in, log)
 		stop()
 	}
 
@@ -171,17 +181,14 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 		// Shutting down: leave it for redelivery.
 		_ = msg.Nak()
 		return
-	case err != nil && (message.IsPermanent(err) || d.Last):
+	case err != nil && (message.IsPermanent(err) || last):
 		outcome = "poison"
-		log.Error().Err(err).Uint64("delivered", d.NumDelivered).Msg("message failed for good")
-		outs = nil
-		if r.h.Poison != nil {
-			outs = r.h.Poison(d, err)
-		}
+		log.Error().Err(err).Uint64("delivered", delivered).Msg("message failed for good")
+		outs = r.h.Poison(in, err)
 	case err != nil:
-		log.Warn().Err(err).Uint64("delivered", d.NumDelivered).Msg("message failed, will retry")
+		log.Warn().Err(err).Uint64("delivered", delivered).Msg("message failed, will retry")
 		r.m.messages.WithLabelValues(r.spec.Durable, "retry").Inc()
-		_ = msg.NakWithDelay(retryDelay(d.NumDelivered))
+		_ = msg.NakWithDelay(retryDelay(delivered))
 		return
 	}
 	if len(outs) > 0 {
@@ -203,16 +210,15 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 	r.m.duration.WithLabelValues(r.spec.Durable).Observe(time.Since(start).Seconds())
 }
 
-// msgLog is the router's logger with the message's subject and, when the subject names them,
-// its run_id and sp_id, so every line about a message can be found by run and node.
-func (r router) msgLog(subject string) zerolog.Logger {
+// msgLog is the router's logger with the message's subject and, when the subject names them
+// (s parsed; zero when it did not), its run_id and sp_id, so every line about a message can be
+// found by run and node.
+func (r router) msgLog(subject string, s message.Subject) zerolog.Logger {
 	c := r.log.With().Str("subject", subject)
-	if s, err := message.ParseSubject(subject); err == nil {
+	if s.Run != 0 {
 		c = c.Int64("run_id", s.Run)
-		if (s.Family == "work" || s.Family == "result") && len(s.Rest) > 0 {
-			if sp, err := strconv.ParseInt(s.Rest[0], 10, 64); err == nil {
-				c = c.Int64("sp_id", sp)
-			}
+		if sp, ok := s.SPID(); ok {
+			c = c.Int64("sp_id", sp)
 		}
 	}
 	return c.Logger()
@@ -232,11 +238,11 @@ const (
 
 // handleWaiting calls the handler until it returns something other than an Unavailable error,
 // or ctx ends.
-func (r router) handleWaiting(ctx context.Context, d Delivery, log zerolog.Logger) ([]Out, error) {
+func (r router) handleWaiting(ctx context.Context, in message.In, log zerolog.Logger) ([]Out, error) {
 	var outs []Out
 	err := waitOut(ctx, log, "dependency unavailable; waiting to handle the message", func() error {
 		var err error
-		outs, err = r.handle(ctx, d)
+		outs, err = r.handle(ctx, in)
 		return err
 	})
 	return outs, err
@@ -279,13 +285,13 @@ func waitOut(ctx context.Context, log zerolog.Logger, what string, try func() er
 
 // handle calls the handler, turning a panic into a permanent error so one bad message cannot
 // crash-loop a stage.
-func (r router) handle(ctx context.Context, d Delivery) (outs []Out, err error) {
+func (r router) handle(ctx context.Context, in message.In) (outs []Out, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = message.Permanent(fmt.Errorf("handler panic: %v", p))
 		}
 	}()
-	return r.h.Handle(ctx, d)
+	return r.h.Handle(ctx, in)
 }
 
 // keepAlive tells the server the message is still being worked on, so a long content-node call

@@ -87,7 +87,11 @@ func redeliverAll(t *testing.T, natsURL, dbURL string, run int64) int {
 		if err != nil {
 			t.Fatalf("message %d of %d: %v", i, pending, err)
 		}
-		if _, err := l.Handle(ctx, m.Subject(), m.Data()); err != nil {
+		subj, err := message.ParseSubject(m.Subject())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Handle(ctx, message.In{Subject: subj, Data: m.Data()}); err != nil {
 			t.Fatalf("redeliver %s: %v", m.Subject(), err)
 		}
 	}

@@ -12,12 +12,12 @@ import (
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
-// HandleCIDs answers one CID work item with one result: whether the node holds each CID, asked on
+// FetchCIDs answers one CID work item with one result: whether the node holds each CID, asked on
 // the item's route (/batch_cids_exist or /batch_image_cids_exist) with the same policy as clock
 // items (skips, breaker, per-endpoint limit, retries). cids in the result are the item's, in order;
 // states are parallel to them, NOT_ANSWERED for every CID when the node gave no answer and for a
-// CID an answer left out. Like Handle, it returns an error only when ctx ends.
-func (f *Fetcher) HandleCIDs(ctx context.Context, item *netmonv1.CIDWorkItem) (*netmonv1.CIDResult, error) {
+// CID an answer left out. Like FetchClocks, it returns an error only when ctx ends.
+func (f *Fetcher) FetchCIDs(ctx context.Context, item *netmonv1.CIDWorkItem) (*netmonv1.CIDResult, error) {
 	name := fmt.Sprintf("run %d sp %d %s batch %d", item.GetRunId(), item.GetSpId(),
 		message.CIDRouteKind(item.GetRoute()), item.GetBatch())
 	if err := ctx.Err(); err != nil {

@@ -56,7 +56,7 @@ func cidItem(endpoint string, route netmonv1.CIDRoute, cids ...string) *netmonv1
 	return &netmonv1.CIDWorkItem{RunId: 42, SpId: 3, Endpoint: endpoint, Route: route, Batch: 2, Cids: cids}
 }
 
-func TestHandleCIDs(t *testing.T) {
+func TestFetchCIDs(t *testing.T) {
 	const (
 		present = netmonv1.CIDState_CID_STATE_PRESENT
 		absent  = netmonv1.CIDState_CID_STATE_ABSENT
@@ -66,7 +66,7 @@ func TestHandleCIDs(t *testing.T) {
 	f, reg := newFetcher(t, Options{Deregistered: []string{"http://gone.example"}})
 
 	// The plain route finds any file, the image route only directories: the route is the item's.
-	res, err := f.HandleCIDs(t.Context(), cidItem(srv.URL, netmonv1.CIDRoute_CID_ROUTE_CIDS, "Qfile", "Qnope", "left-out"))
+	res, err := f.FetchCIDs(t.Context(), cidItem(srv.URL, netmonv1.CIDRoute_CID_ROUTE_CIDS, "Qfile", "Qnope", "left-out"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,17 +79,17 @@ func TestHandleCIDs(t *testing.T) {
 	if res.GetRoute() != netmonv1.CIDRoute_CID_ROUTE_CIDS || res.GetBatch() != 2 || res.GetSpId() != 3 {
 		t.Errorf("result does not name its item: %v", res)
 	}
-	res, _ = f.HandleCIDs(t.Context(), cidItem(srv.URL, netmonv1.CIDRoute_CID_ROUTE_IMAGES, "Qfile", "Qdir"))
+	res, _ = f.FetchCIDs(t.Context(), cidItem(srv.URL, netmonv1.CIDRoute_CID_ROUTE_IMAGES, "Qfile", "Qdir"))
 	if d := cmp.Diff([]netmonv1.CIDState{absent, present}, res.GetStates()); d != "" {
 		t.Errorf("image route states (-want +got):\n%s", d)
 	}
 
 	// Skipped nodes and failures leave every CID not answered.
-	res, _ = f.HandleCIDs(t.Context(), cidItem("http://gone.example", netmonv1.CIDRoute_CID_ROUTE_CIDS, "Qfile"))
+	res, _ = f.FetchCIDs(t.Context(), cidItem("http://gone.example", netmonv1.CIDRoute_CID_ROUTE_CIDS, "Qfile"))
 	if res.GetOutcome() != netmonv1.Outcome_OUTCOME_SKIPPED_DEREGISTERED || res.GetStates()[0] != none || res.GetAttempts() != 0 {
 		t.Errorf("deregistered: %v", res)
 	}
-	res, _ = f.HandleCIDs(t.Context(), cidItem("", netmonv1.CIDRoute_CID_ROUTE_CIDS, "Qfile"))
+	res, _ = f.FetchCIDs(t.Context(), cidItem("", netmonv1.CIDRoute_CID_ROUTE_CIDS, "Qfile"))
 	if res.GetOutcome() != netmonv1.Outcome_OUTCOME_SKIPPED_NO_ENDPOINT {
 		t.Errorf("no endpoint: %v", res)
 	}
@@ -104,10 +104,10 @@ func TestHandleCIDs(t *testing.T) {
 	}
 }
 
-func TestHandleCIDsRetriesAndBreaker(t *testing.T) {
+func TestFetchCIDsRetriesAndBreaker(t *testing.T) {
 	srv, n := cidNode(t, map[string]bool{"Qfile": true}, nil, 2)
 	f, _ := newFetcher(t, Options{Attempts: 3, BreakerFailures: 1})
-	res, err := f.HandleCIDs(t.Context(), cidItem(srv.URL, netmonv1.CIDRoute_CID_ROUTE_CIDS, "Qfile"))
+	res, err := f.FetchCIDs(t.Context(), cidItem(srv.URL, netmonv1.CIDRoute_CID_ROUTE_CIDS, "Qfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestHandleCIDsRetriesAndBreaker(t *testing.T) {
 
 	down, _ := cidNode(t, nil, nil, 1000)
 	f, _ = newFetcher(t, Options{Attempts: 2, BreakerFailures: 1})
-	res, _ = f.HandleCIDs(t.Context(), cidItem(down.URL, netmonv1.CIDRoute_CID_ROUTE_CIDS, "Qa", "Qb"))
+	res, _ = f.FetchCIDs(t.Context(), cidItem(down.URL, netmonv1.CIDRoute_CID_ROUTE_CIDS, "Qa", "Qb"))
 	if res.GetOutcome() != netmonv1.Outcome_OUTCOME_HTTP_ERROR || res.GetHttpStatus() != 500 {
 		t.Errorf("failing node: outcome %s status %d, want http_error 500", res.GetOutcome(), res.GetHttpStatus())
 	}

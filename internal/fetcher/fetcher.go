@@ -2,8 +2,9 @@
 // node, one batch of wallets), asks that node for the wallets' clocks through contentnode.Client,
 // and produces exactly one FetchResult: the node's clocks on success, or a failure outcome with
 // every wallet at -2 (spec §6). A CIDWorkItem (one node, one route, a batch of CIDs) likewise
-// produces one CIDResult (cid.go). Content-node trouble is never an error; Handle returns an error
-// only when its context ends, so the caller leaves the item unacked for redelivery.
+// produces one CIDResult (cid.go). Handle takes a delivered work-stream message to its result
+// message (handle.go). Content-node trouble is never an error; the fetcher returns an error only
+// when its context ends, so the caller leaves the item unacked for redelivery.
 //
 // Policy (spec §12 item 5): short per-attempt timeouts, a bounded number of attempts with
 // full-jitter backoff, a circuit breaker per (run, node) so a dead node costs a few timeouts per run
@@ -140,10 +141,10 @@ func New(client *contentnode.Client, opts Options, reg prometheus.Registerer, lo
 	}
 }
 
-// Handle answers one work item with one result. wallets in the result are the item's, in order;
+// FetchClocks answers one clock work item with one result. wallets in the result are the item's, in order;
 // clocks are parallel to them. It returns an error only when ctx ends before the item is answered
 // (shutdown or the caller's deadline); content-node failures are results.
-func (f *Fetcher) Handle(ctx context.Context, item *netmonv1.WorkItem) (*netmonv1.FetchResult, error) {
+func (f *Fetcher) FetchClocks(ctx context.Context, item *netmonv1.WorkItem) (*netmonv1.FetchResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", itemName(item), err)
 	}
@@ -486,9 +487,9 @@ func (f *Fetcher) observe(item *netmonv1.WorkItem, res *netmonv1.FetchResult) {
 	}
 }
 
-// Poison is the result for an item that exhausted its deliveries without an answer: outcome
-// POISON and every wallet at -2, so the run still completes.
-func Poison(item *netmonv1.WorkItem, detail string) *netmonv1.FetchResult {
+// PoisonClocks is the result for a clock item that exhausted its deliveries without an answer:
+// outcome POISON and every wallet at -2, so the run still completes.
+func PoisonClocks(item *netmonv1.WorkItem, detail string) *netmonv1.FetchResult {
 	return failed(item, netmonv1.Outcome_OUTCOME_POISON, detail)
 }
 

@@ -123,9 +123,9 @@ func workItem(endpoint string, wallets ...string) *netmonv1.WorkItem {
 
 func handle(t *testing.T, f *Fetcher, item *netmonv1.WorkItem) *netmonv1.FetchResult {
 	t.Helper()
-	res, err := f.Handle(context.Background(), item)
+	res, err := f.FetchClocks(context.Background(), item)
 	if err != nil {
-		t.Fatalf("Handle: %v", err)
+		t.Fatalf("FetchClocks: %v", err)
 	}
 	return res
 }
@@ -503,9 +503,9 @@ func TestContextCanceled(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		start := time.Now()
-		res, err := f.Handle(ctx, workItem(node.URL, "0xa"))
+		res, err := f.FetchClocks(ctx, workItem(node.URL, "0xa"))
 		if !errors.Is(err, context.Canceled) || res != nil {
-			t.Errorf("Handle = %v, %v; want no result and context.Canceled", res, err)
+			t.Errorf("FetchClocks = %v, %v; want no result and context.Canceled", res, err)
 		}
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("took %v to notice the cancel", d)
@@ -518,9 +518,9 @@ func TestContextCanceled(t *testing.T) {
 		f, _ := newFetcher(t, Options{Attempts: 5, Backoff: time.Hour})
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
-		res, err := f.Handle(ctx, workItem(node.URL, "0xa"))
+		res, err := f.FetchClocks(ctx, workItem(node.URL, "0xa"))
 		if !errors.Is(err, context.DeadlineExceeded) || res != nil {
-			t.Errorf("Handle = %v, %v; want no result and the deadline", res, err)
+			t.Errorf("FetchClocks = %v, %v; want no result and the deadline", res, err)
 		}
 	})
 	t.Run("before", func(t *testing.T) {
@@ -528,9 +528,9 @@ func TestContextCanceled(t *testing.T) {
 		f, _ := newFetcher(t, Options{})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		res, err := f.Handle(ctx, workItem(node.URL, "0xa"))
+		res, err := f.FetchClocks(ctx, workItem(node.URL, "0xa"))
 		if !errors.Is(err, context.Canceled) || res != nil {
-			t.Errorf("Handle = %v, %v; want no result and context.Canceled", res, err)
+			t.Errorf("FetchClocks = %v, %v; want no result and context.Canceled", res, err)
 		}
 		if n := node.requests.Load(); n != 0 {
 			t.Errorf("%d requests, want 0", n)
@@ -540,7 +540,7 @@ func TestContextCanceled(t *testing.T) {
 
 func TestPoison(t *testing.T) {
 	item := workItem("http://cn1.example", "0xa", "0xb", "0xc")
-	res := Poison(item, "exhausted 5 deliveries")
+	res := PoisonClocks(item, "exhausted 5 deliveries")
 	check(t, allFailed(item, netmonv1.Outcome_OUTCOME_POISON, 0, 0), res)
 	if res.GetDetail() != "exhausted 5 deliveries" {
 		t.Errorf("detail = %q", res.GetDetail())

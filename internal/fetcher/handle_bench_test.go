@@ -15,7 +15,7 @@ import (
 )
 
 // BenchmarkHandle is one full-size work item (5000 distinct lower-case wallets, as the planner
-// sends them) through Handle against a real HTTP server answering a fixed body like a real node's:
+// sends them) through FetchClocks against a real HTTP server answering a fixed body like a real node's:
 // request order, a tenth unknown (-1). The server does no work per request, so the time is the
 // fetcher's and its client's.
 func BenchmarkHandle(b *testing.B) {
@@ -46,7 +46,7 @@ func BenchmarkHandle(b *testing.B) {
 	item := workItem(srv.URL, wallets...)
 	b.ReportAllocs()
 	for b.Loop() {
-		res, err := f.Handle(context.Background(), item)
+		res, err := f.FetchClocks(context.Background(), item)
 		if err != nil {
 			b.Fatal(err)
 		}

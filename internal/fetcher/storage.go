@@ -43,11 +43,11 @@ func (f *Fetcher) pace(ctx context.Context, endpoint string) error {
 	return sleep(ctx, time.Until(at))
 }
 
-// HandleStorage answers one blob-presence work item with one result: GET /internal/blobs/info
+// FetchStorage answers one blob-presence work item with one result: GET /internal/blobs/info
 // for each key in turn (never /content/, which would pull the blob, §3.2). A key whose probe
 // failed stays NOT_ANSWERED and the item's outcome is the first failure's; every key answered
 // (present, absent, or 500 unknown) makes it OK. It returns an error only when ctx ends.
-func (f *Fetcher) HandleStorage(ctx context.Context, item *netmonv1.StorageWorkItem) (*netmonv1.StorageResult, error) {
+func (f *Fetcher) FetchStorage(ctx context.Context, item *netmonv1.StorageWorkItem) (*netmonv1.StorageResult, error) {
 	name := fmt.Sprintf("run %d sp %d storage batch %d", item.GetRunId(), item.GetSpId(), item.GetBatch())
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", name, err)
@@ -129,10 +129,10 @@ func failedStorage(item *netmonv1.StorageWorkItem, outcome netmonv1.Outcome, det
 		Detail: detail, Keys: slices.Clone(item.GetKeys()), States: states, NonHolder: item.GetNonHolder()}
 }
 
-// HandleHealth answers one health work item: the node's /health_check in either format, its
+// FetchHealth answers one health work item: the node's /health_check in either format, its
 // signature judged against the item's delegate wallet (§4). It returns an error only when ctx
 // ends.
-func (f *Fetcher) HandleHealth(ctx context.Context, item *netmonv1.HealthWorkItem) (*netmonv1.HealthResult, error) {
+func (f *Fetcher) FetchHealth(ctx context.Context, item *netmonv1.HealthWorkItem) (*netmonv1.HealthResult, error) {
 	name := fmt.Sprintf("run %d sp %d health", item.GetRunId(), item.GetSpId())
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", name, err)

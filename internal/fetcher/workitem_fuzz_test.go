@@ -89,9 +89,9 @@ func FuzzWorkItem(f *testing.F) {
 		tr.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		res, err := fe.Handle(ctx, &item)
+		res, err := fe.FetchClocks(ctx, &item)
 		if err != nil {
-			t.Fatalf("Handle: %v", err)
+			t.Fatalf("FetchClocks: %v", err)
 		}
 		if res.GetRunId() != item.GetRunId() || res.GetSpId() != item.GetSpId() || res.GetBatch() != item.GetBatch() {
 			t.Fatalf("result %d/%d/%d for item %d/%d/%d", res.GetRunId(), res.GetSpId(), res.GetBatch(),

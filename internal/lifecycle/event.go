@@ -14,9 +14,5 @@ import (
 // recorded; it tells whoever watches (`netmon run --wait`, `netmon status --watch`). The runs
 // table, not the event stream, is the run's state: a lost event delays a watcher, never a run.
 func Event(run int64, s Status, reason string, at time.Time) message.Out {
-	return message.Out{
-		Subject: message.RunEventSubject(run, string(s)),
-		ID:      message.RunEventID(run, string(s)),
-		Msg:     &netmonv1.RunEvent{RunId: run, Status: s.Proto(), At: timestamppb.New(at), Reason: reason},
-	}
+	return message.RunEventOut(run, string(s), &netmonv1.RunEvent{RunId: run, Status: s.Proto(), At: timestamppb.New(at), Reason: reason})
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
@@ -34,28 +33,28 @@ func New(s *store.Store, log zerolog.Logger) *Loader {
 	return &Loader{store: s, log: log}
 }
 
-// Handle writes one data-stream message (by subject) and returns the run's loaded event once the
-// run is complete. Writing the same message again changes nothing. It may be called from many
+// Handle writes one data-stream message and returns the run's loaded event once the run is
+// complete. Writing the same message again changes nothing. It may be called from many
 // goroutines at once.
 //
 // The run's row must exist: the planner creates it, with its deadline, before it publishes
 // anything (replay creates it before it replays), so a message of a run the NM DB does not know
 // belongs to a run pruned since, or to another NM DB, and is refused for good. An NM DB that
 // cannot be reached makes the error Unavailable: the router waits until it is back.
-func (l *Loader) Handle(ctx context.Context, subject string, data []byte) ([]message.Out, error) {
-	outs, err := l.handle(ctx, subject, data)
+func (l *Loader) Handle(ctx context.Context, in message.In) ([]message.Out, error) {
+	outs, err := l.handle(ctx, in)
 	if store.Unavailable(err) {
 		return nil, message.Unavailable(err)
 	}
 	return outs, err
 }
 
-func (l *Loader) handle(ctx context.Context, subject string, data []byte) ([]message.Out, error) {
-	subj, err := message.ParseSubject(subject)
-	if err != nil {
-		return nil, message.Permanent(err)
-	}
-	run := subj.Run
+// Poison is nothing: a data message that failed for good is logged by the router, and the run it
+// belonged to ends at its deadline without it.
+func (l *Loader) Poison(message.In, error) []message.Out { return nil }
+
+func (l *Loader) handle(ctx context.Context, in message.In) ([]message.Out, error) {
+	run := in.Subject.Run
 	if _, ok := l.known.Load(run); !ok {
 		_, err := l.store.GetRun(ctx, run)
 		if errors.Is(err, store.ErrNoRun) {
@@ -66,7 +65,7 @@ func (l *Loader) handle(ctx context.Context, subject string, data []byte) ([]mes
 		}
 		l.known.Store(run, true)
 	}
-	if err := l.write(ctx, subj, data); err != nil {
+	if err := l.write(ctx, in); err != nil {
 		return nil, err
 	}
 	loaded, err := l.store.TryFinishLoad(ctx, run)
@@ -78,84 +77,67 @@ func (l *Loader) handle(ctx context.Context, subject string, data []byte) ([]mes
 	return []message.Out{lifecycle.Event(run, lifecycle.Loaded, "", time.Now())}, nil
 }
 
-func (l *Loader) write(ctx context.Context, subj message.Subject, data []byte) error {
-	decode := func(m proto.Message) error {
-		if err := proto.Unmarshal(data, m); err != nil {
-			return message.Permanent(fmt.Errorf("decode %s message of run %d: %w", subj.Family, subj.Run, err))
-		}
-		return validate(subj, m)
+// write decodes in and writes it with the store's idempotent method for its message.
+func (l *Loader) write(ctx context.Context, in message.In) error {
+	m, err := message.Decode(in)
+	if err != nil {
+		return err
 	}
-	switch {
-	case subj.Family == "result" && subj.IsStorage():
-		var r netmonv1.StorageResult
-		if err := decode(&r); err != nil {
-			return err
-		}
-		_, err := l.store.SaveStorageResult(ctx, &r)
+	if err := validate(in.Subject, m); err != nil {
 		return err
-	case subj.Family == "result" && subj.IsHealth():
-		var r netmonv1.HealthResult
-		if err := decode(&r); err != nil {
-			return err
-		}
-		_, err := l.store.SaveHealthResult(ctx, &r)
-		return err
-	case subj.Family == "result" && subj.IsCID():
-		var r netmonv1.CIDResult
-		if err := decode(&r); err != nil {
-			return err
-		}
-		_, err := l.store.SaveCIDResult(ctx, &r)
-		return err
-	case subj.Family == "result":
-		var r netmonv1.FetchResult
-		if err := decode(&r); err != nil {
-			return err
-		}
-		_, err := l.store.SaveResult(ctx, &r)
-		return err
-	case subj.Family == "snapshot" && len(subj.Rest) == 1:
-		switch subj.Rest[0] {
-		case message.KindRun:
-			var r netmonv1.Run
-			if err := decode(&r); err != nil {
-				return err
-			}
-			return l.store.SaveRun(ctx, &r)
-		case message.KindNodes:
-			var b netmonv1.ContentNodeBatch
-			if err := decode(&b); err != nil {
-				return err
-			}
-			return l.store.SaveContentNodes(ctx, &b)
-		case message.KindUsers:
-			var b netmonv1.UserBatch
-			if err := decode(&b); err != nil {
-				return err
-			}
-			_, err := l.store.SaveUserBatch(ctx, &b)
-			return err
-		case message.KindCIDs:
-			var b netmonv1.CIDBatch
-			if err := decode(&b); err != nil {
-				return err
-			}
-			_, err := l.store.SaveCIDBatch(ctx, &b)
-			return err
-		case message.KindKeys:
-			var b netmonv1.StorageKeyBatch
-			if err := decode(&b); err != nil {
-				return err
-			}
-			_, err := l.store.SaveStorageKeys(ctx, &b)
-			return err
-		case message.KindManifest:
-			var m netmonv1.Manifest
-			if err := decode(&m); err != nil {
-				return err
-			}
-			return l.store.SaveManifest(ctx, &m)
-		}
 	}
-	return message.Permanent(fmt.Errorf("loader: unexpected subject netmon.%s.%d.%v", subj.Family, subj.Run, subj.Rest))
+	switch m := m.(type) {
+	case *netmonv1.StorageResult:
+		_, err = l.store.SaveStorageResult(ctx, m)
+	case *netmonv1.HealthResult:
+		_, err = l.store.SaveHealthResult(ctx, m)
+	case *netmonv1.CIDResult:
+		_, err = l.store.SaveCIDResult(ctx, m)
+	case *netmonv1.FetchResult:
+		_, err = l.store.SaveResult(ctx, m)
+	case *netmonv1.Run:
+		err = l.store.SaveRun(ctx, m)
+	case *netmonv1.ContentNodeBatch:
+		err = l.store.SaveContentNodes(ctx, m)
+	case *netmonv1.UserBatch:
+		_, err = l.store.SaveUserBatch(ctx, m)
+	case *netmonv1.CIDBatch:
+		_, err = l.store.SaveCIDBatch(ctx, m)
+	case *netmonv1.StorageKeyBatch:
+		_, err = l.store.SaveStorageKeys(ctx, m)
+	case *netmonv1.Manifest:
+		err = l.store.SaveManifest(ctx, m)
+	default:
+		return message.Permanent(fmt.Errorf("loader: unexpected message on %s", in.Subject))
+	}
+	return err
+}
+
+// Key names a data message by the ledger row its write claims (store.MessageKey), as the run's
+// cut records it; ok is false for the run's opening message and manifest, which have none, and
+// for a message that does not decode (Handle says why).
+func Key(in message.In) (key store.MessageKey, ok bool) {
+	m, err := message.Decode(in)
+	if err != nil {
+		return key, false
+	}
+	switch m := m.(type) {
+	case *netmonv1.StorageResult:
+		return store.MessageKey{Result: true, Kind: message.KindStorage, SPID: m.GetSpId(), Batch: m.GetBatch()}, true
+	case *netmonv1.HealthResult:
+		return store.MessageKey{Result: true, Kind: message.KindHealth, SPID: m.GetSpId()}, true
+	case *netmonv1.CIDResult:
+		return store.MessageKey{Result: true, Kind: message.CIDRouteKind(m.GetRoute()), SPID: m.GetSpId(), Batch: m.GetBatch()}, true
+	case *netmonv1.FetchResult:
+		return store.MessageKey{Result: true, Kind: message.KindClock, SPID: m.GetSpId(), Batch: m.GetBatch()}, true
+	case *netmonv1.ContentNodeBatch:
+		return store.MessageKey{Kind: message.KindNodes}, true
+	case *netmonv1.UserBatch:
+		return store.MessageKey{Kind: message.KindUsers, Batch: m.GetBatch()}, true
+	case *netmonv1.CIDBatch:
+		return store.MessageKey{Kind: message.KindCIDs, Batch: m.GetBatch()}, true
+	case *netmonv1.StorageKeyBatch:
+		return store.MessageKey{Kind: message.KindKeys, Batch: m.GetBatch()}, true
+	}
+	return key, false
 }

@@ -8,16 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"google.golang.org/protobuf/proto"
 )
-
-// Out is one message to publish: a subject, a deterministic message id, and the protobuf payload.
-type Out struct {
-	Subject string
-	ID      string
-	Msg     proto.Message
-}
 
 // permanentError marks a failure that no redelivery can fix (a message that does not decode).
 type permanentError struct{ err error }
@@ -70,6 +61,10 @@ const (
 	KindNodes    = "nodes"
 	KindUsers    = "users"
 	KindManifest = "manifest"
+
+	// KindRecord is the last token of a run's record, netmon.run.<run>.record (the other tokens
+	// of the family are the statuses of its events).
+	KindRecord = "record"
 )
 
 // The subjects each stream holds.
@@ -109,24 +104,74 @@ func RunDataFilters(run int64) []string {
 	return []string{fmt.Sprintf("netmon.snapshot.%d.>", run), ResultFilter(run)}
 }
 
-// Subject is a parsed netmon subject: netmon.<family>.<run>.<rest...>.
+// Family is a subject's second token: what kind of message it carries.
+type Family string
+
+// The families, each in one stream: work items (StreamWork), snapshot batches and fetch results
+// (StreamData), run lifecycle messages (StreamRuns).
+const (
+	FamilyWork     Family = "work"
+	FamilyResult   Family = "result"
+	FamilySnapshot Family = "snapshot"
+	FamilyRun      Family = "run"
+)
+
+// Subject is a parsed netmon subject: netmon.<family>.<run>.<rest...>. The router parses each
+// delivered message's subject once and hands the result along (In).
 type Subject struct {
-	Family string // work, result, snapshot, run
+	Family Family
 	Run    int64
 	Rest   []string
 }
 
-// ParseSubject splits a netmon subject; it fails on anything that does not carry a run id.
+// ParseSubject splits a netmon subject; it fails on anything that does not carry a run id or
+// whose family is none of the four.
 func ParseSubject(s string) (Subject, error) {
 	parts := strings.Split(s, ".")
 	if len(parts) < 4 || parts[0] != "netmon" {
 		return Subject{}, fmt.Errorf("subject %q: not netmon.<family>.<run>.<...>", s)
 	}
+	f := Family(parts[1])
+	switch f {
+	case FamilyWork, FamilyResult, FamilySnapshot, FamilyRun:
+	default:
+		return Subject{}, fmt.Errorf("subject %q: unknown family %q", s, f)
+	}
 	run, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil || run <= 0 {
 		return Subject{}, fmt.Errorf("subject %q: bad run id", s)
 	}
-	return Subject{Family: parts[1], Run: run, Rest: parts[3:]}, nil
+	return Subject{Family: f, Run: run, Rest: parts[3:]}, nil
+}
+
+// String is the subject as published.
+func (s Subject) String() string {
+	return "netmon." + string(s.Family) + "." + strconv.FormatInt(s.Run, 10) + "." + strings.Join(s.Rest, ".")
+}
+
+// SPID is the content node a work item or result subject names (netmon.work.<run>.<sp>...); ok is
+// false for the other families.
+func (s Subject) SPID() (sp int64, ok bool) {
+	if (s.Family != FamilyWork && s.Family != FamilyResult) || len(s.Rest) == 0 {
+		return 0, false
+	}
+	sp, err := strconv.ParseInt(s.Rest[0], 10, 64)
+	return sp, err == nil
+}
+
+// Kind is a snapshot subject's kind (KindRun, KindUsers, ...) or a run subject's token (a
+// status, or KindRecord); "" for work items and results.
+func (s Subject) Kind() string {
+	if (s.Family != FamilySnapshot && s.Family != FamilyRun) || len(s.Rest) != 1 {
+		return ""
+	}
+	return s.Rest[0]
+}
+
+// In is one delivered message as stage logic sees it: its subject, parsed once, and its payload.
+type In struct {
+	Subject Subject
+	Data    []byte
 }
 
 // Message ids. They are deterministic per (run, kind, node, batch), so a republish after a crash

@@ -97,11 +97,7 @@ func (p *Planner) planCIDs(ctx context.Context, run int64, snap *store.Snapshot,
 		}
 		item := &netmonv1.CIDWorkItem{RunId: run, SpId: b.node.SPID, Endpoint: b.node.Endpoint, Route: b.route,
 			Batch: b.batch, Cids: b.cids}
-		if err := emit.Emit(ctx, message.Out{
-			Subject: message.CIDWorkSubject(run, b.node.SPID),
-			ID:      message.CIDWorkID(run, b.node.SPID, int32(b.route), b.batch),
-			Msg:     item,
-		}); err != nil {
+		if err := emit.Emit(ctx, message.CIDWorkOut(item)); err != nil {
 			return err
 		}
 		m.WorkItems++
@@ -118,11 +114,7 @@ func (p *Planner) planCIDs(ctx context.Context, run int64, snap *store.Snapshot,
 		if len(cb.Cids) == 0 {
 			return nil
 		}
-		if err := emit.Emit(ctx, message.Out{
-			Subject: message.SnapshotSubject(run, message.KindCIDs),
-			ID:      message.SnapshotID(run, message.KindCIDs, cb.Batch),
-			Msg:     cb,
-		}); err != nil {
+		if err := emit.Emit(ctx, message.CIDsOut(cb)); err != nil {
 			return err
 		}
 		m.CidBatches++

@@ -113,12 +113,8 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		return nil, err
 	}
 	nodes := list.Nodes
-	if err := emit.Emit(ctx, message.Out{
-		Subject: message.SnapshotSubject(run, message.KindRun),
-		ID:      message.SnapshotID(run, message.KindRun, 0),
-		Msg: &netmonv1.Run{RunId: run, BlockNumber: block, CreatedAt: timestamppb.New(created),
-			Deadline: timestamppb.New(created.Add(p.opts.Deadline)), Network: string(p.opts.Network)},
-	}); err != nil {
+	if err := emit.Emit(ctx, message.RunOut(&netmonv1.Run{RunId: run, BlockNumber: block, CreatedAt: timestamppb.New(created),
+		Deadline: timestamppb.New(created.Add(p.opts.Deadline)), Network: string(p.opts.Network)})); err != nil {
 		return nil, err
 	}
 
@@ -128,11 +124,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		nb.Nodes = append(nb.Nodes, &netmonv1.ContentNode{SpId: n.SPID, Endpoint: n.Endpoint})
 		batches[n.SPID] = &nodeBatch{node: n, asked: make(map[string]struct{})}
 	}
-	if err := emit.Emit(ctx, message.Out{
-		Subject: message.SnapshotSubject(run, message.KindNodes),
-		ID:      message.SnapshotID(run, message.KindNodes, 0),
-		Msg:     nb,
-	}); err != nil {
+	if err := emit.Emit(ctx, message.NodesOut(nb)); err != nil {
 		return nil, err
 	}
 
@@ -142,11 +134,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 			return nil
 		}
 		item := &netmonv1.WorkItem{RunId: run, SpId: b.node.SPID, Endpoint: b.node.Endpoint, Batch: b.batch, Wallets: b.wallets}
-		if err := emit.Emit(ctx, message.Out{
-			Subject: message.WorkSubject(run, b.node.SPID),
-			ID:      message.WorkID(run, b.node.SPID, b.batch),
-			Msg:     item,
-		}); err != nil {
+		if err := emit.Emit(ctx, message.WorkOut(item)); err != nil {
 			return err
 		}
 		m.WorkItems++
@@ -160,11 +148,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		if len(ub.Users) == 0 {
 			return nil
 		}
-		if err := emit.Emit(ctx, message.Out{
-			Subject: message.SnapshotSubject(run, message.KindUsers),
-			ID:      message.SnapshotID(run, message.KindUsers, ub.Batch),
-			Msg:     ub,
-		}); err != nil {
+		if err := emit.Emit(ctx, message.UsersOut(ub)); err != nil {
 			return err
 		}
 		m.UserBatches++
@@ -237,11 +221,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 			Msg("replica slots name SP ids missing from the content-node list; they count as not answered (-2)")
 	}
 	m.DiscoveryDuration = durationpb.New(list.Took + time.Since(start))
-	if err := emit.Emit(ctx, message.Out{
-		Subject: message.SnapshotSubject(run, message.KindManifest),
-		ID:      message.SnapshotID(run, message.KindManifest, 0),
-		Msg:     m,
-	}); err != nil {
+	if err := emit.Emit(ctx, message.ManifestOut(m)); err != nil {
 		return nil, err
 	}
 	if err := emit.Flush(ctx); err != nil {

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/contentnode"
@@ -15,7 +13,6 @@ import (
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/signing"
 	"github.com/audius-netmon/netmon/internal/storagenode"
-	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
 // fetcherConsumer is the fetchers' shared durable consumer of the work queue. AckWait is short
@@ -63,55 +60,8 @@ func RunFetcher(ctx context.Context, d Deps) error {
 			Deregistered:    d.Config.Deregistered,
 		}, reg, d.Log).WithStorage(&storagenode.Client{Policy: cnPolicy(d.Config.EndpointPolicy)}, float64(d.Config.Storage.NodeRate))
 		h.up()
-		return conn.Consume(ctx, withAckWait(fetcherConsumer(d.Config.FetchConcurrency), d.Config.AckWait), h.status.Track(bus.Handler{
-			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
-				if outs, ok, err := storageWork(ctx, f, m); ok {
-					return outs, err
-				}
-				if isCIDWork(m.Subject) {
-					return handleCIDWork(ctx, f, m)
-				}
-				item, err := decodeWorkItem(m.Data)
-				if err != nil {
-					return nil, err
-				}
-				res, err := f.Handle(ctx, item)
-				if err != nil {
-					return nil, err
-				}
-				return []message.Out{resultOut(res)}, nil
-			},
-			Poison: func(m bus.Delivery, cause error) []message.Out {
-				if outs, ok := poisonStorageWork(m, cause); ok {
-					return outs
-				}
-				if isCIDWork(m.Subject) {
-					return poisonCIDWork(m, cause)
-				}
-				item, err := decodeWorkItem(m.Data)
-				if err != nil {
-					return nil
-				}
-				return []message.Out{resultOut(fetcher.Poison(item, cause.Error()))}
-			},
-		}), bus.NewRouterMetrics(reg), d.Log)
+		return conn.Consume(ctx, withAckWait(fetcherConsumer(d.Config.FetchConcurrency), d.Config.AckWait), h.status.Track(f), bus.NewRouterMetrics(reg), d.Log)
 	})
-}
-
-func decodeWorkItem(data []byte) (*netmonv1.WorkItem, error) {
-	var item netmonv1.WorkItem
-	if err := proto.Unmarshal(data, &item); err != nil {
-		return nil, message.Permanent(fmt.Errorf("decode work item: %w", err))
-	}
-	return &item, nil
-}
-
-func resultOut(r *netmonv1.FetchResult) message.Out {
-	return message.Out{
-		Subject: message.ResultSubject(r.GetRunId(), r.GetSpId()),
-		ID:      message.ResultID(r.GetRunId(), r.GetSpId(), r.GetBatch()),
-		Msg:     r,
-	}
 }
 
 // cnPolicy is the content-node endpoint policy of the configuration. The networks were checked

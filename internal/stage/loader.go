@@ -38,10 +38,6 @@ func RunLoader(ctx context.Context, d Deps) error {
 		defer conn.Close()
 		l := loader.New(st, d.Log)
 		h.up()
-		return conn.Consume(ctx, withAckWait(LoaderConsumer, d.Config.AckWait), h.status.Track(bus.Handler{
-			Handle: func(ctx context.Context, m bus.Delivery) ([]message.Out, error) {
-				return l.Handle(ctx, m.Subject, m.Data)
-			},
-		}), bus.NewRouterMetrics(reg), d.Log)
+		return conn.Consume(ctx, withAckWait(LoaderConsumer, d.Config.AckWait), h.status.Track(l), bus.NewRouterMetrics(reg), d.Log)
 	})
 }

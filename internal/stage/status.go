@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -84,48 +85,49 @@ func (s *Status) run(run int64, now time.Time) *RunActivity {
 }
 
 // Track wraps h so that every message it handles is counted for the run its subject names.
-func (s *Status) Track(h bus.Handler) bus.Handler {
-	handle := h.Handle
-	h.Handle = func(ctx context.Context, d bus.Delivery) ([]message.Out, error) {
-		subj, perr := message.ParseSubject(d.Subject)
-		if perr != nil {
-			return handle(ctx, d)
-		}
-		sp := ""
-		if (subj.Family == "work" || subj.Family == "result") && len(subj.Rest) > 0 {
-			sp = subj.Rest[0]
-		}
-		s.mu.Lock()
-		a := s.run(subj.Run, time.Now().UTC())
-		a.InFlight++
-		if sp != "" {
-			if a.InFlightBySPID == nil {
-				a.InFlightBySPID = map[string]int{}
-			}
-			a.InFlightBySPID[sp]++
-		}
-		s.mu.Unlock()
+func (s *Status) Track(h bus.Handler) bus.Handler { return tracked{h, s} }
 
-		outs, err := handle(ctx, d)
+// tracked is a handler whose messages its stage's Status counts.
+type tracked struct {
+	bus.Handler
+	s *Status
+}
 
-		s.mu.Lock()
-		a.InFlight--
-		if sp != "" {
-			if a.InFlightBySPID[sp]--; a.InFlightBySPID[sp] <= 0 {
-				delete(a.InFlightBySPID, sp)
-			}
-		}
-		if err != nil {
-			a.Failed++
-			a.LastError = err.Error()
-		} else {
-			a.Handled++
-		}
-		a.LastAt = time.Now().UTC()
-		s.mu.Unlock()
-		return outs, err
+func (t tracked) Handle(ctx context.Context, in message.In) ([]message.Out, error) {
+	s := t.s
+	sp := ""
+	if id, ok := in.Subject.SPID(); ok {
+		sp = strconv.FormatInt(id, 10)
 	}
-	return h
+	s.mu.Lock()
+	a := s.run(in.Subject.Run, time.Now().UTC())
+	a.InFlight++
+	if sp != "" {
+		if a.InFlightBySPID == nil {
+			a.InFlightBySPID = map[string]int{}
+		}
+		a.InFlightBySPID[sp]++
+	}
+	s.mu.Unlock()
+
+	outs, err := t.Handler.Handle(ctx, in)
+
+	s.mu.Lock()
+	a.InFlight--
+	if sp != "" {
+		if a.InFlightBySPID[sp]--; a.InFlightBySPID[sp] <= 0 {
+			delete(a.InFlightBySPID, sp)
+		}
+	}
+	if err != nil {
+		a.Failed++
+		a.LastError = err.Error()
+	} else {
+		a.Handled++
+	}
+	a.LastAt = time.Now().UTC()
+	s.mu.Unlock()
+	return outs, err
 }
 
 // Begin records that the stage started step activity for run.
