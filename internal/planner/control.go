@@ -12,6 +12,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/lifecycle"
@@ -66,8 +68,9 @@ type ControlDeps struct {
 	Publish func(ctx context.Context, outs ...message.Out) error
 	// Emitter returns an emitter for one plan's messages.
 	Emitter func() Emitter
-	// Manifest returns the run's manifest message from the stream, if it was published.
-	Manifest func(ctx context.Context, run int64) (*netmonv1.Manifest, bool, error)
+	// LastMessage returns the data of the last message stored on subject in stream, if there is
+	// one (bus.Conn.LastMessage): resume reads a run's manifest back with it.
+	LastMessage func(ctx context.Context, stream, subject string) ([]byte, bool, error)
 	// Activity is told what the planner is doing, for its /status; nil: nothing.
 	Activity Activity
 }
@@ -362,7 +365,7 @@ func (c *Control) resume(ctx context.Context) {
 		return
 	}
 	log := c.log.With().Int64("run_id", run.ID).Logger()
-	m, published, err := c.deps.Manifest(ctx, run.ID)
+	m, published, err := c.manifest(ctx, run.ID)
 	if err != nil {
 		log.Warn().Err(err).Msg("resume: look for the run's manifest")
 		return
@@ -444,3 +447,65 @@ type noActivity struct{}
 func (noActivity) Begin(int64, string)      {}
 func (noActivity) End(int64, string, error) {}
 func (noActivity) Note(string, any)         {}
+
+// manifest reads the run's manifest message back from the data stream, if it was published.
+func (c *Control) manifest(ctx context.Context, run int64) (*netmonv1.Manifest, bool, error) {
+	data, ok, err := c.deps.LastMessage(ctx, message.StreamData, message.SnapshotSubject(run, message.KindManifest))
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	var m netmonv1.Manifest
+	if err := proto.Unmarshal(data, &m); err != nil {
+		return nil, false, fmt.Errorf("run %d: manifest: %w", run, err)
+	}
+	return &m, true, nil
+}
+
+// Controls are the run controls of the configured networks, one per network.
+type Controls map[lifecycle.Network]*Control
+
+// Run runs every control until ctx ends.
+func (cs Controls) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.Run(ctx) // returns when ctx ends
+		}()
+	}
+	wg.Wait()
+}
+
+// Answer answers a start request (a netmonv1.StartRunRequest, as `netmon run` sends it on
+// message.StartSubject) with a netmonv1.StartRunReply: the new run of the network it names, or
+// why none was started (the active run when one is).
+func (cs Controls) Answer(ctx context.Context, request []byte) []byte {
+	data, _ := proto.Marshal(cs.reply(ctx, request))
+	return data
+}
+
+func (cs Controls) reply(ctx context.Context, request []byte) *netmonv1.StartRunReply {
+	var req netmonv1.StartRunRequest
+	if err := proto.Unmarshal(request, &req); err != nil {
+		return &netmonv1.StartRunReply{Error: "bad request: " + err.Error()}
+	}
+	network, err := lifecycle.ParseNetwork(req.GetNetwork())
+	if err != nil {
+		return &netmonv1.StartRunReply{Error: "bad request: " + err.Error()}
+	}
+	control, ok := cs[network]
+	if !ok {
+		return &netmonv1.StartRunReply{Error: fmt.Sprintf("%s runs are not configured on this planner (no storage nodes: set NETMON_STORAGE_NODES or the Ethereum registry)", network)}
+	}
+	run, err := control.Start(ctx, "request:"+req.GetRequestedBy())
+	var active lifecycle.ErrActive
+	switch {
+	case errors.As(err, &active):
+		return &netmonv1.StartRunReply{Error: err.Error(), ActiveRunId: active.Run, ActiveStatus: string(active.Status),
+			ActiveDeadline: timestamppb.New(active.Deadline)}
+	case err != nil:
+		return &netmonv1.StartRunReply{Error: err.Error()}
+	}
+	return &netmonv1.StartRunReply{RunId: run}
+}

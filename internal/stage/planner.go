@@ -2,21 +2,14 @@ package stage
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/planner"
 	"github.com/audius-netmon/netmon/internal/storagenode"
 	"github.com/audius-netmon/netmon/internal/store"
-	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
 // RunPlanner runs the planner until ctx ends: a run control (planner.Control) per configured
@@ -46,45 +39,32 @@ func RunPlanner(ctx context.Context, d Deps) error {
 			return err
 		}
 		deps := planner.ControlDeps{
-			Store:     st,
-			Discovery: disc,
-			IDs:       state,
-			Publish:   conn.Publish,
-			Emitter:   func() planner.Emitter { return conn.Emitter(256) },
-			Manifest: func(ctx context.Context, run int64) (*netmonv1.Manifest, bool, error) {
-				return manifest(ctx, conn, run)
-			},
-			Activity: h.status,
+			Store:       st,
+			Discovery:   disc,
+			IDs:         state,
+			Publish:     conn.Publish,
+			Emitter:     func() planner.Emitter { return conn.Emitter(256) },
+			LastMessage: conn.LastMessage,
+			Activity:    h.status,
 		}
 		controls, err := planControls(d, deps, reg, disc)
 		if err != nil {
 			return err
 		}
-		stop, err := conn.Serve(message.StartSubject, func(req []byte) []byte {
-			data, _ := proto.Marshal(startReply(ctx, controls, req))
-			return data
-		})
+		stop, err := conn.Serve(message.StartSubject, func(req []byte) []byte { return controls.Answer(ctx, req) })
 		if err != nil {
 			return err
 		}
 		defer stop()
 		h.up()
-		var wg sync.WaitGroup
-		for _, c := range controls {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_ = c.Run(ctx) // returns when ctx ends
-			}()
-		}
-		wg.Wait()
+		controls.Run(ctx)
 		return nil
 	})
 }
 
 // planControls are the run controls of the configured networks: clocks runs always, storage runs
 // when they have nodes (config.Storage.Enabled). Each control's own series carry its network.
-func planControls(d Deps, deps planner.ControlDeps, reg prometheus.Registerer, disc *store.Discovery) (map[lifecycle.Network]*planner.Control, error) {
+func planControls(d Deps, deps planner.ControlDeps, reg prometheus.Registerer, disc *store.Discovery) (planner.Controls, error) {
 	cfg := d.Config
 	clocks := planner.Options{
 		Network:       lifecycle.Clocks,
@@ -122,7 +102,7 @@ func planControls(d Deps, deps planner.ControlDeps, reg prometheus.Registerer, d
 		opts[lifecycle.Storage] = storage
 		schedules[lifecycle.Storage] = cfg.Storage.Schedule
 	}
-	controls := map[lifecycle.Network]*planner.Control{}
+	controls := planner.Controls{}
 	for n, o := range opts {
 		c, err := planner.NewControl(planner.New(o, d.Log.With().Str("network", string(n)).Logger()), deps, deadlines(d),
 			schedules[n], prometheus.WrapRegistererWith(prometheus.Labels{"network": string(n)}, reg), d.Log)
@@ -132,45 +112,6 @@ func planControls(d Deps, deps planner.ControlDeps, reg prometheus.Registerer, d
 		controls[n] = c
 	}
 	return controls, nil
-}
-
-// startReply answers a start request: the new run, or why none was started.
-func startReply(ctx context.Context, controls map[lifecycle.Network]*planner.Control, data []byte) *netmonv1.StartRunReply {
-	var req netmonv1.StartRunRequest
-	if err := proto.Unmarshal(data, &req); err != nil {
-		return &netmonv1.StartRunReply{Error: "bad request: " + err.Error()}
-	}
-	network, err := lifecycle.ParseNetwork(req.GetNetwork())
-	if err != nil {
-		return &netmonv1.StartRunReply{Error: "bad request: " + err.Error()}
-	}
-	control, ok := controls[network]
-	if !ok {
-		return &netmonv1.StartRunReply{Error: fmt.Sprintf("%s runs are not configured on this planner (no storage nodes: set NETMON_STORAGE_NODES or the Ethereum registry)", network)}
-	}
-	run, err := control.Start(ctx, "request:"+req.GetRequestedBy())
-	var active lifecycle.ErrActive
-	switch {
-	case errors.As(err, &active):
-		return &netmonv1.StartRunReply{Error: err.Error(), ActiveRunId: active.Run, ActiveStatus: string(active.Status),
-			ActiveDeadline: timestamppb.New(active.Deadline)}
-	case err != nil:
-		return &netmonv1.StartRunReply{Error: err.Error()}
-	}
-	return &netmonv1.StartRunReply{RunId: run}
-}
-
-// manifest reads the run's manifest message back from the data stream, if it was published.
-func manifest(ctx context.Context, conn *bus.Conn, run int64) (*netmonv1.Manifest, bool, error) {
-	data, ok, err := conn.LastMessage(ctx, message.StreamData, message.SnapshotSubject(run, message.KindManifest))
-	if err != nil || !ok {
-		return nil, false, err
-	}
-	var m netmonv1.Manifest
-	if err := proto.Unmarshal(data, &m); err != nil {
-		return nil, false, fmt.Errorf("run %d: manifest: %w", run, err)
-	}
-	return &m, true, nil
 }
 
 // deadlines are the run lifecycle's deadlines of the configuration.

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,13 +154,23 @@ func PushgatewayAt(t testing.TB, addr string) string {
 // FreeAddr returns a loopback host:port that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: free port: %v", err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("testenv: free port: %v", err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		// The kernel may hand the same ephemeral port out again right after it was closed: two
+		// stages of one stack then race for it and one fails to listen.
+		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
+
+// handedOut are the addresses FreeAddr returned in this process.
+var handedOut sync.Map
 
 // WaitHTTP polls url until it answers 200 or the timeout passes.
 func WaitHTTP(t testing.TB, url string, timeout time.Duration) {
