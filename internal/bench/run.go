@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
@@ -313,7 +311,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	events, stopEvents, err := runEvents(ctx, conn.JS)
+	events, stopEvents, err := runEvents(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +328,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	if spec.FetchersAfterPlan {
 		// The whole plan is queued before any fetcher exists: the fetch window then measures the
 		// fetchers alone, not how fast the planner feeds them.
-		manifest, err := waitManifest(ctx, conn.JS, run)
+		manifest, err := waitManifest(ctx, conn, run)
 		if err != nil {
 			return nil, err
 		}
@@ -352,7 +350,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		}
 		res.FetchStart = time.Since(start)
 		if spec.LoaderAfterFetch {
-			if err := waitResults(ctx, conn.JS, run, manifest.GetWorkItems()); err != nil {
+			if err := waitResults(ctx, conn, run, manifest.GetWorkItems()); err != nil {
 				return nil, err
 			}
 			if err := startStage("loader"); err != nil {
@@ -401,7 +399,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		return nil, fmt.Errorf("run %d of %s ended %s: %s", run, spec.Name, res.Status, final.GetReason())
 	}
 
-	if err := streamTimes(ctx, conn.JS, run, start, res); err != nil {
+	if err := streamTimes(ctx, conn, run, start, res); err != nil {
 		return nil, err
 	}
 	if err := r.dbFacts(ctx, st, nmDB, run, res); err != nil {
@@ -473,23 +471,19 @@ func watchWrites(ctx context.Context, url string, run int64, start time.Time) fu
 }
 
 // waitManifest waits until the run's manifest is in the data stream (the plan is complete).
-func waitManifest(ctx context.Context, js jetstream.JetStream, run int64) (*netmonv1.Manifest, error) {
-	str, err := js.Stream(ctx, message.StreamData)
-	if err != nil {
-		return nil, err
-	}
+func waitManifest(ctx context.Context, conn *bus.Conn, run int64) (*netmonv1.Manifest, error) {
 	subject := message.SnapshotSubject(run, message.KindManifest)
 	for {
-		msg, err := str.GetLastMsgForSubject(ctx, subject)
+		data, ok, err := conn.LastMessage(ctx, message.StreamData, subject)
 		switch {
-		case err == nil:
+		case err != nil:
+			return nil, err
+		case ok:
 			m := &netmonv1.Manifest{}
-			if err := proto.Unmarshal(msg.Data, m); err != nil {
+			if err := proto.Unmarshal(data, m); err != nil {
 				return nil, fmt.Errorf("manifest of run %d: %w", run, err)
 			}
 			return m, nil
-		case !errors.Is(err, jetstream.ErrMsgNotFound):
-			return nil, err
 		}
 		select {
 		case <-ctx.Done():
@@ -500,20 +494,11 @@ func waitManifest(ctx context.Context, js jetstream.JetStream, run int64) (*netm
 }
 
 // waitResults waits until the data stream holds n results of the run (clock and CID).
-func waitResults(ctx context.Context, js jetstream.JetStream, run, n int64) error {
-	str, err := js.Stream(ctx, message.StreamData)
-	if err != nil {
-		return err
-	}
-	filter := message.ResultFilter(run)
+func waitResults(ctx context.Context, conn *bus.Conn, run, n int64) error {
 	for {
-		info, err := str.Info(ctx, jetstream.WithSubjectFilter(filter))
+		got, err := conn.Count(ctx, message.StreamData, message.ResultFilter(run))
 		if err != nil {
 			return err
-		}
-		var got int64
-		for _, c := range info.State.Subjects {
-			got += int64(c)
 		}
 		if got >= n {
 			return nil
@@ -531,12 +516,12 @@ func requestRun(ctx context.Context, conn *bus.Conn) (int64, error) {
 	req, _ := proto.Marshal(&netmonv1.StartRunRequest{RequestedBy: "netmon-bench"})
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	msg, err := conn.NC.RequestWithContext(rctx, message.StartSubject, req)
+	data, err := conn.Request(rctx, message.StartSubject, req)
 	if err != nil {
 		return 0, fmt.Errorf("start run: %w", err)
 	}
 	var reply netmonv1.StartRunReply
-	if err := proto.Unmarshal(msg.Data, &reply); err != nil {
+	if err := proto.Unmarshal(data, &reply); err != nil {
 		return 0, fmt.Errorf("start run: %w", err)
 	}
 	if reply.GetError() != "" {
@@ -546,18 +531,14 @@ func requestRun(ctx context.Context, conn *bus.Conn) (int64, error) {
 }
 
 // runEvents delivers every run status event from now on (and the stream's history).
-func runEvents(ctx context.Context, js jetstream.JetStream) (<-chan *netmonv1.RunEvent, func(), error) {
-	cons, err := js.OrderedConsumer(ctx, message.StreamRuns, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"netmon.run.>"}})
-	if err != nil {
-		return nil, nil, fmt.Errorf("run events: %w", err)
-	}
+func runEvents(ctx context.Context, conn *bus.Conn) (<-chan *netmonv1.RunEvent, func(), error) {
 	ch := make(chan *netmonv1.RunEvent, 64)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		if _, err := lifecycle.Parse(m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:]); err != nil {
+	stop, err := conn.Follow(ctx, message.StreamRuns, message.RunsStreamSubjects, func(m bus.Stored) {
+		if s, err := message.ParseSubject(m.Subject); err != nil || !s.IsRunEvent() {
 			return // the run's record, not an event
 		}
 		var ev netmonv1.RunEvent
-		if proto.Unmarshal(m.Data(), &ev) == nil {
+		if proto.Unmarshal(m.Data, &ev) == nil {
 			select {
 			case ch <- &ev:
 			default:
@@ -567,12 +548,12 @@ func runEvents(ctx context.Context, js jetstream.JetStream) (<-chan *netmonv1.Ru
 	if err != nil {
 		return nil, nil, fmt.Errorf("run events: %w", err)
 	}
-	return ch, cc.Stop, nil
+	return ch, stop, nil
 }
 
 // streamTimes reads when the broker stored each of the run's messages (headers only) and fills
 // the stage offsets, counts and payload sizes.
-func streamTimes(ctx context.Context, js jetstream.JetStream, run int64, start time.Time, res *Result) error {
+func streamTimes(ctx context.Context, conn *bus.Conn, run int64, start time.Time, res *Result) error {
 	type span struct {
 		first, last time.Time
 		n, bytes    int64
@@ -594,62 +575,29 @@ func streamTimes(ctx context.Context, js jetstream.JetStream, run int64, start t
 		s.bytes += size
 	}
 	read := func(stream string, filters []string, kindOf func(string) string) error {
-		str, err := js.Stream(ctx, stream)
+		h, err := conn.Headers(ctx, stream, filters)
 		if err != nil {
 			return err
 		}
-		var want uint64
-		for _, f := range filters {
-			info, err := str.Info(ctx, jetstream.WithSubjectFilter(f))
+		for got := uint64(0); got < h.Pending; got++ {
+			m, err := h.Next(2 * time.Second)
 			if err != nil {
-				return err
+				return fmt.Errorf("stream %s: %d of %d messages read: %w", stream, got, h.Pending, err)
 			}
-			for _, c := range info.State.Subjects {
-				want += c
-			}
-		}
-		if want == 0 {
-			return nil
-		}
-		cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: filters, HeadersOnly: true})
-		if err != nil {
-			return err
-		}
-		for got := uint64(0); got < want; {
-			batch, err := cons.Fetch(256, jetstream.FetchMaxWait(2*time.Second))
-			if err != nil {
-				return err
-			}
-			n := 0
-			for m := range batch.Messages() {
-				n++
-				md, err := m.Metadata()
-				if err != nil {
-					return err
-				}
-				size, _ := strconv.ParseInt(m.Headers().Get("Nats-Msg-Size"), 10, 64)
-				note(kindOf(m.Subject()), md.Timestamp, size)
-			}
-			if batch.Error() != nil && !errors.Is(batch.Error(), jetstream.ErrNoMessages) {
-				return batch.Error()
-			}
-			if n == 0 {
-				return fmt.Errorf("stream %s: %d of %d messages read", stream, got, want)
-			}
-			got += uint64(n)
+			note(kindOf(m.Subject), m.Time, m.Size)
 		}
 		return nil
 	}
 	last := func(s string) string { return s[strings.LastIndexByte(s, '.')+1:] }
 	if err := read(message.StreamData, message.RunDataFilters(run), func(s string) string {
-		if strings.HasPrefix(s, "netmon.result.") {
+		if subj, err := message.ParseSubject(s); err == nil && subj.Family == message.FamilyResult {
 			return "result"
 		}
 		return last(s)
 	}); err != nil {
 		return fmt.Errorf("data stream: %w", err)
 	}
-	if err := read(message.StreamRuns, []string{fmt.Sprintf("netmon.run.%d.>", run)}, last); err != nil {
+	if err := read(message.StreamRuns, []string{message.RunFilter(run)}, last); err != nil {
 		return fmt.Errorf("runs stream: %w", err)
 	}
 	off := func(kind string, lastOne bool) time.Duration {

@@ -42,19 +42,11 @@ func connect(t *testing.T) *bus.Conn {
 }
 
 func workItem(run, sp, batch int64) message.Out {
-	return message.Out{
-		Subject: message.WorkSubject(run, sp),
-		ID:      message.WorkID(run, sp, batch),
-		Msg:     &netmonv1.WorkItem{RunId: run, SpId: sp, Batch: batch, Wallets: []string{"0xa"}},
-	}
+	return message.WorkOut(&netmonv1.WorkItem{RunId: run, SpId: sp, Batch: batch, Wallets: []string{"0xa"}})
 }
 
 func resultFor(item *netmonv1.WorkItem, o netmonv1.Outcome) message.Out {
-	return message.Out{
-		Subject: message.ResultSubject(item.GetRunId(), item.GetSpId()),
-		ID:      message.ResultID(item.GetRunId(), item.GetSpId(), item.GetBatch()),
-		Msg:     &netmonv1.FetchResult{RunId: item.GetRunId(), SpId: item.GetSpId(), Batch: item.GetBatch(), Outcome: o},
-	}
+	return message.ResultOut(&netmonv1.FetchResult{RunId: item.GetRunId(), SpId: item.GetSpId(), Batch: item.GetBatch(), Outcome: o})
 }
 
 // consume runs the router on the work stream with handler h until the returned stop is called.

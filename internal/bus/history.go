@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -63,7 +64,8 @@ func (c *Conn) MissingStreams(ctx context.Context, names ...string) []string {
 // Stored is a message read back from a stream.
 type Stored struct {
 	Subject string
-	Data    []byte
+	Data    []byte    // nil when read with Headers
+	Size    int64     // of the payload
 	Time    time.Time // when the stream stored it
 }
 
@@ -78,8 +80,19 @@ type History struct {
 
 // History opens the stored messages of stream on the subjects matching filters.
 func (c *Conn) History(ctx context.Context, stream string, filters []string) (*History, error) {
+	return c.history(ctx, stream, filters, false)
+}
+
+// Headers is History without the payloads (Stored.Data is nil; Size and Time are set), for
+// reading when and how much was stored without moving it.
+func (c *Conn) Headers(ctx context.Context, stream string, filters []string) (*History, error) {
+	return c.history(ctx, stream, filters, true)
+}
+
+func (c *Conn) history(ctx context.Context, stream string, filters []string, headersOnly bool) (*History, error) {
 	cons, err := c.JS.OrderedConsumer(ctx, c.ns.name(stream), jetstream.OrderedConsumerConfig{
 		FilterSubjects: c.ns.subjects(filters),
+		HeadersOnly:    headersOnly,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", stream, err)
@@ -102,7 +115,11 @@ func (h *History) Next(wait time.Duration) (Stored, error) {
 
 // stored is m as read back, without the namespace.
 func stored(m jetstream.Msg, ns Namespace) Stored {
-	s := Stored{Subject: ns.local(m.Subject()), Data: m.Data()}
+	s := Stored{Subject: ns.local(m.Subject()), Data: m.Data(), Size: int64(len(m.Data()))}
+	if size := m.Headers().Get(nats.MsgSize); size != "" {
+		s.Data = nil
+		s.Size, _ = strconv.ParseInt(size, 10, 64)
+	}
 	if md, err := m.Metadata(); err == nil {
 		s.Time = md.Timestamp
 	}

@@ -194,7 +194,7 @@ func watchRun(ctx context.Context, conn *bus.Conn, st *store.Store, run int64, o
 	events := make(chan *netmonv1.RunEvent, 8)
 	stop, err := conn.Follow(ctx, message.StreamRuns, []string{message.RunFilter(run)}, func(m bus.Stored) {
 		// Only status events: the run's subject space also holds its record (another message).
-		if !statusToken(m.Subject) {
+		if s, err := message.ParseSubject(m.Subject); err != nil || !s.IsRunEvent() {
 			return
 		}
 		var ev netmonv1.RunEvent
@@ -269,12 +269,6 @@ func bar(f float64, width int) string {
 	}
 	n := int(f * float64(width))
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
-}
-
-// statusToken reports whether a netmon.run.<run>.<token> subject carries a RunEvent.
-func statusToken(subject string) bool {
-	_, err := lifecycle.Parse(subject[strings.LastIndexByte(subject, '.')+1:])
-	return err == nil
 }
 
 func statusName(s netmonv1.RunStatus) string {

@@ -7,16 +7,16 @@ package livetest
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/pipeline"
 	"github.com/audius-netmon/netmon/internal/simnet"
@@ -35,7 +35,7 @@ type Stack struct {
 	Pushgateway string
 	// Metrics are the stages' /metrics addresses (host:port) by stage name.
 	Metrics map[string]string
-	nc      *nats.Conn
+	conn    *bus.Conn
 }
 
 // Stages are the names of the four stages, in pipeline order.
@@ -87,10 +87,10 @@ func Start(t testing.TB, sc simnet.Scenario, env ...string) *Stack {
 	})
 	cfg.NATSURL = e.URL
 	s.Config = cfg
-	if s.nc, err = nats.Connect(e.URL); err != nil {
+	if s.conn, err = bus.Connect(e.URL, "", "livetest", zerolog.Nop()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.nc.Close)
+	t.Cleanup(s.conn.Close)
 	for _, st := range Stages {
 		testenv.WaitHTTP(t, "http://"+s.Metrics[st]+"/readyz", 30*time.Second)
 	}
@@ -101,32 +101,33 @@ func Start(t testing.TB, sc simnet.Scenario, env ...string) *Stack {
 // (complete, incomplete or failed) within timeout, and returns the run id and its final status.
 func (s *Stack) Run(t testing.TB, timeout time.Duration) (int64, string) {
 	t.Helper()
-	ends := make(chan *netmonv1.RunEvent, 16)
-	var subs []*nats.Subscription
-	for _, status := range []string{"complete", "incomplete", "failed"} {
-		sub, err := s.nc.Subscribe("netmon.run.*."+status, func(m *nats.Msg) {
-			var ev netmonv1.RunEvent
-			if proto.Unmarshal(m.Data, &ev) == nil {
-				ends <- &ev
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ends := make(chan *netmonv1.RunEvent, 64)
+	stop, err := s.conn.Follow(ctx, message.StreamRuns, message.RunsStreamSubjects, func(m bus.Stored) {
+		subj, err := message.ParseSubject(m.Subject)
+		if err != nil || !subj.IsRunEvent() {
+			return
+		}
+		var ev netmonv1.RunEvent
+		if proto.Unmarshal(m.Data, &ev) == nil && lifecycle.FromProto(ev.GetStatus()).Terminal() {
+			select {
+			case ends <- &ev:
+			default:
 			}
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
-		subs = append(subs, sub)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	defer func() {
-		for _, sub := range subs {
-			_ = sub.Unsubscribe()
-		}
-	}()
+	defer stop()
 	req, _ := proto.Marshal(&netmonv1.StartRunRequest{RequestedBy: "livetest"})
-	m, err := s.nc.Request(message.StartSubject, req, 10*time.Second)
+	data, err := s.conn.Request(ctx, message.StartSubject, req)
 	if err != nil {
 		t.Fatalf("livetest: start a run: %v", err)
 	}
 	var reply netmonv1.StartRunReply
-	if err := proto.Unmarshal(m.Data, &reply); err != nil || reply.GetError() != "" {
+	if err := proto.Unmarshal(data, &reply); err != nil || reply.GetError() != "" {
 		t.Fatalf("livetest: start a run: %v %s", err, reply.GetError())
 	}
 	deadline := time.After(timeout)
@@ -134,22 +135,10 @@ func (s *Stack) Run(t testing.TB, timeout time.Duration) (int64, string) {
 		select {
 		case ev := <-ends:
 			if ev.GetRunId() == reply.GetRunId() {
-				return ev.GetRunId(), statusName(ev.GetStatus())
+				return ev.GetRunId(), string(lifecycle.FromProto(ev.GetStatus()))
 			}
 		case <-deadline:
 			t.Fatalf("livetest: run %d did not end within %s", reply.GetRunId(), timeout)
 		}
 	}
-}
-
-func statusName(s netmonv1.RunStatus) string {
-	switch s {
-	case netmonv1.RunStatus_RUN_STATUS_COMPLETE:
-		return "complete"
-	case netmonv1.RunStatus_RUN_STATUS_INCOMPLETE:
-		return "incomplete"
-	case netmonv1.RunStatus_RUN_STATUS_FAILED:
-		return "failed"
-	}
-	return fmt.Sprint(s)
 }

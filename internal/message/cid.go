@@ -29,13 +29,13 @@ func CIDResultSubject(run, spID int64) string {
 // IsCID reports whether a parsed work or result subject is a CID one.
 func (s Subject) IsCID() bool { return len(s.Rest) == 2 && s.Rest[1] == CIDToken }
 
-// CIDWorkID identifies a CID work item; route is the route's number (netmonv1.CIDRoute).
-func CIDWorkID(run, spID int64, route int32, batch int64) string {
+// cIDWorkID identifies a CID work item; route is the route's number (netmonv1.CIDRoute).
+func cIDWorkID(run, spID int64, route int32, batch int64) string {
 	return fmt.Sprintf("r%d-cidwork-%d-%d-%d", run, spID, route, batch)
 }
 
-// CIDResultID identifies the result of a CID work item.
-func CIDResultID(run, spID int64, route int32, batch int64) string {
+// cIDResultID identifies the result of a CID work item.
+func cIDResultID(run, spID int64, route int32, batch int64) string {
 	return fmt.Sprintf("r%d-cidresult-%d-%d-%d", run, spID, route, batch)
 }
 

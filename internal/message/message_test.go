@@ -47,6 +47,9 @@ func TestOutsDecodeAsPublished(t *testing.T) {
 		if s.String() != c.out.Subject || s.Run != 4 || s.Family != c.family {
 			t.Errorf("%s: parsed as %+v (%s)", c.out.Subject, s, s)
 		}
+		if want := c.family == message.FamilyRun && s.Kind() != message.KindRecord; s.IsRunEvent() != want {
+			t.Errorf("%s: IsRunEvent %v", c.out.Subject, !want)
+		}
 		if sp, ok := s.SPID(); sp != c.sp || ok != (c.sp != 0) {
 			t.Errorf("%s: SPID %d, %v; want %d", c.out.Subject, sp, ok, c.sp)
 		}

@@ -38,55 +38,55 @@ func KeysOut(m *netmonv1.StorageKeyBatch) Out {
 func ManifestOut(m *netmonv1.Manifest) Out { return snapshotOut(m.GetRunId(), KindManifest, 0, m) }
 
 func snapshotOut(run int64, kind string, batch int64, m proto.Message) Out {
-	return Out{Subject: SnapshotSubject(run, kind), ID: SnapshotID(run, kind, batch), Msg: m}
+	return Out{Subject: SnapshotSubject(run, kind), ID: snapshotID(run, kind, batch), Msg: m}
 }
 
 // WorkOut is a clock work item (netmon.work.<run>.<sp>).
 func WorkOut(m *netmonv1.WorkItem) Out {
-	return Out{Subject: WorkSubject(m.GetRunId(), m.GetSpId()), ID: WorkID(m.GetRunId(), m.GetSpId(), m.GetBatch()), Msg: m}
+	return Out{Subject: WorkSubject(m.GetRunId(), m.GetSpId()), ID: workID(m.GetRunId(), m.GetSpId(), m.GetBatch()), Msg: m}
 }
 
 // ResultOut is the result of a clock work item (netmon.result.<run>.<sp>).
 func ResultOut(m *netmonv1.FetchResult) Out {
-	return Out{Subject: ResultSubject(m.GetRunId(), m.GetSpId()), ID: ResultID(m.GetRunId(), m.GetSpId(), m.GetBatch()), Msg: m}
+	return Out{Subject: ResultSubject(m.GetRunId(), m.GetSpId()), ID: resultID(m.GetRunId(), m.GetSpId(), m.GetBatch()), Msg: m}
 }
 
 // CIDWorkOut is a CID work item (netmon.work.<run>.<sp>.cid).
 func CIDWorkOut(m *netmonv1.CIDWorkItem) Out {
 	return Out{Subject: CIDWorkSubject(m.GetRunId(), m.GetSpId()),
-		ID: CIDWorkID(m.GetRunId(), m.GetSpId(), int32(m.GetRoute()), m.GetBatch()), Msg: m}
+		ID: cIDWorkID(m.GetRunId(), m.GetSpId(), int32(m.GetRoute()), m.GetBatch()), Msg: m}
 }
 
 // CIDResultOut is the result of a CID work item (netmon.result.<run>.<sp>.cid).
 func CIDResultOut(m *netmonv1.CIDResult) Out {
 	return Out{Subject: CIDResultSubject(m.GetRunId(), m.GetSpId()),
-		ID: CIDResultID(m.GetRunId(), m.GetSpId(), int32(m.GetRoute()), m.GetBatch()), Msg: m}
+		ID: cIDResultID(m.GetRunId(), m.GetSpId(), int32(m.GetRoute()), m.GetBatch()), Msg: m}
 }
 
 // StorageWorkOut is a blob-presence work item (netmon.work.<run>.<sp>.storage).
 func StorageWorkOut(m *netmonv1.StorageWorkItem) Out {
 	return Out{Subject: StorageWorkSubject(m.GetRunId(), m.GetSpId()),
-		ID: StorageWorkID(m.GetRunId(), m.GetSpId(), m.GetBatch()), Msg: m}
+		ID: storageWorkID(m.GetRunId(), m.GetSpId(), m.GetBatch()), Msg: m}
 }
 
 // StorageResultOut is the result of a blob-presence work item (netmon.result.<run>.<sp>.storage).
 func StorageResultOut(m *netmonv1.StorageResult) Out {
 	return Out{Subject: StorageResultSubject(m.GetRunId(), m.GetSpId()),
-		ID: StorageResultID(m.GetRunId(), m.GetSpId(), m.GetBatch()), Msg: m}
+		ID: storageResultID(m.GetRunId(), m.GetSpId(), m.GetBatch()), Msg: m}
 }
 
 // HealthWorkOut is a node's health work item (netmon.work.<run>.<sp>.health).
 func HealthWorkOut(m *netmonv1.HealthWorkItem) Out {
-	return Out{Subject: HealthWorkSubject(m.GetRunId(), m.GetSpId()), ID: HealthWorkID(m.GetRunId(), m.GetSpId()), Msg: m}
+	return Out{Subject: HealthWorkSubject(m.GetRunId(), m.GetSpId()), ID: healthWorkID(m.GetRunId(), m.GetSpId()), Msg: m}
 }
 
 // HealthResultOut is the result of a node's health work item (netmon.result.<run>.<sp>.health).
 func HealthResultOut(m *netmonv1.HealthResult) Out {
-	return Out{Subject: HealthResultSubject(m.GetRunId(), m.GetSpId()), ID: HealthResultID(m.GetRunId(), m.GetSpId()), Msg: m}
+	return Out{Subject: HealthResultSubject(m.GetRunId(), m.GetSpId()), ID: healthResultID(m.GetRunId(), m.GetSpId()), Msg: m}
 }
 
 // RunEventOut is a message of a run's lifecycle (netmon.run.<run>.<token>): a status event, whose
 // token is the status, or the run's record (token "record").
 func RunEventOut(run int64, token string, m proto.Message) Out {
-	return Out{Subject: RunEventSubject(run, token), ID: RunEventID(run, token), Msg: m}
+	return Out{Subject: RunEventSubject(run, token), ID: runEventID(run, token), Msg: m}
 }

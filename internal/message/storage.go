@@ -45,18 +45,18 @@ func (s Subject) IsStorage() bool { return len(s.Rest) == 2 && s.Rest[1] == Stor
 // IsHealth reports whether a parsed work or result subject is a health one.
 func (s Subject) IsHealth() bool { return len(s.Rest) == 2 && s.Rest[1] == HealthToken }
 
-// StorageWorkID identifies a blob-presence work item.
-func StorageWorkID(run, spID, batch int64) string {
+// storageWorkID identifies a blob-presence work item.
+func storageWorkID(run, spID, batch int64) string {
 	return fmt.Sprintf("r%d-storagework-%d-%d", run, spID, batch)
 }
 
-// StorageResultID identifies the result of a blob-presence work item.
-func StorageResultID(run, spID, batch int64) string {
+// storageResultID identifies the result of a blob-presence work item.
+func storageResultID(run, spID, batch int64) string {
 	return fmt.Sprintf("r%d-storageresult-%d-%d", run, spID, batch)
 }
 
-// HealthWorkID identifies a node's health work item.
-func HealthWorkID(run, spID int64) string { return fmt.Sprintf("r%d-healthwork-%d", run, spID) }
+// healthWorkID identifies a node's health work item.
+func healthWorkID(run, spID int64) string { return fmt.Sprintf("r%d-healthwork-%d", run, spID) }
 
-// HealthResultID identifies the result of a node's health work item.
-func HealthResultID(run, spID int64) string { return fmt.Sprintf("r%d-healthresult-%d", run, spID) }
+// healthResultID identifies the result of a node's health work item.
+func healthResultID(run, spID int64) string { return fmt.Sprintf("r%d-healthresult-%d", run, spID) }

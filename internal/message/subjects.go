@@ -168,6 +168,12 @@ func (s Subject) Kind() string {
 	return s.Rest[0]
 }
 
+// IsRunEvent reports whether s carries a run's status event (netmon.run.<run>.<status>), not its
+// record.
+func (s Subject) IsRunEvent() bool {
+	return s.Family == FamilyRun && s.Kind() != "" && s.Kind() != KindRecord
+}
+
 // In is one delivered message as stage logic sees it: its subject, parsed once, and its payload.
 type In struct {
 	Subject Subject
@@ -177,18 +183,18 @@ type In struct {
 // Message ids. They are deterministic per (run, kind, node, batch), so a republish after a crash
 // is dropped by the stream's duplicate window and, beyond it, by the loader's keyed writes.
 
-// SnapshotID identifies a snapshot message; batch is 0 for single messages.
-func SnapshotID(run int64, kind string, batch int64) string {
+// snapshotID identifies a snapshot message; batch is 0 for single messages.
+func snapshotID(run int64, kind string, batch int64) string {
 	return fmt.Sprintf("r%d-%s-%d", run, kind, batch)
 }
 
-// WorkID identifies a work item.
-func WorkID(run, spID, batch int64) string { return fmt.Sprintf("r%d-work-%d-%d", run, spID, batch) }
+// workID identifies a work item.
+func workID(run, spID, batch int64) string { return fmt.Sprintf("r%d-work-%d-%d", run, spID, batch) }
 
-// ResultID identifies the result of a work item.
-func ResultID(run, spID, batch int64) string {
+// resultID identifies the result of a work item.
+func resultID(run, spID, batch int64) string {
 	return fmt.Sprintf("r%d-result-%d-%d", run, spID, batch)
 }
 
-// RunEventID identifies a run event.
-func RunEventID(run int64, status string) string { return fmt.Sprintf("r%d-run-%s", run, status) }
+// runEventID identifies a run event.
+func runEventID(run int64, status string) string { return fmt.Sprintf("r%d-run-%s", run, status) }

@@ -104,6 +104,12 @@ func (p *Planner) Nodes(ctx context.Context, snap *store.Snapshot, at int64) (No
 	return list, nil
 }
 
+// runOut is a run's opening message: what it is of, when it was created, its deadline.
+func (p *Planner) runOut(run, block int64, created time.Time) message.Out {
+	return message.RunOut(&netmonv1.Run{RunId: run, BlockNumber: block, CreatedAt: timestamppb.New(created),
+		Deadline: timestamppb.New(created.Add(p.opts.Deadline)), Network: string(p.opts.Network)})
+}
+
 // Plan reads the snapshot and emits run run's messages over the content nodes of list (Nodes).
 // created is the run's creation time.
 func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *store.Snapshot, list NodeList, emit Emitter) (*netmonv1.Manifest, error) {
@@ -113,8 +119,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		return nil, err
 	}
 	nodes := list.Nodes
-	if err := emit.Emit(ctx, message.RunOut(&netmonv1.Run{RunId: run, BlockNumber: block, CreatedAt: timestamppb.New(created),
-		Deadline: timestamppb.New(created.Add(p.opts.Deadline)), Network: string(p.opts.Network)})); err != nil {
+	if err := emit.Emit(ctx, p.runOut(run, block, created)); err != nil {
 		return nil, err
 	}
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/placement"
@@ -134,12 +133,7 @@ func (p *Planner) PlanStorage(ctx context.Context, run int64, created time.Time,
 	if o.Keys == nil {
 		return nil, fmt.Errorf("storage run: no key source")
 	}
-	if err := emit.Emit(ctx, message.Out{
-		Subject: message.SnapshotSubject(run, message.KindRun),
-		ID:      message.SnapshotID(run, message.KindRun, 0),
-		Msg: &netmonv1.Run{RunId: run, BlockNumber: list.Block, CreatedAt: timestamppb.New(created),
-			Deadline: timestamppb.New(created.Add(p.opts.Deadline)), Network: string(p.opts.Network)},
-	}); err != nil {
+	if err := emit.Emit(ctx, p.runOut(run, list.Block, created)); err != nil {
 		return nil, err
 	}
 
@@ -172,13 +166,12 @@ func (p *Planner) PlanStorage(ctx context.Context, run int64, created time.Time,
 		nb.Nodes = append(nb.Nodes, &netmonv1.ContentNode{SpId: n.id, Endpoint: n.host, DelegateWallet: n.delegate,
 			ReplicationFactor: int32(n.r)})
 	}
-	if err := emit.Emit(ctx, message.Out{Subject: message.SnapshotSubject(run, message.KindNodes),
-		ID: message.SnapshotID(run, message.KindNodes, 0), Msg: nb}); err != nil {
+	if err := emit.Emit(ctx, message.NodesOut(nb)); err != nil {
 		return nil, err
 	}
 	for _, n := range nodes {
-		if err := emit.Emit(ctx, message.Out{Subject: message.HealthWorkSubject(run, n.id), ID: message.HealthWorkID(run, n.id),
-			Msg: &netmonv1.HealthWorkItem{RunId: run, SpId: n.id, Endpoint: n.host, DelegateWallet: n.delegate}}); err != nil {
+		if err := emit.Emit(ctx, message.HealthWorkOut(&netmonv1.HealthWorkItem{RunId: run, SpId: n.id, Endpoint: n.host,
+			DelegateWallet: n.delegate})); err != nil {
 			return nil, err
 		}
 		m.WorkItems++
@@ -203,8 +196,7 @@ func (p *Planner) PlanStorage(ctx context.Context, run int64, created time.Time,
 			return nil
 		}
 		item := &netmonv1.StorageWorkItem{RunId: run, SpId: n.id, Endpoint: n.host, Batch: n.batch, Keys: *keys, NonHolder: nonHolder}
-		if err := emit.Emit(ctx, message.Out{Subject: message.StorageWorkSubject(run, n.id),
-			ID: message.StorageWorkID(run, n.id, n.batch), Msg: item}); err != nil {
+		if err := emit.Emit(ctx, message.StorageWorkOut(item)); err != nil {
 			return err
 		}
 		m.WorkItems++
@@ -219,8 +211,7 @@ func (p *Planner) PlanStorage(ctx context.Context, run int64, created time.Time,
 		if len(kb.Keys) == 0 {
 			return nil
 		}
-		if err := emit.Emit(ctx, message.Out{Subject: message.SnapshotSubject(run, message.KindKeys),
-			ID: message.SnapshotID(run, message.KindKeys, kb.Batch), Msg: kb}); err != nil {
+		if err := emit.Emit(ctx, message.KeysOut(kb)); err != nil {
 			return err
 		}
 		m.KeyBatches++
@@ -276,8 +267,7 @@ func (p *Planner) PlanStorage(ctx context.Context, run int64, created time.Time,
 		}
 	}
 	m.DiscoveryDuration = durationpb.New(list.Took + time.Since(start))
-	if err := emit.Emit(ctx, message.Out{Subject: message.SnapshotSubject(run, message.KindManifest),
-		ID: message.SnapshotID(run, message.KindManifest, 0), Msg: m}); err != nil {
+	if err := emit.Emit(ctx, message.ManifestOut(m)); err != nil {
 		return nil, err
 	}
 	if err := emit.Flush(ctx); err != nil {
