@@ -27,7 +27,7 @@ func (e errConfig) Unwrap() error { return e.err }
 // usages are the stage binaries' --help texts.
 var usages = map[config.Stage]string{
 	config.Planner: `starts monitoring runs: on NETMON_SCHEDULE (default @daily) and whenever
-asked (netmon run), one at a time under a lease. It reads the discovery database (FDB_* or
+asked (netmon run), one run of a network at a time. It reads the discovery database (FDB_* or
 NETMON_DISCOVERY_DB_URL) in one consistent read and publishes the run's snapshot, its work items
 and its manifest to NATS (NETMON_NATS_URL).`,
 	config.Fetcher: `takes work items from NATS (NETMON_NATS_URL), asks the content nodes for their

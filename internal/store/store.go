@@ -16,7 +16,23 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Store is the NM DB.
+// Store is the NM DB. Its contract, for every method below unless its comment says otherwise:
+//
+//   - Concurrency: safe for concurrent use by many goroutines and processes (several loaders, the
+//     aggregator, replay, the command line); what must happen once is serialised in the database
+//     (a run's row lock, an advisory lock, a conditional UPDATE), never in this process.
+//   - Idempotence: writing the same message again changes nothing. A batch or a result (Save*
+//     reporting a bool) claims its ledger row (fetch_results, loaded_batches: MessageKey) in the
+//     transaction that writes its rows, so a second write writes nothing and reports false; the
+//     run, content-node and manifest messages set the run row's columns to the same values again.
+//     A lifecycle transition moves a run only from its source statuses, so repeating one reports
+//     false.
+//   - Ordering: the messages of a run may be written in any order, from any number of writers,
+//     once the run's row exists (CreateRun, or EnsureRun for replay); TryFinishLoad decides, after
+//     each, whether everything promised has arrived.
+//   - Cancellation: ctx bounds each call; a cancelled call rolls its transaction back and leaves
+//     nothing half written. Unavailable(err) tells an NM DB that cannot be reached (wait and try
+//     again) from a failure of the statement itself.
 type Store struct {
 	pool *pgxpool.Pool
 }
