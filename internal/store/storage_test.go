@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/audius-netmon/netmon/internal/lifecycle"
+	"github.com/audius-netmon/netmon/internal/storagekeys"
 	"github.com/audius-netmon/netmon/internal/store"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
@@ -250,4 +252,46 @@ func TestStorageRunMetrics(t *testing.T) {
 	if _, ok := got[`audius_nm_user_count{}`]; ok {
 		t.Error("a storage run has the clocks run's audius_nm_user_count")
 	}
+}
+
+// TestWilsonCoverage: over 200 seeded uniform samples (storagekeys.Sample, as storage runs draw
+// them) of 200 keys from a population of 5000 of which 4% are lost (200 keys, fixed), the 95%
+// Wilson interval the storage metrics publish (nm_wilson) holds the population's share in at
+// least 95% of the samples, and the samples' shares average to the population's within 0.5
+// points: an estimator biased towards more or fewer lost keys, or an interval too narrow, fails.
+func TestWilsonCoverage(t *testing.T) {
+	st, _ := openStore(t)
+	ctx := context.Background()
+	const population, lost, size, seeds = 5000, 200, 200, 200
+	truth := float64(lost) / population
+	covered, sum := 0, 0.0
+	for seed := int64(1); seed <= seeds; seed++ {
+		s := storagekeys.NewSample(size, seed)
+		for i := range population {
+			s.Add(storagekeys.Key{Key: fmt.Sprintf("key-%05d", i)})
+		}
+		k := 0
+		for _, key := range s.Keys() {
+			var i int
+			fmt.Sscanf(key.Key, "key-%05d", &i)
+			if i < lost {
+				k++
+			}
+		}
+		lower, upper, err := st.Wilson(ctx, float64(k), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lower <= truth && truth <= upper {
+			covered++
+		}
+		sum += float64(k) / size
+	}
+	if covered < seeds*95/100 {
+		t.Errorf("the 95%% interval held the population's share %v in %d of %d samples", truth, covered, seeds)
+	}
+	if mean := sum / seeds; math.Abs(mean-truth) > 0.005 {
+		t.Errorf("the samples' lost shares average %v, the population's is %v", mean, truth)
+	}
+	t.Logf("covered in %d of %d samples; mean share %.4f (population %.4f)", covered, seeds, sum/seeds, truth)
 }
