@@ -288,13 +288,13 @@ func showRun(ctx context.Context, st *store.Store, run int64, out io.Writer) err
 	fmt.Fprintln(out)
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "sp_id\tendpoint")
-	for _, c := range report.NodeColumns {
+	for _, c := range report.NodeColumnsOf(r.Network) {
 		fmt.Fprintf(tw, "\t%s", c.Title)
 	}
 	fmt.Fprintln(tw, "\titems\tfetch health\ts/item")
 	for _, n := range v.Nodes {
 		fmt.Fprintf(tw, "%d\t%s", n.SPID, shownEndpoint(n.Endpoint))
-		for _, c := range report.NodeColumns {
+		for _, c := range report.NodeColumnsOf(r.Network) {
 			val, ok := n.Metrics[c.Name]
 			if ok {
 				fmt.Fprintf(tw, "\t%s", formatValue(val))

@@ -112,8 +112,33 @@ func Run(ctx context.Context, st Store, run int64) (RunView, error) {
 	return v, nil
 }
 
-// NodeColumns are the per-node metrics a node table shows, with their column titles.
-var NodeColumns = []struct{ Name, Title string }{
+// NodeColumn is a per-node metric a node table shows, with its column title.
+type NodeColumn struct{ Name, Title string }
+
+// NodeColumnsOf are the node table's columns for a run of network n: NodeColumns for clocks
+// runs, StorageNodeColumns for storage runs.
+func NodeColumnsOf(n lifecycle.Network) []NodeColumn {
+	if n == lifecycle.Storage {
+		return StorageNodeColumns
+	}
+	return NodeColumns
+}
+
+// StorageNodeColumns are the node table's columns for a storage run.
+var StorageNodeColumns = []NodeColumn{
+	{"audius_nm_storage_node_up", "up"},
+	{"audius_nm_storage_node_replication_factor", "R"},
+	{"audius_nm_storage_node_keys_expected", "should"},
+	{"audius_nm_storage_node_keys_held", "held"},
+	{"audius_nm_storage_node_keys_missing", "missing"},
+	{"audius_nm_storage_node_keys_unknown", "unknown"},
+	{"audius_nm_storage_node_keys_unanswered", "no answer"},
+	{"audius_nm_storage_node_held_share", "held share"},
+	{"audius_nm_storage_node_extra_copies", "extra"},
+}
+
+// NodeColumns are the node table's columns for a clocks run.
+var NodeColumns = []NodeColumn{
 	{"audius_nm_all_user_count", "users"},
 	{"audius_nm_primary_user_count", "primary"},
 	{"audius_nm_fully_synced_user_by_replica_count", "fully"},
