@@ -10,6 +10,7 @@ import (
 
 	"github.com/audius-netmon/netmon/internal/simnet"
 	"github.com/audius-netmon/netmon/internal/store"
+	"github.com/audius-netmon/netmon/internal/testenv"
 )
 
 // TestDeadlineLoaderBehind: the loader is behind when the deadline cuts a run off. Every node
@@ -81,7 +82,7 @@ func TestDeadlineLoaderBehind(t *testing.T) {
 	}
 	t.Logf("%d answers stored in the stream before the cut were written after it", late)
 
-	liveDigest := runDigest(t, s.nmDB, 1)
+	liveDigest := testenv.RunDigest(t, s.nmDB, 1)
 	st, err := store.Open(ctx, s.nmDB, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func TestDeadlineLoaderBehind(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "; incomplete: deadline passed with ") {
 		t.Fatalf("netmon replay 1 exited %d:\n%s", code, out)
 	}
-	for table, d := range runDigest(t, s.nmDB, 1) {
+	for table, d := range testenv.RunDigest(t, s.nmDB, 1) {
 		if liveDigest[table] != d {
 			t.Errorf("replay of the run cut off while its loader was behind: table %s differs", table)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/audius-netmon/netmon/internal/simnet"
 	"github.com/audius-netmon/netmon/internal/store"
+	"github.com/audius-netmon/netmon/internal/testenv"
 )
 
 // envValue is the value of NAME in an environment list (the last one wins, as in exec).
@@ -128,7 +129,7 @@ func TestDeadline(t *testing.T) {
 	if status, _ := runRow(t, s.nmDB, 1); status != "incomplete" {
 		t.Errorf("after its late result, run 1 is %s", status)
 	}
-	before := runDigest(t, s.nmDB, 1)
+	before := testenv.RunDigest(t, s.nmDB, 1)
 	st, err := store.Open(t.Context(), s.nmDB, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +144,7 @@ func TestDeadline(t *testing.T) {
 		!strings.Contains(out, "; incomplete: deadline passed with ") {
 		t.Fatalf("netmon replay 1 exited %d:\n%s", code, out)
 	}
-	for table, d := range runDigest(t, s.nmDB, 1) {
+	for table, d := range testenv.RunDigest(t, s.nmDB, 1) {
 		if before[table] != d {
 			t.Errorf("replay of the incomplete run: table %s differs", table)
 		}

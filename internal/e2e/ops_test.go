@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,7 +123,7 @@ func TestOps(t *testing.T) {
 	t.Logf("netmon run --wait:\n%s", out)
 	contains(t, "run --wait", out, `run 1 started`, `run 1: .*work items fetched`, `run 1: complete`,
 		`(?m)^4\s+http://\S+(\s+\d+){6}\s+\d+\s+http_error \d+\s`)
-	before := runDigest(t, s.nmDB, 1)
+	before := testenv.RunDigest(t, s.nmDB, 1)
 	pushed := scrape(t, s.pushgateway, "network-monitoring")
 
 	// runs list and runs show, text and JSON.
@@ -289,7 +288,7 @@ func TestOps(t *testing.T) {
 	out = s.netmon(t, 0, "replay", "1")
 	t.Logf("netmon replay 1:\n%s", out)
 	contains(t, "replay", out, `replayed run 1 from stream history: \d+ messages; complete`, `pushed\s+no`)
-	after := runDigest(t, s.nmDB, 1)
+	after := testenv.RunDigest(t, s.nmDB, 1)
 	for table, d := range before {
 		if after[table] != d {
 			t.Errorf("replay: table %s differs from the original run", table)
@@ -309,7 +308,7 @@ func TestOps(t *testing.T) {
 		t.Errorf("replay --push: the Pushgateway does not hold run 1's original series")
 	}
 	for table, d := range before {
-		if runDigest(t, s.nmDB, 1)[table] != d {
+		if testenv.RunDigest(t, s.nmDB, 1)[table] != d {
 			t.Errorf("a second replay changed table %s", table)
 		}
 	}
@@ -329,50 +328,6 @@ func TestOps(t *testing.T) {
 	}
 	contains(t, "prune again", s.netmon(t, 0, "prune", "--keep", "1"), `nothing to prune`)
 }
-
-// runDigest returns, for every NM DB table with a run_id column (partitioned parents, not their
-// partitions), a hash of the run's rows in a total order: the comparison replay promises,
-// whatever tables later migrations add.
-func runDigest(t *testing.T, dbURL string, run int64) map[string]string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT c.relname FROM pg_class c
-		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'run_id' AND NOT a.attisdropped
-		WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relnamespace = 'public'::regnamespace`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, table := range tables {
-		var d string
-		var n int64
-		// Of a run's row, what the live run did with it beyond its data is not in the history
-		// replay reads: the plan settings' fingerprint (for resuming a plan) and the push and
-		// announcement of its end.
-		q := "SELECT count(*), coalesce(md5(string_agg((to_jsonb(t) - $2::text[])::text, '|' ORDER BY t::text)), '') FROM " +
-			table + " t WHERE run_id = $1"
-		if err := conn.QueryRow(ctx, q, run, runBookkeeping).Scan(&n, &d); err != nil {
-			t.Fatalf("digest %s: %v", table, err)
-		}
-		out[table] = fmt.Sprintf("%d rows %s", n, d)
-	}
-	if len(out) < 8 {
-		t.Fatalf("digest: only %d run tables: %v", len(out), tables)
-	}
-	return out
-}
-
-// runBookkeeping are the columns of a run's row that replay does not restore (runDigest).
-var runBookkeeping = []string{"plan", "push_state", "push_pending_since", "pushed_at", "push_attempts", "push_error", "announced"}
 
 // startServe starts `netmon serve` on a free loopback port, stopped when the test ends, and
 // returns its base URL (the address it prints).

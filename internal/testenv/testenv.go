@@ -217,3 +217,47 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// RunDigest returns, for every NM DB table with a run_id column (partitioned parents, not their
+// partitions), a hash of the run's rows in a total order: the comparison replay promises,
+// whatever tables later migrations add.
+func RunDigest(t testing.TB, dbURL string, run int64) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT c.relname FROM pg_class c
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'run_id' AND NOT a.attisdropped
+		WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relnamespace = 'public'::regnamespace`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, table := range tables {
+		var d string
+		var n int64
+		// Of a run's row, what the live run did with it beyond its data is not in the history
+		// replay reads: the plan settings' fingerprint (for resuming a plan) and the push and
+		// announcement of its end.
+		q := "SELECT count(*), coalesce(md5(string_agg((to_jsonb(t) - $2::text[])::text, '|' ORDER BY t::text)), '') FROM " +
+			table + " t WHERE run_id = $1"
+		if err := conn.QueryRow(ctx, q, run, runBookkeeping).Scan(&n, &d); err != nil {
+			t.Fatalf("digest %s: %v", table, err)
+		}
+		out[table] = fmt.Sprintf("%d rows %s", n, d)
+	}
+	if len(out) < 8 {
+		t.Fatalf("digest: only %d run tables: %v", len(out), tables)
+	}
+	return out
+}
+
+// runBookkeeping are the columns of a run's row that replay does not restore (RunDigest).
+var runBookkeeping = []string{"plan", "push_state", "push_pending_since", "pushed_at", "push_attempts", "push_error", "announced"}
