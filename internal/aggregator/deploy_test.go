@@ -194,6 +194,24 @@ const (
 // TestDashboards: each dashboard refers to the provisioned datasource by its fixed uid, queries
 // only metrics netmon publishes (or the rules record), and covers run freshness, sync health,
 // per-node health and CID replication.
+// dashboardMusts are, by dashboard uid, the rows and metrics each dashboard must show: the clocks
+// runs' dashboard, and the storage runs' (a dashboard of its own: TestDashboardInPrometheus checks
+// the clocks one against live clocks runs, and storage runs are not among them).
+var dashboardMusts = map[string]struct{ rows, metrics []string }{
+	"netmon-network-monitoring": {
+		rows: []string{"Run freshness", "Sync health", "Per-node health", "CID replication"},
+		metrics: []string{"audius_nm_last_completion_timestamp_seconds", "audius_nm_fully_synced_user_count",
+			"audius_nm_missed_users_count", "audius_nm_fetch_items", "audius_nm_cids_by_replication_factor",
+			"audius_nm_secondaries_by_clock_lag"},
+	},
+	"netmon-storage": {
+		rows: []string{"Storage"},
+		metrics: []string{"audius_nm_storage_last_completion_timestamp_seconds", "audius_nm_storage_lost_share",
+			"audius_nm_storage_keys_by_replicas", "audius_nm_storage_node_held_share",
+			"audius_nm_storage_node_repair_age_seconds", "audius_nm_storage_node_replication_factor_disagrees"},
+	},
+}
+
 func TestDashboards(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	files, _ := filepath.Glob(filepath.Join(root, "deploy/grafana/dashboards/*.json"))
@@ -250,14 +268,16 @@ func TestDashboards(t *testing.T) {
 		if !slices.ContainsFunc(d.Panels, func(p panel) bool { return p.Datasource != nil && p.Datasource.UID == nmdbUID }) {
 			t.Errorf("%s: no run-history panel from the NM DB", f)
 		}
-		for _, want := range []string{"Run freshness", "Sync health", "Per-node health", "CID replication"} {
-			if !slices.Contains(rows, want) {
-				t.Errorf("%s: no row %q (rows %v)", f, want, rows)
+		want, ok := dashboardMusts[d.UID]
+		if !ok {
+			t.Errorf("%s: dashboard uid %q has no entry in dashboardMusts", f, d.UID)
+		}
+		for _, row := range want.rows {
+			if !slices.Contains(rows, row) {
+				t.Errorf("%s: no row %q (rows %v)", f, row, rows)
 			}
 		}
-		for _, must := range []string{"audius_nm_last_completion_timestamp_seconds", "audius_nm_fully_synced_user_count",
-			"audius_nm_missed_users_count", "audius_nm_fetch_items", "audius_nm_cids_by_replication_factor",
-			"audius_nm_secondaries_by_clock_lag"} {
+		for _, must := range want.metrics {
 			if !used[must] {
 				t.Errorf("%s: no panel shows %s", f, must)
 			}
