@@ -144,7 +144,11 @@ func (a *Aggregator) Replay(ctx context.Context, rec *netmonv1.RunRecord) ([]sto
 	return samples, nil
 }
 
-// Push pushes samples of run to the Pushgateway job group, replacing what is there.
+// Push pushes samples of run to its network's Pushgateway job group, replacing what is there.
 func (a *Aggregator) Push(ctx context.Context, run int64, samples []store.Sample) error {
-	return a.pusher.Push(ctx, run, samples)
+	r, err := a.store.GetRun(ctx, run)
+	if err != nil {
+		return err
+	}
+	return a.pusher.forNetwork(r.Network).Push(ctx, run, samples)
 }

@@ -32,7 +32,8 @@ A run still active, or one that failed, cannot be replayed. A run whose row the 
 created again, marked as a replay until it is finished, so no live stage takes it for a live run.
 
 The metrics are not pushed unless --push is given: then they replace the live Pushgateway
-group (job NETMON_PUSH_JOB), as if the run had just ended.
+group of its network (job NETMON_PUSH_JOB, or NETMON_PUSH_JOB-storage for a storage run), as if
+the run had just ended.
 
 Exit codes: 0 replayed; 1 no such run in the history, history incomplete, or a dependency
 failed; 2 usage or configuration; 3 the run is the active one.

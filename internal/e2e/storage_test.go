@@ -220,6 +220,20 @@ func TestStorageRunMetrics(t *testing.T) {
 			t.Errorf("node %d (%s): no failed work item recorded", id, host)
 		}
 	}
+	// Replayed from stream history and pushed again, the run gives the same series, in the
+	// storage job.
+	if code, out := runCLI(t, env, time.Minute, "replay", "--push", "1"); code != 0 {
+		t.Fatalf("netmon replay --push 1 exited %d:\n%s", code, out)
+	}
+	again := scrape(t, pushgateway, "network-monitoring-storage")
+	if len(again) != len(got) {
+		t.Errorf("replayed: %d series, the live run pushed %d", len(again), len(got))
+	}
+	for k, v := range got {
+		if again[k] != v {
+			t.Errorf("replayed: %s = %v, the live run pushed %v", k, again[k], v)
+		}
+	}
 	// Probes never touch /content/ (it would create the replica it looks for).
 	for _, id := range net.NodeIDs() {
 		if st := nodes.Stats(id); st.Other != 0 {
