@@ -43,7 +43,7 @@ func TestAsyncErrorsAreLogged(t *testing.T) {
 	}
 	defer conn.Close()
 	block := make(chan struct{})
-	sub, err := conn.NC.Subscribe("slow", func(*nats.Msg) { <-block })
+	sub, err := bus.RawNC(conn).Subscribe("slow", func(*nats.Msg) { <-block })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +52,11 @@ func TestAsyncErrorsAreLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 10 {
-		if err := conn.NC.Publish("slow", []byte("x")); err != nil {
+		if err := bus.RawNC(conn).Publish("slow", []byte("x")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_ = conn.NC.Flush()
+	_ = bus.RawNC(conn).Flush()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(logs.String(), "slow consumer") {
 		if time.Now().After(deadline) {

@@ -21,14 +21,14 @@ import (
 
 // Conn is a NATS connection with its JetStream context, in one namespace.
 type Conn struct {
-	NC *nats.Conn
-	JS jetstream.JetStream
+	nc *nats.Conn
+	js jetstream.JetStream
 	ns Namespace
 }
 
 // Connect dials url (a comma-separated list is allowed), reconnecting forever with backoff, and
 // logs connection state changes on log. Everything done through the connection is in namespace
-// ns. opts add to the defaults (credentials, TLS: see stage.NATSOptions).
+// ns. opts add to the defaults (credentials, TLS: Dial adds the configured ones).
 func Connect(url string, ns Namespace, name string, log zerolog.Logger, opts ...nats.Option) (*Conn, error) {
 	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
@@ -65,21 +65,21 @@ func Connect(url string, ns Namespace, name string, log zerolog.Logger, opts ...
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Conn{NC: nc, JS: js, ns: ns}, nil
+	return &Conn{nc: nc, js: js, ns: ns}, nil
 }
 
 // ServerVersion is the connected server's version ("" before the first connection).
-func (c *Conn) ServerVersion() string { return c.NC.ConnectedServerVersion() }
+func (c *Conn) ServerVersion() string { return c.nc.ConnectedServerVersion() }
 
 // LastError is the connection's last error (why it is not connected yet), or nil.
-func (c *Conn) LastError() error { return c.NC.LastError() }
+func (c *Conn) LastError() error { return c.nc.LastError() }
 
 // WaitConnected blocks until the connection is up or ctx ends; Connect returns before the first
 // connection when the server is not reachable yet.
 func (c *Conn) WaitConnected(ctx context.Context) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	for !c.NC.IsConnected() {
+	for !c.nc.IsConnected() {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for nats: %w", ctx.Err())
@@ -91,8 +91,8 @@ func (c *Conn) WaitConnected(ctx context.Context) error {
 
 // Close drains the connection: pending publishes are flushed and subscriptions finish.
 func (c *Conn) Close() {
-	if err := c.NC.Drain(); err != nil {
-		c.NC.Close()
+	if err := c.nc.Drain(); err != nil {
+		c.nc.Close()
 	}
 }
 
@@ -113,12 +113,12 @@ func (e ErrServer) Error() string { return e.Reason }
 // CheckServer refuses a server older than MinServerVersion or without JetStream, with a message
 // that says what to do.
 func (c *Conn) CheckServer(ctx context.Context) error {
-	v := c.NC.ConnectedServerVersion()
+	v := c.nc.ConnectedServerVersion()
 	if !versionAtLeast(v, MinServerVersion) {
 		return ErrServer{Reason: fmt.Sprintf("nats-server %s is too old: netmon needs %s or newer with JetStream "+
 			"(go install github.com/nats-io/nats-server/v2@v2.15.2, or the nats:2.10+ image)", v, MinServerVersion)}
 	}
-	if _, err := c.JS.AccountInfo(ctx); err != nil {
+	if _, err := c.js.AccountInfo(ctx); err != nil {
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 			return ErrServer{Reason: fmt.Sprintf("nats-server %s has no JetStream for this account: start it with -js "+
 				"(or jetstream {} in its configuration)", v)}

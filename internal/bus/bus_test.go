@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
@@ -68,41 +67,38 @@ func consume(t *testing.T, c *bus.Conn, maxDeliver int, h bus.Handler) (stop fun
 	}
 }
 
-// results waits until the data stream holds n results and returns their outcomes by batch.
+// results waits until the data stream holds n results of run 1 and returns their outcomes by
+// batch.
 func results(t *testing.T, c *bus.Conn, n int) map[int64]netmonv1.Outcome {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := c.JS.Stream(ctx, message.StreamData)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for {
-		info, err := s.Info(ctx)
+		got, err := c.Count(ctx, message.StreamData, message.ResultFilter(1))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State.Msgs >= uint64(n) {
+		if got >= int64(n) {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%d results after 20s, want %d", info.State.Msgs, n)
+			t.Fatalf("%d results after 20s, want %d", got, n)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	out := map[int64]netmonv1.Outcome{}
-	cons, err := c.JS.OrderedConsumer(ctx, message.StreamData, jetstream.OrderedConsumerConfig{})
+	h, err := c.History(ctx, message.StreamData, []string{message.ResultFilter(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		m, err := cons.Next()
+		m, err := h.Next(5 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var r netmonv1.FetchResult
-		if err := proto.Unmarshal(m.Data(), &r); err != nil {
+		if err := proto.Unmarshal(m.Data, &r); err != nil {
 			t.Fatal(err)
 		}
 		if _, dup := out[r.GetBatch()]; dup {
@@ -113,17 +109,14 @@ func results(t *testing.T, c *bus.Conn, n int) map[int64]netmonv1.Outcome {
 	return out
 }
 
-func workLeft(t *testing.T, c *bus.Conn) uint64 {
+// workLeft is how many work items of run 1 the work queue still holds.
+func workLeft(t *testing.T, c *bus.Conn) int64 {
 	t.Helper()
-	s, err := c.JS.Stream(context.Background(), message.StreamWork)
+	n, err := c.Count(context.Background(), message.StreamWork, message.WorkFilter(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return n
 }
 
 func decodeItem(in message.In) *netmonv1.WorkItem {

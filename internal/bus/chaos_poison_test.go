@@ -46,16 +46,12 @@ func TestRouterPoisonWhenEveryDeliveryCrashes(t *testing.T) {
 	var handled, poisoned atomic.Int32
 	release := make(chan struct{}) // a crashed handler never returns while the test looks
 	defer close(release)
-	data, err := pub.JS.Stream(ctx, message.StreamData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := func() uint64 {
-		info, err := data.Info(ctx)
+	stored := func() int64 {
+		n, err := pub.Count(ctx, message.StreamData, message.ResultFilter(1))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return info.State.Msgs
+		return n
 	}
 	// Each "process" is a connection that dies (closed without draining: no ack, no nak) while
 	// handling the message, like a kill -9; the next one starts after it.
@@ -68,7 +64,7 @@ func TestRouterPoisonWhenEveryDeliveryCrashes(t *testing.T) {
 		go c.Consume(context.Background(), spec, handler{ //nolint:errcheck // the process is dead
 			handle: func(context.Context, message.In) ([]message.Out, error) {
 				handled.Add(1)
-				c.NC.Close()
+				bus.CloseNow(c)
 				close(crashed)
 				<-release
 				return nil, context.Canceled

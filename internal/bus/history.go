@@ -18,7 +18,7 @@ import (
 // LastMessage returns the data of the last message stored on subject in stream; ok is false when
 // there is none.
 func (c *Conn) LastMessage(ctx context.Context, stream, subject string) (data []byte, ok bool, err error) {
-	st, err := c.JS.Stream(ctx, c.ns.name(stream))
+	st, err := c.js.Stream(ctx, c.ns.name(stream))
 	if err != nil {
 		return nil, false, fmt.Errorf("stream %s: %w", stream, err)
 	}
@@ -34,7 +34,7 @@ func (c *Conn) LastMessage(ctx context.Context, stream, subject string) (data []
 
 // Count is how many messages stream holds on the subjects matching filter.
 func (c *Conn) Count(ctx context.Context, stream, filter string) (int64, error) {
-	st, err := c.JS.Stream(ctx, c.ns.name(stream))
+	st, err := c.js.Stream(ctx, c.ns.name(stream))
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", stream, err)
 	}
@@ -54,7 +54,7 @@ func (c *Conn) Count(ctx context.Context, stream, filter string) (int64, error) 
 func (c *Conn) MissingStreams(ctx context.Context, names ...string) []string {
 	var missing []string
 	for _, n := range names {
-		if _, err := c.JS.Stream(ctx, c.ns.name(n)); err != nil {
+		if _, err := c.js.Stream(ctx, c.ns.name(n)); err != nil {
 			missing = append(missing, c.ns.name(n))
 		}
 	}
@@ -90,7 +90,7 @@ func (c *Conn) Headers(ctx context.Context, stream string, filters []string) (*H
 }
 
 func (c *Conn) history(ctx context.Context, stream string, filters []string, headersOnly bool) (*History, error) {
-	cons, err := c.JS.OrderedConsumer(ctx, c.ns.name(stream), jetstream.OrderedConsumerConfig{
+	cons, err := c.js.OrderedConsumer(ctx, c.ns.name(stream), jetstream.OrderedConsumerConfig{
 		FilterSubjects: c.ns.subjects(filters),
 		HeadersOnly:    headersOnly,
 	})
@@ -130,7 +130,7 @@ func stored(m jetstream.Msg, ns Namespace) Stored {
 // first, then with each new one as it is stored, until stop is called. fn runs on one goroutine
 // at a time.
 func (c *Conn) Follow(ctx context.Context, stream string, filters []string, fn func(Stored)) (stop func(), err error) {
-	cons, err := c.JS.OrderedConsumer(ctx, c.ns.name(stream), jetstream.OrderedConsumerConfig{
+	cons, err := c.js.OrderedConsumer(ctx, c.ns.name(stream), jetstream.OrderedConsumerConfig{
 		FilterSubjects: c.ns.subjects(filters),
 	})
 	if err != nil {
@@ -145,7 +145,7 @@ func (c *Conn) Follow(ctx context.Context, stream string, filters []string, fn f
 
 // Request sends data on subject (core NATS, not a stream) and returns the reply's data.
 func (c *Conn) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
-	m, err := c.NC.RequestWithContext(ctx, c.ns.subject(subject), data)
+	m, err := c.nc.RequestWithContext(ctx, c.ns.subject(subject), data)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (c *Conn) Request(ctx context.Context, subject string, data []byte) ([]byte
 
 // Serve answers requests on subject (core NATS) with reply, one at a time, until stop is called.
 func (c *Conn) Serve(subject string, reply func(data []byte) []byte) (stop func(), err error) {
-	sub, err := c.NC.Subscribe(c.ns.subject(subject), func(m *nats.Msg) {
+	sub, err := c.nc.Subscribe(c.ns.subject(subject), func(m *nats.Msg) {
 		_ = m.Respond(reply(m.Data))
 	})
 	if err != nil {

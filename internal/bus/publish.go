@@ -66,7 +66,7 @@ func (c *Conn) Emitter(window int) *Emitter {
 	if window < 1 {
 		window = 1
 	}
-	return &Emitter{js: c.JS, ns: c.ns, window: window}
+	return &Emitter{js: c.js, ns: c.ns, window: window}
 }
 
 // Emit publishes o, first waiting for older messages when the window is full.

@@ -80,7 +80,7 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler, m *Rou
 	if spec.Workers < 1 {
 		spec.Workers = 1
 	}
-	cons, err := c.JS.CreateOrUpdateConsumer(ctx, c.ns.name(spec.Stream), jetstream.ConsumerConfig{
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.ns.name(spec.Stream), jetstream.ConsumerConfig{
 		Durable:        c.ns.name(spec.Durable),
 		FilterSubjects: c.ns.subjects(spec.Filters),
 		AckPolicy:      jetstream.AckExplicitPolicy,

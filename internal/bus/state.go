@@ -25,7 +25,7 @@ const (
 
 // OpenState creates the bucket if needed and returns the state.
 func (c *Conn) OpenState(ctx context.Context, replicas int) (*State, error) {
-	kv, err := c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      c.ns.name(stateBucket),
 		Description: "netmon: the highest run id handed out",
 		History:     1,

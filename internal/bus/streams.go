@@ -61,7 +61,7 @@ func (c *Conn) EnsureStreams(ctx context.Context, o StreamOptions) error {
 		},
 	}
 	for _, cfg := range cfgs {
-		if _, err := c.JS.CreateOrUpdateStream(ctx, cfg); err != nil {
+		if _, err := c.js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}

@@ -14,10 +14,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/planner"
-	"github.com/audius-netmon/netmon/internal/stage"
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
@@ -139,7 +139,7 @@ func reach(ctx context.Context, cfg config.Config, timeout time.Duration) []prob
 	}
 
 	try("nats", red["NETMON_NATS_URL"], func(ctx context.Context) (string, error) {
-		conn, err := stage.Dial(cfg, "netmon-check", zerolog.Nop())
+		conn, err := bus.Dial(cfg, "netmon-check", zerolog.Nop())
 		if err != nil {
 			return "", err
 		}

@@ -99,7 +99,7 @@ func runCmd(ctx context.Context, args []string, io IO) int {
 // dial connects to NATS for a command, giving up after a short while: an operator wants to
 // hear that NATS is not reachable, not wait for it.
 func dial(ctx context.Context, cfg config.Config, log zerolog.Logger) (*bus.Conn, error) {
-	conn, err := stage.Dial(cfg, "netmon-cli", log)
+	conn, err := bus.Dial(cfg, "netmon-cli", log)
 	if err != nil {
 		return nil, err
 	}

@@ -357,23 +357,10 @@ func runsDiffCmd(ctx context.Context, args []string, io IO) int {
 		}
 		runs[i] = r
 	}
-	ctx, cancel := withTimeout(ctx, time.Minute)
-	defer cancel()
-	st, code, ok := storeFor(ctx, io)
-	if !ok {
-		return code
-	}
-	defer st.Close()
-	d, err := report.DiffRuns(ctx, st, runs[0], runs[1], *all)
-	if err != nil {
-		return fail(io, "runs diff", err)
-	}
-	if *asJSON {
-		_ = writeJSON(io.Stdout, d)
-		return ExitOK
-	}
-	printDiff(io.Stdout, d)
-	return ExitOK
+	return lookup(ctx, io, fs, "runs diff", func(ctx context.Context, st *store.Store) (any, textFunc, error) {
+		d, err := report.DiffRuns(ctx, st, runs[0], runs[1], *all)
+		return d, func(w writer) { printDiff(w, d) }, err
+	}, *asJSON)
 }
 
 func printDiff(out io.Writer, d report.Diff) {

@@ -21,7 +21,6 @@ import (
 	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/simnet"
-	"github.com/audius-netmon/netmon/internal/stage"
 	"github.com/audius-netmon/netmon/internal/testenv"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
@@ -139,7 +138,7 @@ func dialNATS(t *testing.T, env []string, timeout time.Duration) (*bus.Conn, err
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	conn, err := stage.Dial(cfg, "chaos-test", zerolog.Nop())
+	conn, err := bus.Dial(cfg, "chaos-test", zerolog.Nop())
 	if err != nil {
 		return nil, err
 	}
@@ -164,9 +163,11 @@ func startRunWith(t *testing.T, env []string) int64 {
 	req, _ := proto.Marshal(&netmonv1.StartRunRequest{RequestedBy: "chaos test"})
 	var reply netmonv1.StartRunReply
 	for attempt := 0; ; attempt++ {
-		m, err := conn.NC.Request(message.StartSubject, req, 10*time.Second)
+		rctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		data, err := conn.Request(rctx, message.StartSubject, req)
+		cancel()
 		if err == nil {
-			if err := proto.Unmarshal(m.Data, &reply); err != nil {
+			if err := proto.Unmarshal(data, &reply); err != nil {
 				t.Fatal(err)
 			}
 			break

@@ -6,10 +6,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/loader"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/store"
@@ -58,16 +57,12 @@ func redeliverAll(t *testing.T, natsURL, dbURL string, run int64) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	nc, err := nats.Connect(natsURL)
+	conn, err := bus.Connect(natsURL, "", "redeliver-test", zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := js.OrderedConsumer(ctx, message.StreamData, jetstream.OrderedConsumerConfig{FilterSubjects: message.RunDataFilters(run)})
+	defer conn.Close()
+	h, err := conn.History(ctx, message.StreamData, message.RunDataFilters(run))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,22 +72,18 @@ func redeliverAll(t *testing.T, natsURL, dbURL string, run int64) int {
 	}
 	defer st.Close()
 	l := loader.New(st, zerolog.Nop())
-	info, err := cons.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pending := int(info.NumPending)
+	pending := int(h.Pending)
 	for i := 0; i < pending; i++ {
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		m, err := h.Next(5 * time.Second)
 		if err != nil {
 			t.Fatalf("message %d of %d: %v", i, pending, err)
 		}
-		subj, err := message.ParseSubject(m.Subject())
+		subj, err := message.ParseSubject(m.Subject)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.Handle(ctx, message.In{Subject: subj, Data: m.Data()}); err != nil {
-			t.Fatalf("redeliver %s: %v", m.Subject(), err)
+		if _, err := l.Handle(ctx, message.In{Subject: subj, Data: m.Data}); err != nil {
+			t.Fatalf("redeliver %s: %v", m.Subject, err)
 		}
 	}
 	return pending

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -168,7 +169,7 @@ func Payload(spID int64, timestamp string) (string, error) {
 	b.WriteString(`{"spID":`)
 	b.WriteString(strconv.FormatInt(spID, 10))
 	b.WriteString(`,"timestamp":`)
-	quoteJS(&b, timestamp)
+	QuoteJSON(&b, timestamp)
 	b.WriteByte('}')
 	return b.String(), nil
 }
@@ -178,9 +179,18 @@ func digest(msg []byte) []byte {
 	return keccak256([]byte("\x19Ethereum Signed Message:\n32"), keccak256(msg))
 }
 
-// quoteJS writes s as JSON.stringify would (ECMAScript QuoteJSONString). encoding/json differs: it
-// escapes <, >, & and U+2028/U+2029, which would change the signed bytes.
-func quoteJS(b *strings.Builder, s string) {
+// TextWriter is what QuoteJSON writes to: a *strings.Builder or a *bytes.Buffer.
+type TextWriter interface {
+	io.ByteWriter
+	io.StringWriter
+	WriteRune(r rune) (int, error)
+}
+
+// QuoteJSON writes s as a JSON string the way JSON.stringify does (ECMAScript QuoteJSONString),
+// which is also RFC 8785's (JCS §3.2.2.2): \" and \\, the two-character escapes for \b \t \n
+// \f \r, \u00xx (lower-case hex) for the other controls, everything else as it is.
+// encoding/json differs: it escapes <, >, & and U+2028/U+2029, which would change signed bytes.
+func QuoteJSON(b TextWriter, s string) {
 	const hexDigits = "0123456789abcdef"
 	b.WriteByte('"')
 	for _, r := range s {

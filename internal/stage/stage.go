@@ -90,7 +90,7 @@ func (d Deps) registry() *prometheus.Registry {
 // connect dials NATS, waiting for it as long as configured (waitFor), refuses a server that cannot
 // host netmon (bus.CheckServer), and makes sure the streams exist.
 func connect(ctx context.Context, d Deps, h *health, name string) (*bus.Conn, error) {
-	conn, err := Dial(d.Config, name, d.Log)
+	conn, err := bus.Dial(d.Config, name, d.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/audius-netmon/netmon/internal/signing"
 )
 
 // A node signs the JSON Canonicalization Scheme (RFC 8785) form of its health object (gowebpki/jcs
@@ -136,7 +138,7 @@ func writeCanonical(b *bytes.Buffer, v jsonValue) {
 	case bool:
 		b.WriteString(strconv.FormatBool(v))
 	case string:
-		writeString(b, v)
+		signing.QuoteJSON(b, v)
 	case float64:
 		b.WriteString(formatNumber(v))
 	case []jsonValue:
@@ -156,7 +158,7 @@ func writeCanonical(b *bytes.Buffer, v jsonValue) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			writeString(b, m.name)
+			signing.QuoteJSON(b, m.name)
 			b.WriteByte(':')
 			writeCanonical(b, m.value)
 		}
@@ -168,40 +170,6 @@ func writeCanonical(b *bytes.Buffer, v jsonValue) {
 // byte order for characters above U+FFFF against U+E000..U+FFFF.
 func compareUTF16(x, y string) int {
 	return slices.Compare(utf16.Encode([]rune(x)), utf16.Encode([]rune(y)))
-}
-
-// writeString writes s as RFC 8785 §3.2.2.2 does: \" and \\, the two-character escapes for
-// \b \t \n \f \r, \u00xx (lower-case hex) for the other controls, everything else as it is.
-func writeString(b *bytes.Buffer, s string) {
-	const hexDigits = "0123456789abcdef"
-	b.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\f':
-			b.WriteString(`\f`)
-		case '\r':
-			b.WriteString(`\r`)
-		default:
-			if r < 0x20 {
-				b.WriteString(`\u00`)
-				b.WriteByte(hexDigits[r>>4])
-				b.WriteByte(hexDigits[r&0xf])
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
 }
 
 // formatNumber prints f as ECMAScript's Number.prototype.toString (RFC 8785 §3.2.2.3): the

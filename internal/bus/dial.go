@@ -1,23 +1,22 @@
-package stage
+package bus
 
 import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
-	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
 )
 
 // Dial connects to cfg's NATS servers in cfg's namespace (NETMON_NAMESPACE) with its credentials
-// and TLS, as name; see bus.Connect.
-func Dial(cfg config.Config, name string, log zerolog.Logger) (*bus.Conn, error) {
-	return bus.Connect(cfg.NATSURL, bus.Namespace(cfg.Namespace), name, log, NATSOptions(cfg)...)
+// and TLS, as name; see Connect. Every netmon process dials this way.
+func Dial(cfg config.Config, name string, log zerolog.Logger) (*Conn, error) {
+	return Connect(cfg.NATSURL, Namespace(cfg.Namespace), name, log, natsOptions(cfg)...)
 }
 
-// NATSOptions are the connection options for cfg's NATS credentials and TLS files (none when
-// nothing is set), which Dial passes to bus.Connect. A seed file that
+// natsOptions are the connection options for cfg's NATS credentials and TLS files (none when
+// nothing is set). A seed file that
 // cannot be read or parsed makes the connection fail with that error.
-func NATSOptions(cfg config.Config) []nats.Option {
+func natsOptions(cfg config.Config) []nats.Option {
 	a := cfg.NATSAuth
 	var opts []nats.Option
 	switch {

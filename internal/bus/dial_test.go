@@ -1,4 +1,4 @@
-package stage_test
+package bus_test
 
 import (
 	"context"
@@ -17,7 +17,6 @@ import (
 	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/config"
 	"github.com/audius-netmon/netmon/internal/message"
-	"github.com/audius-netmon/netmon/internal/stage"
 	"github.com/audius-netmon/netmon/internal/testenv"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
@@ -47,7 +46,7 @@ func dialWith(t *testing.T, env map[string]string, timeout time.Duration) error 
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	conn, err := stage.Dial(cfg, "auth-test", zerolog.Nop())
+	conn, err := bus.Dial(cfg, "auth-test", zerolog.Nop())
 	if err != nil {
 		return err
 	}
