@@ -46,7 +46,8 @@ type Options struct {
 	Activity Activity
 }
 
-// Activity records the aggregator's steps on a run and facts such as the push state.
+// Activity records the aggregator's steps on a run and facts such as the push state. It is
+// called from the drive loop and must not block (stage.Status takes a mutex for a few fields).
 type Activity interface {
 	Begin(run int64, activity string)
 	End(run int64, activity string, err error)

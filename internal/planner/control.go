@@ -75,13 +75,17 @@ type ControlDeps struct {
 	Activity Activity
 }
 
-// RunIDs is the run-id high-water mark kept beside the streams (bus.State).
+// RunIDs is the run-id high-water mark kept beside the streams (bus.State). RecordRunID raises
+// the mark to id and never lowers it; concurrent callers (several planners) agree through a
+// compare-and-set, so each id is handed out once.
 type RunIDs interface {
 	LastRunID(ctx context.Context) (int64, error)
 	RecordRunID(ctx context.Context, id int64) error
 }
 
-// Activity records the planner's steps on a run and facts such as the next scheduled run.
+// Activity records the planner's steps on a run and facts such as the next scheduled run. Its
+// methods are called from the control loop and the planning goroutines at once, and must not
+// block (stage.Status takes a mutex for a few field updates).
 type Activity interface {
 	Begin(run int64, activity string)
 	End(run int64, activity string, err error)

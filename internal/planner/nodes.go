@@ -27,10 +27,11 @@ type NodeList struct {
 // ignore); it returns the whole list or an error, which fails the run with its reason: never a
 // partial list. at is the block an interrupted plan of the same run read the list at (0: none):
 // a source that reads at a block of its own (the registry at latest) reads at that one again, so
-// a resumed plan publishes the same list; discovery's block is pinned by the snapshot instead. Implementations are safe for concurrent use. Their exported fields identify them
-// in the plan fingerprint (Control resumes a plan only with the same): two sources with the same fields give the same list
-// for the same discovery block (for ethereum at latest, only as long as the registry does not
-// change).
+// a resumed plan publishes the same list; discovery's block is pinned by the snapshot instead.
+// Implementations are safe for concurrent use. Their exported fields identify them in the plan
+// fingerprint (Control resumes a plan only with the same): two sources with the same fields give
+// the same list for the same discovery block (for ethereum at latest, only as long as the
+// registry does not change).
 type NodeSource interface {
 	Nodes(ctx context.Context, snap *store.Snapshot, at int64) (NodeList, error)
 }

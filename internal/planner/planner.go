@@ -25,7 +25,11 @@ import (
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
-// Emitter publishes the planner's messages; Flush waits until all are stored.
+// Emitter publishes the planner's messages in order (bus.Emitter). Emit may block while too many
+// are unacknowledged; Flush waits until every emitted message is stored. Neither is safe for
+// concurrent use: one plan has one Emitter. A message emitted again with the same id (a resumed
+// plan) is stored once. When ctx ends, or an error is returned, an unknown prefix of the messages
+// is stored: the plan is then resumed or failed by Control, never continued.
 type Emitter interface {
 	Emit(ctx context.Context, o message.Out) error
 	Flush(ctx context.Context) error
