@@ -20,6 +20,8 @@ NETMON_RETENTION_RUNS and NETMON_RETENTION_AGE, which are the defaults here. Str
 Exit codes: 0 pruned (or, with --dry-run, listed); 1 the NM DB failed; 2 usage or configuration.
 `
 
+// pruneCmd is `netmon prune`: deletes the runs the retention settings (or its flags) no longer
+// keep, or lists them with --dry-run; it returns the exit code.
 func pruneCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("prune", "prune [--keep N] [--older-than AGE] [--dry-run] [--json]", pruneHelp, 0)
 	keep := fs.Int("keep", 0, "keep the newest N runs with metrics (default NETMON_RETENTION_RUNS)")
@@ -91,6 +93,7 @@ Exit codes: 0 the schema is up to date; 1 the NM DB failed or a migration failed
 configuration.
 `
 
+// migrateCmd is `netmon migrate`: applies the NM DB's pending migrations and lists them all.
 func migrateCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("migrate", "migrate [--json]", migrateHelp, 0)
 	asJSON := fs.Bool("json", false, "print JSON: the migrations with applied_at")

@@ -49,6 +49,8 @@ type checkReport struct {
 	Checks   []probe           `json:"checks,omitempty"`
 }
 
+// checkCmd is `netmon check`: loads the configuration, probes every dependency and prints both;
+// it exits 1 when something configured did not answer, 2 when the configuration is invalid.
 func checkCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("check", "check [--offline] [--timeout DURATION] [--json]", checkHelp, 0)
 	offline := fs.Bool("offline", false, "only validate and print the configuration")
@@ -82,6 +84,7 @@ func checkCmd(ctx context.Context, args []string, io IO) int {
 	return ExitOK
 }
 
+// printCheck prints a check report as text: the problems, the probes, then every setting.
 func printCheck(io IO, rep checkReport) {
 	keys := make([]string, 0, len(rep.Config))
 	for k := range rep.Config {

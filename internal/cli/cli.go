@@ -151,6 +151,7 @@ const runsUsage = `Usage: netmon runs list|show|diff|trend [flags] [arguments]
 Each takes --json and --help.
 `
 
+// isHelp reports whether a is one of the ways to ask for help.
 func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 
 // flags is a command's flag set with its help text.
@@ -161,6 +162,8 @@ type flags struct {
 	nargs    int // positional arguments required; -1 for any number
 }
 
+// newFlags is a command's flag set: its synopsis and help text for --help, and how many
+// positional arguments it takes (parse checks).
 func newFlags(name, synopsis, help string, nargs int) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {}
@@ -204,6 +207,8 @@ func (f *flags) parse(args []string, io IO) (pos []string, code int, ok bool) {
 	return pos, ExitOK, true
 }
 
+// usageError prints msg (if any), the synopsis and the hint to --help on stderr and returns
+// ExitUsage.
 func (f *flags) usageError(io IO, msg string) int {
 	if msg != "" {
 		fmt.Fprintf(io.Stderr, "netmon %s: %s\n", f.Name(), msg)
@@ -212,6 +217,7 @@ func (f *flags) usageError(io IO, msg string) int {
 	return ExitUsage
 }
 
+// hasFlags reports whether fs defines any flag (its help then lists them).
 func hasFlags(fs *flag.FlagSet) bool {
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
@@ -275,6 +281,7 @@ func fail(io IO, cmd string, err error) int {
 	return ExitRunFailed
 }
 
+// writeJSON writes v as indented JSON, the form of every --json output.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -286,6 +293,7 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 	return context.WithTimeout(ctx, d)
 }
 
+// formatValue prints a metric value: an integer as one, anything else with 3 decimals.
 func formatValue(v float64) string {
 	if v == float64(int64(v)) {
 		return fmt.Sprintf("%d", int64(v))
@@ -293,6 +301,7 @@ func formatValue(v float64) string {
 	return fmt.Sprintf("%.3f", v)
 }
 
+// formatTime prints a time in UTC to the second, "-" for none.
 func formatTime(t *time.Time) string {
 	if t == nil {
 		return "-"
@@ -300,6 +309,7 @@ func formatTime(t *time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05")
 }
 
+// formatInt prints an optional count, "-" while unknown.
 func formatInt(p *int64) string {
 	if p == nil {
 		return "-"

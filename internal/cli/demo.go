@@ -54,6 +54,8 @@ Exit codes: 0 the run completed and matched the ground truth; 1 it did not; 2 us
 configuration.
 `
 
+// demoCmd is `netmon demo`: runs a simulated network through the whole pipeline in this process
+// and checks the result against the simulator's truth.
 func demoCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("demo", "demo [--network clocks|storage|both] [--users N] [--nodes N] [--seed N] [--source discovery|ethereum] [--postgres URL]", demoHelp, 0)
 	network := fs.String("network", "both", "which runs to show: clocks, storage or both")
@@ -88,6 +90,7 @@ func demoCmd(ctx context.Context, args []string, io IO) int {
 	return ExitOK
 }
 
+// demo runs the demo's networks (clocks, storage or both) with cfg and prints each run's summary.
 func demo(ctx context.Context, cfg config.Config, sc simnet.Scenario, network, admin string, io IO, log zerolog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
@@ -212,4 +215,5 @@ func compareTruth(ctx context.Context, cfg config.Config, run int64, truth simne
 	return nil
 }
 
+// redactURL is a database URL with its password masked.
 func redactURL(u string) string { return config.Postgres{URL: config.Secret(u)}.String() }

@@ -65,6 +65,7 @@ func startStorageDemo(ctx context.Context, cfg *config.Config, seed int64, io IO
 	return d, nil
 }
 
+// close stops what the storage demo started.
 func (d *storageDemo) close() {
 	if d.reg != nil {
 		d.reg.Close()

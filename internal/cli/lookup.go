@@ -22,6 +22,8 @@ runs. A wallet (0x...) is matched as the run matches answers (any case).
 Exit codes: 0 shown; 1 no such run or user, or the NM DB failed; 2 usage or configuration.
 `
 
+// userCmd is `netmon user`: why one user of a run is (un)synced: its replica set and each
+// node's answer.
 func userCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("user", "user [--run N] [--json] USER_ID|WALLET", userHelp, 1)
 	run := fs.Int64("run", 0, "the run to look in (default: the newest run with data)")
@@ -46,6 +48,7 @@ Exit codes: 0 shown; 1 no such run, the CID is not in it, or the NM DB failed; 2
 configuration.
 `
 
+// cidCmd is `netmon cid`: one CID of a run, its expected holders and each node's answer.
 func cidCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("cid", "cid [--run N] [--json] CID", cidHelp, 1)
 	run := fs.Int64("run", 0, "the run to look in (default: the newest run with data)")
@@ -68,6 +71,7 @@ audius_nm_ prefix (default fully_synced_user_count).
 Exit codes: 0 shown; 1 the NM DB failed; 2 usage, configuration, or an unknown metric.
 `
 
+// runsTrendCmd is `netmon runs trend`: one stored metric's series across the last runs.
 func runsTrendCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("runs trend", "runs trend [--metric M] [--sp N] [--limit N] [--json]", runsTrendHelp, 0)
 	metric := fs.String("metric", "fully_synced_user_count", "the metric")
@@ -119,10 +123,12 @@ func lookup(ctx context.Context, io IO, fs *flags, name string,
 	return ExitOK
 }
 
+// runHead names a run in the lookups: its id, status and creation time (UTC).
 func runHead(r store.Run) string {
 	return fmt.Sprintf("run %d (%s, %s UTC)", r.ID, r.Status, formatTime(&r.CreatedAt))
 }
 
+// printUser prints a user view as text.
 func printUser(out io.Writer, v report.UserView) {
 	wallet := "none"
 	if v.Wallet != nil {
@@ -179,6 +185,7 @@ func joinOpt(vs []*int64) string {
 	return strings.Join(parts, "/")
 }
 
+// printCID prints a CID view as text.
 func printCID(out io.Writer, v report.CIDView) {
 	fmt.Fprintf(out, "cid %s in %s: %d row(s) of the CID snapshot\n", v.CID, runHead(v.Run), len(v.Rows))
 	for i, r := range v.Rows {
@@ -196,6 +203,7 @@ func printCID(out io.Writer, v report.CIDView) {
 	}
 }
 
+// printTrend prints a trend as a table: one row a series, one column a run.
 func printTrend(out io.Writer, t report.Trend) {
 	fmt.Fprintf(out, "%s over the last %d runs (oldest first)\n\n", report.ShortName(t.Metric), len(t.Runs))
 	head := []string{"series"}

@@ -39,6 +39,7 @@ Exit codes: 0 replayed; 1 no such run in the history, history incomplete, or a d
 failed; 2 usage or configuration; 3 the run is the active one.
 `
 
+// replayCmd is `netmon replay`: rebuilds a finished run from stream history (package replay).
 func replayCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("replay", "replay [--push] [--json] RUN", replayHelp, 1)
 	push := fs.Bool("push", false, "push the replayed metrics to the live Pushgateway group")
@@ -92,6 +93,7 @@ func runReplay(ctx context.Context, cfg config.Config, run int64, push bool, log
 	return replay.Run(ctx, conn, st, a, run, push, log)
 }
 
+// printReplay prints what a replay did as text.
 func printReplay(out io.Writer, rep replay.Report) {
 	r := rep.Run
 	fmt.Fprintf(out, "replayed run %d from stream history: %d messages", r.ID, rep.Messages)

@@ -35,6 +35,8 @@ planner answered, or --timeout passed before the run ended (the run goes on, exc
 active.
 `
 
+// runCmd is `netmon run`: asks the planner for a run of a network and, with --wait, follows
+// it to its end; the exit code says how it ended.
 func runCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("run", "run [--network clocks|storage] [--wait] [--embedded] [--timeout DURATION]", runHelp, 0)
 	networkName := fs.String("network", string(lifecycle.Clocks), "the network to check: clocks (replica sets and clocks) or storage (storage v2)")

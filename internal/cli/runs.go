@@ -25,6 +25,7 @@ run without it (failed, still loading, or planned without CID checks).
 Exit codes: 0 listed; 1 the NM DB failed; 2 usage or configuration.
 `
 
+// runsListCmd is `netmon runs list`: the newest runs with their headline ratios.
 func runsListCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("runs list", "runs list [--limit N] [--json]", runsListHelp, 0)
 	limit := fs.Int("limit", 20, "at most this many runs")
@@ -155,6 +156,7 @@ func shortenMiddle(s string, n int) string {
 	return s[:n/3] + "…" + s[len(s)-(n-n/3-1):]
 }
 
+// shorten cuts s longer than n bytes to its first n-1 and "…".
 func shorten(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -170,6 +172,7 @@ the mean time per item. A node without any result says "no result".
 Exit codes: 0 shown; 1 no such run, or the NM DB failed; 2 usage or configuration.
 `
 
+// runsShowCmd is `netmon runs show`: one run, its nodes and its failures.
 func runsShowCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("runs show", "runs show [--json] RUN", runsShowHelp, 1)
 	asJSON := fs.Bool("json", false, "print JSON: the run, its metrics and its nodes")
@@ -202,6 +205,7 @@ func runsShowCmd(ctx context.Context, args []string, io IO) int {
 	return ExitOK
 }
 
+// parseRun parses a run id argument (a positive integer).
 func parseRun(s string) (int64, error) {
 	run, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || run <= 0 {
@@ -324,6 +328,7 @@ func printMetrics(out io.Writer, samples []store.Sample) {
 	}
 }
 
+// shownEndpoint is an endpoint as the tables show it: "" quoted, so an empty one is visible.
 func shownEndpoint(ep string) string {
 	if ep == "" {
 		return `""`
@@ -341,6 +346,7 @@ Exit codes: 0 compared (whether or not anything changed); 1 no such run, or the 
 2 usage or configuration.
 `
 
+// runsDiffCmd is `netmon runs diff`: what changed between two runs' metrics and nodes.
 func runsDiffCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("runs diff", "runs diff [--all] [--json] RUN_A RUN_B", runsDiffHelp, 2)
 	all := fs.Bool("all", false, "include timing series and the run id")
@@ -363,6 +369,7 @@ func runsDiffCmd(ctx context.Context, args []string, io IO) int {
 	}, *asJSON)
 }
 
+// printDiff prints a diff as text.
 func printDiff(out io.Writer, d report.Diff) {
 	head := func(r store.Run) string {
 		return fmt.Sprintf("run %d (%s, %s UTC)", r.ID, r.Status, formatTime(&r.CreatedAt))
@@ -404,6 +411,7 @@ func printDiff(out io.Writer, d report.Diff) {
 	tw.Flush()
 }
 
+// dash is s, or "-" when s is empty.
 func dash(s string) string {
 	if s == "" {
 		return "-"

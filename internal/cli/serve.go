@@ -22,6 +22,7 @@ Exit codes: 0 stopped by a signal; 1 it could not listen or the NM DB failed; 2 
 configuration.
 `
 
+// serveCmd is `netmon serve`: the read-only web view and JSON API over the NM DB.
 func serveCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("serve", "serve [--addr HOST:PORT]", serveHelp, 0)
 	addr := fs.String("addr", web.DefaultAddr, "listen address (HOST:PORT; :PORT listens on every interface)")

@@ -38,6 +38,8 @@ type statusReport struct {
 	Push *store.Run `json:"push,omitempty"`
 }
 
+// statusCmd is `netmon status`: a network's active run (or its last one) and the latest push;
+// with --watch it follows the active run to its end.
 func statusCmd(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("status", "status [--network clocks|storage] [--watch] [--json]", statusHelp, 0)
 	networkName := fs.String("network", string(lifecycle.Clocks), "the network whose runs to show: clocks or storage")
@@ -138,6 +140,7 @@ func status(ctx context.Context, conn *bus.Conn, st *store.Store, network lifecy
 	return rep, nil
 }
 
+// printStatus prints a status report as text.
 func printStatus(out io.Writer, rep statusReport) {
 	defer printPush(out, rep.Push)
 	if !rep.Active {

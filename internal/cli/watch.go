@@ -172,6 +172,7 @@ func (p runProgress) fraction() float64 {
 	return min(float64(max(p.Fetched, 0))/float64(p.ExpectedItems), 1)
 }
 
+// sortedKeys are m's keys in order.
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -271,6 +272,7 @@ func bar(f float64, width int) string {
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 }
 
+// statusName is a run status's word, "unknown" for none.
 func statusName(s netmonv1.RunStatus) string {
 	if st := lifecycle.FromProto(s); st != "" {
 		return string(st)
@@ -278,6 +280,7 @@ func statusName(s netmonv1.RunStatus) string {
 	return "unknown"
 }
 
+// reasonSuffix is ": reason", or "" without one.
 func reasonSuffix(r string) string {
 	if r == "" {
 		return ""

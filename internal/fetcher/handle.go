@@ -11,8 +11,9 @@ import (
 // Handle answers one work-stream message with its one result message: a clock work item
 // (netmon.work.<run>.<sp>) with a FetchResult, a CID work item (netmon.work.<run>.<sp>.cid)
 // with a CIDResult, a blob-presence or health work item of a storage run (.storage, .health)
-// with a StorageResult or HealthResult. A message that does not decode is a Permanent error (then Poison). Like
-// FetchClocks it fails otherwise only when ctx ends; it may be called from many goroutines.
+// with a StorageResult or HealthResult. A message that does not decode is a Permanent error
+// (then Poison). Like FetchClocks it fails otherwise only when ctx ends; it may be called from
+// many goroutines.
 func (f *Fetcher) Handle(ctx context.Context, in message.In) ([]message.Out, error) {
 	m, err := message.Decode(in)
 	if err != nil {
@@ -20,29 +21,13 @@ func (f *Fetcher) Handle(ctx context.Context, in message.In) ([]message.Out, err
 	}
 	switch item := m.(type) {
 	case *netmonv1.WorkItem:
-		res, err := f.FetchClocks(ctx, item)
-		if err != nil {
-			return nil, err
-		}
-		return []message.Out{message.ResultOut(res)}, nil
+		return resultOf(ctx, item, f.FetchClocks, message.ResultOut)
 	case *netmonv1.CIDWorkItem:
-		res, err := f.FetchCIDs(ctx, item)
-		if err != nil {
-			return nil, err
-		}
-		return []message.Out{message.CIDResultOut(res)}, nil
+		return resultOf(ctx, item, f.FetchCIDs, message.CIDResultOut)
 	case *netmonv1.StorageWorkItem:
-		res, err := f.FetchStorage(ctx, item)
-		if err != nil {
-			return nil, err
-		}
-		return []message.Out{message.StorageResultOut(res)}, nil
+		return resultOf(ctx, item, f.FetchStorage, message.StorageResultOut)
 	case *netmonv1.HealthWorkItem:
-		res, err := f.FetchHealth(ctx, item)
-		if err != nil {
-			return nil, err
-		}
-		return []message.Out{message.HealthResultOut(res)}, nil
+		return resultOf(ctx, item, f.FetchHealth, message.HealthResultOut)
 	}
 	return nil, message.Permanent(fmt.Errorf("fetcher: no work item on %s", in.Subject))
 }
@@ -66,4 +51,14 @@ func (f *Fetcher) Poison(in message.In, cause error) []message.Out {
 		return []message.Out{message.HealthResultOut(PoisonHealth(item, cause.Error()))}
 	}
 	return nil
+}
+
+// resultOf is the one message that answers item: fetch's result, published as out says.
+func resultOf[I, R any](ctx context.Context, item I, fetch func(context.Context, I) (R, error),
+	out func(R) message.Out) ([]message.Out, error) {
+	res, err := fetch(ctx, item)
+	if err != nil {
+		return nil, err
+	}
+	return []message.Out{out(res)}, nil
 }
