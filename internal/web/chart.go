@@ -180,7 +180,7 @@ var funcs = template.FuncMap{
 	},
 	"bad":         func(s lifecycle.Status) bool { return s == lifecycle.Failed || s == lifecycle.Incomplete },
 	"negative":    func(c *int64) bool { return c != nil && *c < 0 },
-	"nodeColumns": func() any { return report.NodeColumns },
+	"nodeColumns": func(n lifecycle.Network) any { return report.NodeColumnsOf(n) },
 }
 
 // listen listens on addr (tcp).
