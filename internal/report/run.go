@@ -180,10 +180,18 @@ func problems(n NodeView, r store.Run) []string {
 
 // LatestWithData is the newest run whose per-user tables were built (loaded, complete or
 // incomplete), or the newest run when none was; ErrNoRun without any run.
-func LatestWithData(ctx context.Context, st Store) (store.Run, error) {
-	runs, err := st.ListRuns(ctx, 100)
+//
+// With a network n it considers that network's runs only ("": any network).
+func LatestWithData(ctx context.Context, st Store, n lifecycle.Network) (store.Run, error) {
+	all, err := st.ListRuns(ctx, 100)
 	if err != nil {
 		return store.Run{}, err
+	}
+	var runs []store.Run
+	for _, r := range all {
+		if n == "" || r.Network == n {
+			runs = append(runs, r)
+		}
 	}
 	if len(runs) == 0 {
 		return store.Run{}, fmt.Errorf("no run yet: %w", store.ErrNoRun)

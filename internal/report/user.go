@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
@@ -63,7 +64,7 @@ func User(ctx context.Context, st Store, who string, run int64) (UserView, error
 // pickRun is run, or the newest run with data when run is 0.
 func pickRun(ctx context.Context, st Store, run int64) (store.Run, error) {
 	if run == 0 {
-		return LatestWithData(ctx, st)
+		return LatestWithData(ctx, st, lifecycle.Clocks) // users and CIDs are the clocks run's
 	}
 	return st.GetRun(ctx, run)
 }

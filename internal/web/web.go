@@ -218,7 +218,7 @@ func (s *Server) runData(ctx context.Context, run int64) (overviewData, error) {
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	latest, err := report.LatestWithData(r.Context(), s.st)
+	latest, err := report.LatestWithData(r.Context(), s.st, "")
 	if errors.Is(err, store.ErrNoRun) {
 		s.page(w, r, "overview", "netmon", overviewData{}, nil)
 		return
