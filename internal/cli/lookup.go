@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/report"
 	"github.com/audius-netmon/netmon/internal/store"
 )
@@ -44,18 +45,36 @@ snapshot that carries it (a CID can belong to several users or tracks), its expe
 outcome and error of the work item that asked), and how many hold it. A run that sampled its
 CIDs (NETMON_CID_CHECKS=sample) knows only the CIDs of its sample.
 
+With --network storage it shows a blob key in a storage run (by default the newest one with
+data): every node of the run in the key's sha256 ranking, the R the plan gave each, which should
+hold it (rank below its R, or named in the upload's placement_hosts), and what each node asked
+said (present, absent, unknown: a 500, no answer, or not asked). A run that sampled its keys
+knows only the keys of its sample.
+
 Exit codes: 0 shown; 1 no such run, the CID is not in it, or the NM DB failed; 2 usage or
 configuration.
 `
 
 // cidCmd is `netmon cid`: one CID of a run, its expected holders and each node's answer.
 func cidCmd(ctx context.Context, args []string, io IO) int {
-	fs := newFlags("cid", "cid [--run N] [--json] CID", cidHelp, 1)
-	run := fs.Int64("run", 0, "the run to look in (default: the newest run with data)")
+	fs := newFlags("cid", "cid [--network clocks|storage] [--run N] [--json] CID", cidHelp, 1)
+	networkName := fs.String("network", string(lifecycle.Clocks), "clocks: the CID in a clocks run's CID checks; storage: the key in a storage run's sample")
+	run := fs.Int64("run", 0, "the run to look in (default: the newest run of the network with data)")
 	asJSON := fs.Bool("json", false, "print JSON: the run and the CID's rows with their holders' answers")
 	pos, code, ok := fs.parse(args, io)
 	if !ok {
 		return code
+	}
+	network, err := lifecycle.ParseNetwork(*networkName)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "netmon cid: --network: %v\n", err)
+		return ExitUsage
+	}
+	if network == lifecycle.Storage {
+		return lookup(ctx, io, fs, "cid", func(ctx context.Context, st *store.Store) (any, textFunc, error) {
+			v, err := report.StorageKey(ctx, st, pos[0], *run)
+			return v, func(w writer) { printStorageKey(w, v) }, err
+		}, *asJSON)
 	}
 	return lookup(ctx, io, fs, "cid", func(ctx context.Context, st *store.Store) (any, textFunc, error) {
 		v, err := report.CID(ctx, st, pos[0], *run)
@@ -201,6 +220,26 @@ func printCID(out io.Writer, v report.CIDView) {
 		}
 		tw.Flush()
 	}
+}
+
+// printStorageKey prints a key of a storage run: its expected holders and every other node by
+// rank, with what each said.
+func printStorageKey(out io.Writer, v report.StorageKeyView) {
+	how := "its top holders by rank"
+	if v.Placed {
+		how = "its upload's placement_hosts"
+	}
+	fmt.Fprintf(out, "key %s in %s (expected holders: %s): %s\n\n", v.Key, runHead(v.Run), how, v.Holds)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  rank\tsp_id\tendpoint\tR\tshould hold\tanswer")
+	for _, n := range v.Nodes {
+		should := "no"
+		if n.Expected {
+			should = "yes"
+		}
+		fmt.Fprintf(tw, "  %d\t%d\t%s\t%d\t%s\t%s\n", n.Rank, n.SPID, shownEndpoint(n.Endpoint), n.ReplicationFactor, should, n.Answer)
+	}
+	tw.Flush()
 }
 
 // printTrend prints a trend as a table: one row a series, one column a run.

@@ -168,7 +168,6 @@ var goodConfigs = map[string]func() Config{
 	"ethereum-unused": func() Config {
 		c := defaults()
 		c.Ethereum = Ethereum{ProviderURL: "https://eth.example.com/key-s3cr3t", Registry: "0xd976d3b4f4e22a238c1A736b6612D22f17b6f64C"}
-		c.Storage.NodeSource = SourceEthereum
 		return c
 	},
 }

@@ -117,6 +117,8 @@ func (r *reader) checkEthereum(c *Config) {
 			set, unset = unset, set
 		}
 		r.problemf("%s is empty but %s is set: set both to read the content-node list from the Ethereum registry, or set NETMON_CONTENT_NODES_SOURCE=discovery", unset, set)
+	case c.Storage.NodeSource == SourceEthereum:
+		// Storage runs read the registry.
 	default:
 		for _, name := range ethereumNames {
 			if r.given(name) {

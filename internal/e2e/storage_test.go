@@ -220,6 +220,15 @@ func TestStorageRunMetrics(t *testing.T) {
 			t.Errorf("node %d (%s): no failed work item recorded", id, host)
 		}
 	}
+	// netmon cid --network storage says of a key who should hold it and what each said.
+	key := net.DiscoveryKeys()[0].Key
+	kt, _ := net.KeyTruth(key)
+	code, out = runCLI(t, env, time.Minute, "cid", "--network", "storage", key)
+	t.Logf("netmon cid --network storage %s:\n%s", key, out)
+	if want := fmt.Sprintf("%d of %d expected holders answered present", len(kt.Present), len(kt.Expected)); code != 0 ||
+		!strings.Contains(out, want) || strings.Count(out, " yes ") != len(kt.Expected) {
+		t.Errorf("netmon cid --network storage %s exited %d, want %q and %d expected holders", key, code, want, len(kt.Expected))
+	}
 	// Replayed from stream history and pushed again, the run gives the same series, in the
 	// storage job.
 	if code, out := runCLI(t, env, time.Minute, "replay", "--push", "1"); code != 0 {

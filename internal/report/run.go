@@ -31,6 +31,7 @@ type Store interface {
 	UserAnswers(ctx context.Context, run, user int64) (store.UserAnswers, error)
 	UserHistory(ctx context.Context, user, run int64, limit int) ([]store.UserRun, error)
 	CIDAnswers(ctx context.Context, run int64, cid string) ([]store.CIDRow, error)
+	StorageKeyAnswers(ctx context.Context, run int64, key string) ([]store.StorageNodeAnswer, bool, bool, error)
 }
 
 // RunView is a run with its network-wide series, its other labelled series and its nodes.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -166,4 +167,51 @@ func (s *Store) Wilson(ctx context.Context, k, n float64) (lower, upper float64,
 	err = s.pool.QueryRow(ctx, "SELECT nm_wilson($1, $2, "+wilsonZ+", false), nm_wilson($1, $2, "+wilsonZ+", true)", k, n).
 		Scan(&lower, &upper)
 	return lower, upper, err
+}
+
+// StorageNodeAnswer is one node of a storage run with what it answered of one key: State as in
+// storage_checks (1 present, 0 absent, -1 unknown, -2 not answered), nil when it was not asked.
+type StorageNodeAnswer struct {
+	SPID              int64  `json:"sp_id"`
+	Endpoint          string `json:"endpoint"`
+	ReplicationFactor int    `json:"replication_factor"` // the R the plan gave the node
+	Expected          bool   `json:"expected"`           // an expected holder of the key
+	State             *int   `json:"state,omitempty"`
+}
+
+// StorageKeyAnswers is every node of storage run run with its answer about key; found is false
+// when the key is not in the run's sample. Expected holders come in the plan's preference order
+// first, then the other nodes by id.
+func (s *Store) StorageKeyAnswers(ctx context.Context, run int64, key string) (nodes []StorageNodeAnswer, placed, found bool, err error) {
+	var holders []int64
+	err = s.pool.QueryRow(ctx, "SELECT holders, placed FROM storage_keys WHERE run_id = $1 AND key = $2 LIMIT 1", run, key).
+		Scan(&holders, &placed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, false, nil
+	}
+	if err != nil {
+		return nil, false, false, fmt.Errorf("key %q in run %d: %w", key, run, err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT n.sp_id, n.endpoint, n.replication_factor, n.sp_id = ANY($3), c.state
+		FROM content_nodes n
+		LEFT JOIN storage_checks c ON c.run_id = n.run_id AND c.sp_id = n.sp_id AND c.key = $2
+		WHERE n.run_id = $1
+		ORDER BY array_position($3, n.sp_id) NULLS LAST, n.sp_id`, run, key, holders)
+	if err != nil {
+		return nil, false, false, fmt.Errorf("key %q in run %d: %w", key, run, err)
+	}
+	nodes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (StorageNodeAnswer, error) {
+		var a StorageNodeAnswer
+		var state *int16
+		err := r.Scan(&a.SPID, &a.Endpoint, &a.ReplicationFactor, &a.Expected, &state)
+		if state != nil {
+			v := int(*state)
+			a.State = &v
+		}
+		return a, err
+	})
+	if err != nil {
+		return nil, false, false, fmt.Errorf("key %q in run %d: %w", key, run, err)
+	}
+	return nodes, placed, true, nil
 }
