@@ -108,28 +108,16 @@ func (p *Planner) planCIDs(ctx context.Context, run int64, snap *store.Snapshot,
 		clear(b.seen)
 		return nil
 	}
-	size := min(p.opts.UserBatchSize, maxCIDSnapshotBatch)
-	cb := &netmonv1.CIDBatch{RunId: run}
-	flushSnapshot := func() error {
-		if len(cb.Cids) == 0 {
-			return nil
-		}
-		if err := emit.Emit(ctx, message.CIDsOut(cb)); err != nil {
-			return err
-		}
-		m.CidBatches++
-		cb = &netmonv1.CIDBatch{RunId: run, Batch: cb.Batch + 1}
-		return nil
-	}
+	snapshot := &snapshotBatches[*netmonv1.CID]{emit: emit, size: min(p.opts.UserBatchSize, maxCIDSnapshotBatch),
+		count: &m.CidBatches, out: func(n int64, rows []*netmonv1.CID) message.Out {
+			return message.CIDsOut(&netmonv1.CIDBatch{RunId: run, Batch: n, Cids: rows})
+		}}
 
 	err := snap.CIDs(ctx, threshold, func(c store.DiscoveryCID) error {
 		m.SampledCids++
 		route := CIDRoute(c.Type)
-		cb.Cids = append(cb.Cids, &netmonv1.CID{UserId: c.UserID, Type: c.Type, Cid: c.CID, Route: route})
-		if len(cb.Cids) >= size {
-			if err := flushSnapshot(); err != nil {
-				return err
-			}
+		if err := snapshot.add(ctx, &netmonv1.CID{UserId: c.UserID, Type: c.Type, Cid: c.CID, Route: route}); err != nil {
+			return err
 		}
 		slots := [3]*int64{c.Primary, c.Secondary1, c.Secondary2}
 		for k, sp := range slots {
@@ -157,7 +145,7 @@ func (p *Planner) planCIDs(ctx context.Context, run int64, snap *store.Snapshot,
 	if err != nil {
 		return err
 	}
-	if err := flushSnapshot(); err != nil {
+	if err := snapshot.flush(ctx); err != nil {
 		return err
 	}
 	for _, n := range nodes {

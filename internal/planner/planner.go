@@ -152,18 +152,10 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		b.wallets = make([]string, 0, p.opts.WorkBatchSize)
 		return nil
 	}
-	ub := &netmonv1.UserBatch{RunId: run}
-	flushUsers := func() error {
-		if len(ub.Users) == 0 {
-			return nil
-		}
-		if err := emit.Emit(ctx, message.UsersOut(ub)); err != nil {
-			return err
-		}
-		m.UserBatches++
-		ub = &netmonv1.UserBatch{RunId: run, Batch: ub.Batch + 1}
-		return nil
-	}
+	users := &snapshotBatches[*netmonv1.User]{emit: emit, size: p.opts.UserBatchSize, count: &m.UserBatches,
+		out: func(n int64, rows []*netmonv1.User) message.Out {
+			return message.UsersOut(&netmonv1.UserBatch{RunId: run, Batch: n, Users: rows})
+		}}
 
 	// Each node is asked about each wallet once. Users arrive in user_id order, so a wallet shared
 	// by several users (rare) is remembered per node; every other wallet is asked once by
@@ -175,11 +167,8 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	var unknownSlots int64
 	err = snap.Users(ctx, func(u store.DiscoveryUser) error {
 		m.Users++
-		ub.Users = append(ub.Users, userMessage(u))
-		if len(ub.Users) >= p.opts.UserBatchSize {
-			if err := flushUsers(); err != nil {
-				return err
-			}
+		if err := users.add(ctx, userMessage(u)); err != nil {
+			return err
 		}
 		wallet := WalletKey(u.Wallet)
 		if wallet == "" {
@@ -214,7 +203,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	if err != nil {
 		return nil, err
 	}
-	if err := flushUsers(); err != nil {
+	if err := users.flush(ctx); err != nil {
 		return nil, err
 	}
 	for _, n := range nodes {

@@ -206,18 +206,10 @@ func (p *Planner) PlanStorage(ctx context.Context, run int64, created time.Time,
 		*keys = nil
 		return nil
 	}
-	kb := &netmonv1.StorageKeyBatch{RunId: run}
-	flushKeys := func() error {
-		if len(kb.Keys) == 0 {
-			return nil
-		}
-		if err := emit.Emit(ctx, message.KeysOut(kb)); err != nil {
-			return err
-		}
-		m.KeyBatches++
-		kb = &netmonv1.StorageKeyBatch{RunId: run, Batch: kb.Batch + 1}
-		return nil
-	}
+	snapshot := &snapshotBatches[*netmonv1.StorageKey]{emit: emit, size: o.KeysPerBatch, count: &m.KeyBatches,
+		out: func(n int64, rows []*netmonv1.StorageKey) message.Out {
+			return message.KeysOut(&netmonv1.StorageKeyBatch{RunId: run, Batch: n, Keys: rows})
+		}}
 	for _, k := range keys {
 		placed := normalizedHosts(k.PlacementHosts)
 		sk := &netmonv1.StorageKey{Key: k.Key, Placed: len(placed) > 0}
@@ -248,14 +240,11 @@ func (p *Planner) PlanStorage(ctx context.Context, run int64, created time.Time,
 				}
 			}
 		}
-		kb.Keys = append(kb.Keys, sk)
-		if len(kb.Keys) >= o.KeysPerBatch {
-			if err := flushKeys(); err != nil {
-				return nil, err
-			}
+		if err := snapshot.add(ctx, sk); err != nil {
+			return nil, err
 		}
 	}
-	if err := flushKeys(); err != nil {
+	if err := snapshot.flush(ctx); err != nil {
 		return nil, err
 	}
 	for _, n := range nodes {
