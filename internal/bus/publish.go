@@ -13,11 +13,8 @@ import (
 	"github.com/audius-netmon/netmon/internal/message"
 )
 
-// Out is a message to publish (see package message).
-type Out = message.Out
-
 // natsMsg is o as a NATS message in namespace ns.
-func natsMsg(o Out, ns Namespace) (*nats.Msg, error) {
+func natsMsg(o message.Out, ns Namespace) (*nats.Msg, error) {
 	data, err := proto.Marshal(o.Msg)
 	if err != nil {
 		return nil, fmt.Errorf("marshal %s: %w", o.Subject, err)
@@ -30,7 +27,7 @@ func natsMsg(o Out, ns Namespace) (*nats.Msg, error) {
 
 // Publish publishes outs and waits until the stream has stored every one of them. A message the
 // server rejects is retried a few times with the same id (a duplicate is dropped by the stream).
-func (c *Conn) Publish(ctx context.Context, outs ...Out) error {
+func (c *Conn) Publish(ctx context.Context, outs ...message.Out) error {
 	e := c.Emitter(len(outs) + 1)
 	for _, o := range outs {
 		if err := e.Emit(ctx, o); err != nil {
@@ -70,7 +67,7 @@ func (c *Conn) Emitter(window int) *Emitter {
 }
 
 // Emit publishes o, first waiting for older messages when the window is full.
-func (e *Emitter) Emit(ctx context.Context, o Out) error {
+func (e *Emitter) Emit(ctx context.Context, o message.Out) error {
 	m, err := natsMsg(o, e.ns)
 	if err != nil {
 		return err

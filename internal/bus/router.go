@@ -36,8 +36,8 @@ import (
 // cannot be decoded, or each handling crashed the process), so its run still completes; nil
 // means the message is only logged. It must not fail and is called at most once per message.
 type Handler interface {
-	Handle(ctx context.Context, in message.In) ([]Out, error)
-	Poison(in message.In, cause error) []Out
+	Handle(ctx context.Context, in message.In) ([]message.Out, error)
+	Poison(in message.In, cause error) []message.Out
 }
 
 // ConsumerSpec is a durable pull consumer and how many messages it processes at once.
@@ -141,7 +141,7 @@ type router struct {
 	h       Handler
 	m       *RouterMetrics
 	log     zerolog.Logger
-	publish func(context.Context, ...Out) error
+	publish func(context.Context, ...message.Out) error
 	ns      Namespace
 }
 
@@ -161,7 +161,7 @@ func (r router) process(ctx context.Context, msg jetstream.Msg) {
 	// as poison instead of being retried.
 	last := r.spec.MaxDeliver > 0 && delivered >= uint64(r.spec.MaxDeliver)
 	log := r.msgLog(subject, subj)
-	var outs []Out
+	var outs []message.Out
 	switch {
 	case perr != nil:
 		err = message.Permanent(perr)
@@ -238,8 +238,8 @@ const (
 
 // handleWaiting calls the handler until it returns something other than an Unavailable error,
 // or ctx ends.
-func (r router) handleWaiting(ctx context.Context, in message.In, log zerolog.Logger) ([]Out, error) {
-	var outs []Out
+func (r router) handleWaiting(ctx context.Context, in message.In, log zerolog.Logger) ([]message.Out, error) {
+	var outs []message.Out
 	err := waitOut(ctx, log, "dependency unavailable; waiting to handle the message", func() error {
 		var err error
 		outs, err = r.handle(ctx, in)
@@ -250,7 +250,7 @@ func (r router) handleWaiting(ctx context.Context, in message.In, log zerolog.Lo
 
 // publishWaiting publishes outs until they are stored, or ctx ends: a stream that cannot store
 // them now (NATS reconnecting, a cluster electing a leader) is waited out like any dependency.
-func (r router) publishWaiting(ctx context.Context, outs []Out, log zerolog.Logger) error {
+func (r router) publishWaiting(ctx context.Context, outs []message.Out, log zerolog.Logger) error {
 	return waitOut(ctx, log, "publish outputs failed; waiting to publish them", func() error {
 		return message.Unavailable(r.publish(ctx, outs...))
 	})
@@ -285,7 +285,7 @@ func waitOut(ctx context.Context, log zerolog.Logger, what string, try func() er
 
 // handle calls the handler, turning a panic into a permanent error so one bad message cannot
 // crash-loop a stage.
-func (r router) handle(ctx context.Context, in message.In) (outs []Out, err error) {
+func (r router) handle(ctx context.Context, in message.In) (outs []message.Out, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = message.Permanent(fmt.Errorf("handler panic: %v", p))
