@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// The read side: what the command line, the planner's resume and replay read back from the
-// streams, and the start-run request/reply. Streams are named and subjects given without the
-// namespace (package message's names); subjects handed back are without it too.
+// The read side: what the command line, the planner's resume, replay and the benchmarks read back
+// from the streams. Streams are named and subjects given without the namespace (package
+// message's names); subjects handed back are without it too.
 
 // LastMessage returns the data of the last message stored on subject in stream; ok is false when
 // there is none.
@@ -141,24 +141,4 @@ func (c *Conn) Follow(ctx context.Context, stream string, filters []string, fn f
 		return nil, fmt.Errorf("stream %s: %w", stream, err)
 	}
 	return cc.Stop, nil
-}
-
-// Request sends data on subject (core NATS, not a stream) and returns the reply's data.
-func (c *Conn) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
-	m, err := c.nc.RequestWithContext(ctx, c.ns.subject(subject), data)
-	if err != nil {
-		return nil, err
-	}
-	return m.Data, nil
-}
-
-// Serve answers requests on subject (core NATS) with reply, one at a time, until stop is called.
-func (c *Conn) Serve(subject string, reply func(data []byte) []byte) (stop func(), err error) {
-	sub, err := c.nc.Subscribe(c.ns.subject(subject), func(m *nats.Msg) {
-		_ = m.Respond(reply(m.Data))
-	})
-	if err != nil {
-		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
-	}
-	return func() { _ = sub.Unsubscribe() }, nil
 }
