@@ -218,12 +218,18 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		p.log.Warn().Int64("run_id", run).Int64("slots", unknownSlots).
 			Msg("replica slots name SP ids missing from the content-node list; they count as not answered (-2)")
 	}
-	m.DiscoveryDuration = durationpb.New(list.Took + time.Since(start))
+	return finish(ctx, emit, m, list.Took+time.Since(start))
+}
+
+// finish emits a plan's manifest, which took discovery to gather, last, and waits until every
+// message of the plan is stored.
+func finish(ctx context.Context, emit Emitter, m *netmonv1.Manifest, discovery time.Duration) (*netmonv1.Manifest, error) {
+	m.DiscoveryDuration = durationpb.New(discovery)
 	if err := emit.Emit(ctx, message.ManifestOut(m)); err != nil {
 		return nil, err
 	}
 	if err := emit.Flush(ctx); err != nil {
-		return nil, fmt.Errorf("plan run %d: %w", run, err)
+		return nil, fmt.Errorf("plan run %d: %w", m.GetRunId(), err)
 	}
 	return m, nil
 }

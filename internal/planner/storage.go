@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/types/known/durationpb"
-
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/placement"
 	"github.com/audius-netmon/netmon/internal/storagekeys"
@@ -255,14 +253,7 @@ func (p *Planner) PlanStorage(ctx context.Context, run int64, created time.Time,
 			return nil, err
 		}
 	}
-	m.DiscoveryDuration = durationpb.New(list.Took + time.Since(start))
-	if err := emit.Emit(ctx, message.ManifestOut(m)); err != nil {
-		return nil, err
-	}
-	if err := emit.Flush(ctx); err != nil {
-		return nil, fmt.Errorf("plan run %d: %w", run, err)
-	}
-	return m, nil
+	return finish(ctx, emit, m, list.Took+time.Since(start))
 }
 
 // readR reads every host's R from its health, all at once, each read bounded by HealthTimeout.
