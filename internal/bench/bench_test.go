@@ -54,3 +54,24 @@ func TestDefaultPlan(t *testing.T) {
 		t.Errorf("envInt = %d", got)
 	}
 }
+
+// growthRows pairs the sizes of one scenario only (hand-worked: 10× the users in 10× the time is
+// exponent 1, in 5.62× the time 0.75).
+func TestGrowthRows(t *testing.T) {
+	run := func(name string, users int64, secs float64) []*Result {
+		return []*Result{{Spec: Spec{Name: name}, Users: users, EndToEnd: time.Duration(secs * float64(time.Second))}}
+	}
+	got := growthRows([][]*Result{
+		run("size/1M", 1_000_000, 10), run("size/10M", 10_000_000, 100),
+		run("hung/20k none", 20_000, 4), run("hung/20k 1 of 10", 20_000, 14),
+		run("hung/200k none", 200_000, 22.49), run("hung/200k 1 of 10", 200_000, 140),
+	})
+	want := []string{
+		"| size/1M | size/10M | 10.0 | 10.00 | **1.000** |",
+		"| hung/20k none | hung/200k none | 10.0 | 5.62 | **0.750** |",
+		"| hung/20k 1 of 10 | hung/200k 1 of 10 | 10.0 | 10.00 | **1.000** |",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("growth rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

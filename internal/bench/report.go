@@ -399,14 +399,16 @@ func (rep *Report) Markdown(w io.Writer) error {
 	return nil
 }
 
-// growthRows compares, for each scenario (the part of the run names before "/"), the best end to
-// end of each size with the next larger size's: users ratio, time ratio and the exponent
-// log(time ratio) / log(users ratio).
+// growthRows compares, for each scenario (a run's name without its size: "size", "prod cids=sample",
+// "hung 1 of 10"), the best end to end of each size with the next larger size's: users ratio, time
+// ratio and the exponent log(time ratio) / log(users ratio).
 func growthRows(groups [][]*Result) []string {
 	by := map[string][]*Result{}
 	var order []string
 	for _, g := range groups {
-		scenario, _, _ := strings.Cut(g[0].Spec.Name, "/")
+		prefix, sized, _ := strings.Cut(g[0].Spec.Name, "/")
+		_, variant, _ := strings.Cut(sized, " ")
+		scenario := strings.TrimSpace(prefix + " " + variant)
 		if _, ok := by[scenario]; !ok {
 			order = append(order, scenario)
 		}
