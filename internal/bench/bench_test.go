@@ -75,3 +75,22 @@ func TestGrowthRows(t *testing.T) {
 		t.Errorf("growth rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// The storage group is issue 12's run: 100 nodes, 10M keys, a 100k sample, unpaced; other
+// groups are not asked for.
+func TestStoragePlan(t *testing.T) {
+	plan := DefaultPlan(PlanOptions{Groups: []string{"storage"}, StorageKeys: 10_000_000, StorageSample: 100_000, StorageNodes: 100})
+	if len(plan) != 1 {
+		t.Fatalf("plan: %+v, want the storage run only", plan)
+	}
+	s := plan[0]
+	if s.Name != "storage/10M keys, 100k sample" || s.Nodes != 100 || s.StorageKeys != 10_000_000 ||
+		!slices.Equal(s.Env, []string{"NETMON_STORAGE_SAMPLE_SIZE=100000", "NETMON_STORAGE_NODE_RATE=0"}) {
+		t.Errorf("storage spec: %+v", s)
+	}
+	// BenchmarkStorage10M's proportions: 3M tracks, 1.5M users, 300k playlists, 60k orphans.
+	if sc := storageScenario(s); sc.NodeCount != 100 || sc.Validators != 10 || sc.Tracks != 3_000_000 || sc.Users != 1_500_000 ||
+		sc.Playlists != 300_000 || sc.OrphanUploads != 60_000 {
+		t.Errorf("storage scenario: %+v", sc)
+	}
+}

@@ -16,10 +16,13 @@ type PlanOptions struct {
 	HungUsers  []int    // users of the hung-node runs
 	ProdSizes  []int    // users of the production-shaped runs
 	Latency    time.Duration
+	// StorageKeys, StorageSample, StorageNodes: the storage run's keys in discovery, its sample
+	// and its network's nodes (10M, 100k, 100: issue 12).
+	StorageKeys, StorageSample, StorageNodes int
 }
 
 // Groups of DefaultPlan.
-var Groups = []string{"sizes", "alone", "cids", "prod", "profile", "scaleout", "knobs", "hung"}
+var Groups = []string{"sizes", "alone", "cids", "prod", "profile", "scaleout", "knobs", "hung", "storage"}
 
 // clockOnly turns CID checks off: issue 7's targets are for clock checks only.
 const clockOnly = "NETMON_CID_CHECKS=off"
@@ -43,7 +46,11 @@ const clockOnly = "NETMON_CID_CHECKS=off"
 //     Postgres writes do not share this machine's cores with the fetch;
 //   - knobs: the knob size with one setting changed at a time (the sizes run is the baseline);
 //   - hung: issue 10's hung node, at default settings: each hung size on 10 nodes as is, then with
-//     node 10 accepting connections and never answering; the report prints the ratio.
+//     node 10 accepting connections and never answering; the report prints the ratio;
+//   - storage: issue 12's storage run: StorageNodes nodes, about StorageKeys keys in discovery, a
+//     sample of StorageSample of them, unpaced (NETMON_STORAGE_NODE_RATE=0: the run measures
+//     netmon, not the politeness limit, whose cost is arithmetic: sample·R/nodes probes a node at
+//     the default 10 a second), no non-holder probes (the default).
 func DefaultPlan(o PlanOptions) []Spec {
 	want := func(g string) bool { return o.Groups == nil || slices.Contains(o.Groups, g) }
 	var plan []Spec
@@ -112,6 +119,11 @@ func DefaultPlan(o PlanOptions) []Spec {
 				Spec{Name: "hung/" + count(u) + " none", Users: u, Nodes: hungNodes},
 				Spec{Name: "hung/" + count(u) + " 1 of 10", Users: u, Nodes: hungNodes, Hung: []int64{hungNodes}})
 		}
+	}
+	if want("storage") && o.StorageKeys > 0 {
+		plan = append(plan, Spec{Name: fmt.Sprintf("storage/%s keys, %s sample", count(o.StorageKeys), count(o.StorageSample)),
+			Nodes: o.StorageNodes, StorageKeys: o.StorageKeys,
+			Env: []string{fmt.Sprintf("NETMON_STORAGE_SAMPLE_SIZE=%d", o.StorageSample), "NETMON_STORAGE_NODE_RATE=0"}})
 	}
 	return plan
 }

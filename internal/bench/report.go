@@ -154,6 +154,11 @@ func (r *Result) Line() string {
 	for _, s := range r.Stages {
 		rss = append(rss, fmt.Sprintf("%s %s MiB/%.1fs", s.Name, mib(s.PeakRSS), s.CPU.Seconds()))
 	}
+	if f := r.Storage; f != nil {
+		return fmt.Sprintf("e2e %ss (plan %s, last result %s, loaded %s, complete %s); seed %ss; %d keys, %d sampled, %d items; requests a node %s; %s; truth %d/%d ok",
+			secs(r.EndToEnd), secs(r.PlanDone), secs(r.LastResult), secs(r.Loaded), secs(r.Complete), secs(r.Seed),
+			f.Population, f.Sampled, f.WorkItems, f.requestSpread(), strings.Join(rss, ", "), r.TruthSeries-r.TruthMismatch, r.TruthSeries)
+	}
 	return fmt.Sprintf("e2e %ss (plan %s, last result %s, written %s, loaded %s, complete %s); seed %ss; %s; truth %d/%d ok",
 		secs(r.EndToEnd), secs(r.PlanDone), secs(r.LastResult), secs(r.Written), secs(r.Loaded), secs(r.Complete), secs(r.Seed),
 		strings.Join(rss, ", "), r.TruthSeries-r.TruthMismatch, r.TruthSeries)
@@ -195,69 +200,78 @@ func (rep *Report) Markdown(w io.Writer) error {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	p("Machine: %s. nats-server: %s. Started %s, finished %s.\n\n", rep.Machine, rep.NATS,
 		rep.Started.Format(time.RFC3339), rep.Finished.Format(time.RFC3339))
-	groups := rep.groups()
-
-	p("### Runs (best of n by end-to-end; range over the n runs)\n\n")
-	p("| run | n | users | wallet checks (+ CIDs) | end to end s | planner done s · users/s · msgs/s | fetchers done s · checks/s · items/s | loader done s · rows/s · msgs/s | of which status build s | aggregator s · users/s | truth |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, g := range groups {
-		r := g[0]
-		checks := fmt.Sprint(r.WalletChecks)
-		if r.CIDs > 0 {
-			checks += fmt.Sprintf(" (+ %d CIDs in %d items)", r.CIDs, r.CIDItems)
+	var groups, storage [][]*Result
+	for _, g := range rep.groups() {
+		if g[0].Storage != nil {
+			storage = append(storage, g)
+		} else {
+			groups = append(groups, g)
 		}
-		build := "–"
-		if r.Written > 0 {
-			// Writes are sampled every 200 ms.
-			build = "< 0.2"
-			if d := r.Loaded - r.Written; d > 200*time.Millisecond {
-				build = secs(d)
-			}
-		}
-		p("| %s | %d | %d | %s | %s | %s · %s · %s | %s · %s · %s | %s · %s · %s | %s | %s · %s | %d/%d |\n",
-			r.Spec.Name, len(g), r.Users, checks, spread(g, func(r *Result) time.Duration { return r.EndToEnd }),
-			secs(r.PlanDone), human(per(r.Users, r.planWin())), human(per(r.planMsgs(), r.planWin())),
-			secs(r.LastResult), human(per(r.WalletChecks, r.fetchWin())), human(per(r.WorkItems, r.fetchWin())),
-			secs(r.Loaded), human(per(r.loadRows(), r.loadWin())), human(per(r.loadMsgs(), r.loadWin())), build,
-			secs(r.aggWin()), human(per(r.Users, r.aggWin())),
-			r.TruthSeries-r.TruthMismatch, r.TruthSeries)
 	}
 
-	p("\n### Resources of the best run\n\n")
-	p("| run | peak RSS MiB (planner / fetchers / loader / aggregator) | CPU s (planner / fetchers / loader / aggregator / simnet+driver / nats-server / postgres) | machine CPU s: all · not ours (of 2 × e2e) | load before | NM DB MiB | run's tables MiB | seed s (not in the run) |\n")
-	p("|---|---|---|---|---|---|---|---|\n")
-	for _, g := range groups {
-		r := g[0]
-		var rss, cpu [4][]string
-		for _, s := range r.Stages {
-			i := map[string]int{"planner": 0, "fetcher": 1, "loader": 2, "aggregator": 3}[strings.TrimRight(s.Name, "0123456789")]
-			rss[i] = append(rss[i], mib(s.PeakRSS))
-			cpu[i] = append(cpu[i], fmt.Sprintf("%.1f", s.CPU.Seconds()))
-		}
-		j := func(a [4][]string) string {
-			parts := make([]string, 4)
-			for i, v := range a {
-				parts[i] = strings.Join(v, "+")
+	if len(groups) > 0 {
+		p("### Runs (best of n by end-to-end; range over the n runs)\n\n")
+		p("| run | n | users | wallet checks (+ CIDs) | end to end s | planner done s · users/s · msgs/s | fetchers done s · checks/s · items/s | loader done s · rows/s · msgs/s | of which status build s | aggregator s · users/s | truth |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, g := range groups {
+			r := g[0]
+			checks := fmt.Sprint(r.WalletChecks)
+			if r.CIDs > 0 {
+				checks += fmt.Sprintf(" (+ %d CIDs in %d items)", r.CIDs, r.CIDItems)
 			}
-			return strings.Join(parts, " / ")
+			build := "–"
+			if r.Written > 0 {
+				// Writes are sampled every 200 ms.
+				build = "< 0.2"
+				if d := r.Loaded - r.Written; d > 200*time.Millisecond {
+					build = secs(d)
+				}
+			}
+			p("| %s | %d | %d | %s | %s | %s · %s · %s | %s · %s · %s | %s · %s · %s | %s | %s · %s | %d/%d |\n",
+				r.Spec.Name, len(g), r.Users, checks, spread(g, func(r *Result) time.Duration { return r.EndToEnd }),
+				secs(r.PlanDone), human(per(r.Users, r.planWin())), human(per(r.planMsgs(), r.planWin())),
+				secs(r.LastResult), human(per(r.WalletChecks, r.fetchWin())), human(per(r.WorkItems, r.fetchWin())),
+				secs(r.Loaded), human(per(r.loadRows(), r.loadWin())), human(per(r.loadMsgs(), r.loadWin())), build,
+				secs(r.aggWin()), human(per(r.Users, r.aggWin())),
+				r.TruthSeries-r.TruthMismatch, r.TruthSeries)
 		}
-		ours := r.SimnetCPU + r.NATSCPU + r.PostgresCPU
-		for _, s := range r.Stages {
-			ours += s.CPU
-		}
-		p("| %s | %s | %s / %.1f / %.1f / %.1f | %.0f · %.0f (of %.0f) | %s | %s | %s | %s |\n", r.Spec.Name, j(rss), j(cpu), r.SimnetCPU.Seconds(),
-			r.NATSCPU.Seconds(), r.PostgresCPU.Seconds(), r.MachineCPU.Seconds(), max(r.MachineCPU-ours, 0).Seconds(),
-			2*r.EndToEnd.Seconds(), r.Load, mib(r.NMDBSize), mib(r.RunSize), secs(r.Seed))
-	}
 
-	p("\n### After the last result (issue 15: under 20 %% of the run; best run)\n\n")
-	p("| run | last result s | loader's last write s | loaded s | complete s | after the last result s | share of end to end |\n")
-	p("|---|---|---|---|---|---|---|\n")
-	for _, g := range groups {
-		r := g[0]
-		after := r.Complete - r.LastResult
-		p("| %s | %s | %s | %s | %s | %s | %.0f %% |\n", r.Spec.Name, secs(r.LastResult), secs(r.Written), secs(r.Loaded),
-			secs(r.Complete), secs(after), 100*after.Seconds()/max(r.EndToEnd.Seconds(), 1e-9))
+		p("\n### Resources of the best run\n\n")
+		p("| run | peak RSS MiB (planner / fetchers / loader / aggregator) | CPU s (planner / fetchers / loader / aggregator / simnet+driver / nats-server / postgres) | machine CPU s: all · not ours (of 2 × e2e) | load before | NM DB MiB | run's tables MiB | seed s (not in the run) |\n")
+		p("|---|---|---|---|---|---|---|---|\n")
+		for _, g := range groups {
+			r := g[0]
+			var rss, cpu [4][]string
+			for _, s := range r.Stages {
+				i := map[string]int{"planner": 0, "fetcher": 1, "loader": 2, "aggregator": 3}[strings.TrimRight(s.Name, "0123456789")]
+				rss[i] = append(rss[i], mib(s.PeakRSS))
+				cpu[i] = append(cpu[i], fmt.Sprintf("%.1f", s.CPU.Seconds()))
+			}
+			j := func(a [4][]string) string {
+				parts := make([]string, 4)
+				for i, v := range a {
+					parts[i] = strings.Join(v, "+")
+				}
+				return strings.Join(parts, " / ")
+			}
+			ours := r.SimnetCPU + r.NATSCPU + r.PostgresCPU
+			for _, s := range r.Stages {
+				ours += s.CPU
+			}
+			p("| %s | %s | %s / %.1f / %.1f / %.1f | %.0f · %.0f (of %.0f) | %s | %s | %s | %s |\n", r.Spec.Name, j(rss), j(cpu), r.SimnetCPU.Seconds(),
+				r.NATSCPU.Seconds(), r.PostgresCPU.Seconds(), r.MachineCPU.Seconds(), max(r.MachineCPU-ours, 0).Seconds(),
+				2*r.EndToEnd.Seconds(), r.Load, mib(r.NMDBSize), mib(r.RunSize), secs(r.Seed))
+		}
+
+		p("\n### After the last result (issue 15: under 20 %% of the run; best run)\n\n")
+		p("| run | last result s | loader's last write s | loaded s | complete s | after the last result s | share of end to end |\n")
+		p("|---|---|---|---|---|---|---|\n")
+		for _, g := range groups {
+			r := g[0]
+			after := r.Complete - r.LastResult
+			p("| %s | %s | %s | %s | %s | %s | %.0f %% |\n", r.Spec.Name, secs(r.LastResult), secs(r.Written), secs(r.Loaded),
+				secs(r.Complete), secs(after), 100*after.Seconds()/max(r.EndToEnd.Seconds(), 1e-9))
+		}
 	}
 	if growth := growthRows(groups); len(growth) > 0 {
 		p("\n### Growth (end to end between consecutive sizes of one scenario; exponent 1 is linear)\n\n")
@@ -378,6 +392,26 @@ func (rep *Report) Markdown(w io.Writer) error {
 				ratio(r.loadWin(), loadCeil), build, ratio(r.aggWin(), c.ScanStatus.Took))
 		}
 	}
+	if len(storage) > 0 {
+		p("\n### Storage runs (issue 12; best of n; seeding is not part of the run)\n\n")
+		p("| run | settings | keys listed | sampled | work items | end to end s | planner done s | last result s | loaded s | complete s | requests a node min / median / max | probes | peak RSS MiB (planner / fetchers / loader / aggregator) | load before | seed s | truth |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, g := range storage {
+			r, f := g[0], g[0].Storage
+			rss := make([]string, 0, len(r.Stages))
+			for _, name := range []string{"planner", "fetcher", "loader", "aggregator"} {
+				for _, st := range r.Stages {
+					if strings.TrimRight(st.Name, "0123456789") == name {
+						rss = append(rss, mib(st.PeakRSS))
+					}
+				}
+			}
+			p("| %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %d/%d |\n", r.Spec.Name,
+				strings.Join(r.Spec.Env, " "), f.Population, f.Sampled, f.WorkItems, spread(g, func(r *Result) time.Duration { return r.EndToEnd }),
+				secs(r.PlanDone), secs(r.LastResult), secs(r.Loaded), secs(r.Complete), f.requestSpread(), f.Probes,
+				strings.Join(rss, " / "), r.Load, secs(r.Seed), r.TruthSeries-r.TruthMismatch, r.TruthSeries)
+		}
+	}
 	if len(rep.Failed) > 0 {
 		p("\n### Runs that failed\n\n| run | settings | error |\n|---|---|---|\n")
 		for _, f := range rep.Failed {
@@ -466,4 +500,12 @@ func firstLines(s string, n int) string {
 		lines = lines[:n]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// requestSpread is the least, median and most requests a node received.
+func (f *StorageFacts) requestSpread() string {
+	if len(f.Requests) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%d / %d / %d", f.Requests[0], f.Requests[len(f.Requests)/2], f.Requests[len(f.Requests)-1])
 }

@@ -49,6 +49,10 @@ type Spec struct {
 	// FetchersAfterPlan starts the fetchers only once the planner has queued every work item, so
 	// the fetch window measures the fetchers alone.
 	FetchersAfterPlan bool
+	// StorageKeys > 0 makes this a storage run (issue 12) over a simulated storage network of
+	// Nodes nodes whose discovery database names about StorageKeys keys, of which the run checks
+	// a sample as Env sets it (NETMON_STORAGE_SAMPLE_SIZE); Users is unused.
+	StorageKeys int
 	// LoaderAfterFetch (with FetchersAfterPlan) starts the loader only once every result is in
 	// the stream, so that on a small machine the loader's Postgres writes do not share the cores
 	// with the fetchers during the fetch window. The run then loads from stream history.
@@ -103,6 +107,7 @@ type Result struct {
 	TruthMismatch int
 
 	Ceilings *Ceilings
+	Storage  *StorageFacts // of a storage run
 }
 
 // runner holds what every run shares.
@@ -124,19 +129,29 @@ type seeded struct {
 	registry  *simnet.Registry // with Options.Source ethereum
 	discovery string
 	took      time.Duration
+	storage   *storageSeeded // a storage network instead (Spec.StorageKeys)
 }
 
 // network returns the simulated network for spec, building, starting and seeding it unless the
 // previous run used the same one (seeding is not part of a run's time; its duration is reported
 // with the first run that needed it).
 func (r *runner) network(ctx context.Context, spec Spec, res *Result) (*seeded, error) {
-	key := fmt.Sprintf("%d/%d/%s/%v/%s", spec.Users, spec.Nodes, spec.Latency, spec.Hung, spec.Shape)
+	key := fmt.Sprintf("%d/%d/%s/%v/%s/%d", spec.Users, spec.Nodes, spec.Latency, spec.Hung, spec.Shape, spec.StorageKeys)
 	if r.net != nil && r.net.key == key {
 		res.Seed = r.net.took
 		return r.net, nil
 	}
 	r.closeNetwork()
 	start := time.Now()
+	if spec.StorageKeys > 0 {
+		s, discovery, err := seedStorage(ctx, r.opts.Postgres, spec)
+		if err != nil {
+			return nil, err
+		}
+		r.net = &seeded{key: key, discovery: discovery, took: time.Since(start), storage: s}
+		res.Seed = r.net.took
+		return r.net, nil
+	}
 	sc := simnet.Scenario{Seed: 1, UserCount: spec.Users, NodeCount: spec.Nodes}
 	if spec.Shape == ShapeProduction {
 		sh := simnet.ProductionShares()
@@ -186,6 +201,10 @@ func (r *runner) network(ctx context.Context, spec Spec, res *Result) (*seeded, 
 }
 
 func (r *runner) closeNetwork() {
+	if r.net != nil && r.net.storage != nil {
+		r.net.storage.close()
+		r.net = nil
+	}
 	if r.net != nil {
 		r.net.nodes.Close()
 		if r.net.registry != nil {
@@ -208,7 +227,13 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		return nil, err
 	}
 	network, nodes, discovery := net.net, net.nodes, net.discovery
-	hungBefore := hungRequests(nodes, spec.Hung)
+	var hungBefore int64
+	var storageBefore []simnet.StorageStats
+	if net.storage != nil {
+		storageBefore = net.storage.stats()
+	} else {
+		hungBefore = hungRequests(nodes, spec.Hung)
+	}
 	nmDB, err := store.CreateDatabase(ctx, r.opts.Postgres, "netmon_bench_nm", true)
 	if err != nil {
 		return nil, err
@@ -233,13 +258,17 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		"NETMON_DB_URL="+nmDB,
 		"NETMON_DISCOVERY_DB_URL="+discovery,
 		"PUSH_GATEWAY_URL="+r.pushgateway,
-		"FOUNDATION_NODES_SPIDS="+joinInts(network.Foundation()),
-		"DEREGISTERED_CONTENT_NODES="+strings.Join(nodes.Deregistered(), ","),
 		"NETMON_SCHEDULE=off",
 		"NETMON_LOG_FORMAT=json",
 		"NETMON_LOG_LEVEL=warn",
 		"NETMON_RUN_DEADLINE=30m",
 	)
+	if net.storage != nil {
+		env = append(env, net.storage.env()...)
+	} else {
+		env = append(env, "FOUNDATION_NODES_SPIDS="+joinInts(network.Foundation()),
+			"DEREGISTERED_CONTENT_NODES="+strings.Join(nodes.Deregistered(), ","))
+	}
 	if net.registry != nil {
 		env = append(env, "NETMON_CONTENT_NODES_SOURCE=ethereum", "ETH_PROVIDER_URL="+net.registry.URL,
 			"ETH_REGISTRY_ADDRESS="+simnet.RegistryAddress)
@@ -321,7 +350,11 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	cpu0, pg0, mach0 := selfUsage(), postgresCPU(), machineCPU()
 	nats0, _ := readUsage(ns.cmd.Process.Pid)
 	start := time.Now()
-	run, err := requestRun(ctx, conn)
+	kind := ""
+	if net.storage != nil {
+		kind = "storage"
+	}
+	run, err := requestRun(ctx, conn, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -402,10 +435,16 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 	if err := streamTimes(ctx, conn, run, start, res); err != nil {
 		return nil, err
 	}
+	if net.storage != nil {
+		if err := net.storage.facts(ctx, st, nmDB, run, storageBefore, res); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	if err := r.dbFacts(ctx, st, nmDB, run, res); err != nil {
 		return nil, err
 	}
-	if err := compareTruth(ctx, st, run, network.Truth(nodes), res); err != nil {
+	if err := compareTruth(ctx, st, run, network.Truth(nodes).Samples(), res); err != nil {
 		return nil, err
 	}
 	if len(spec.Hung) > 0 {
@@ -511,9 +550,9 @@ func waitResults(ctx context.Context, conn *bus.Conn, run, n int64) error {
 	}
 }
 
-// requestRun asks the planner for a run, as `netmon run` does.
-func requestRun(ctx context.Context, conn *bus.Conn) (int64, error) {
-	req, _ := proto.Marshal(&netmonv1.StartRunRequest{RequestedBy: "netmon-bench"})
+// requestRun asks the planner for a run of network ("" or "storage"), as `netmon run` does.
+func requestRun(ctx context.Context, conn *bus.Conn, network string) (int64, error) {
+	req, _ := proto.Marshal(&netmonv1.StartRunRequest{RequestedBy: "netmon-bench", Network: network})
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	data, err := conn.Request(rctx, message.StartSubject, req)
@@ -661,9 +700,9 @@ func hungRequests(nodes *simnet.Nodes, hung []int64) int64 {
 	return n
 }
 
-// compareTruth checks the stored metrics against the simulator's ground truth, so a fast run
-// is also a right one.
-func compareTruth(ctx context.Context, st *store.Store, run int64, truth simnet.Truth, res *Result) error {
+// compareTruth checks the stored metrics against the simulator's ground truth (want), so a fast
+// run is also a right one.
+func compareTruth(ctx context.Context, st *store.Store, run int64, want []simnet.Sample, res *Result) error {
 	samples, err := st.Samples(ctx, run)
 	if err != nil {
 		return err
@@ -672,7 +711,7 @@ func compareTruth(ctx context.Context, st *store.Store, run int64, truth simnet.
 	for _, s := range samples {
 		got[s.Key()] = s.Value
 	}
-	for _, w := range truth.Samples() {
+	for _, w := range want {
 		res.TruthSeries++
 		k := store.Sample{Name: w.Name, Labels: w.Labels}.Key()
 		if g, ok := got[k]; !ok || g != w.Value {

@@ -98,7 +98,6 @@ func TestStorageRunMetrics(t *testing.T) {
 	truth := net.StorageTruth(nodes, simnet.KeyStrings(net.DiscoveryKeys()))
 
 	want := map[string]float64{
-		"audius_nm_storage_keys_sampled{}":                    float64(truth.Keys),
 		"audius_nm_storage_keys_population{}":                 float64(truth.Keys),
 		"audius_nm_storage_under_replicated_share{}":          float64(truth.UnderReplicated) / float64(truth.Keys),
 		"audius_nm_storage_lost_share{}":                      float64(truth.Lost) / float64(truth.Keys),
@@ -108,9 +107,6 @@ func TestStorageRunMetrics(t *testing.T) {
 		"audius_nm_storage_lost_share_upper{}":                float64(truth.Lost) / float64(truth.Keys),
 		"audius_nm_storage_consensus_replication_factor{}":    float64(truth.ConsensusR),
 		"audius_nm_storage_run_incomplete{}":                  0,
-	}
-	for k, n := range truth.ByPresent {
-		want[seriesKey("audius_nm_storage_keys_by_replicas", map[string]string{"replicas": fmt.Sprint(k)})] = float64(n)
 	}
 	var unresolved int64
 	for _, k := range net.DiscoveryKeys() {
@@ -126,6 +122,9 @@ func TestStorageRunMetrics(t *testing.T) {
 			ids[labels["endpoint"]] = labels["sp_id"]
 		}
 	}
+	for _, smp := range truth.CountSamples(ids) {
+		want[seriesKey(smp.Name, smp.Labels)] = smp.Value
+	}
 	registered := 0
 	for _, nt := range truth.Nodes {
 		if !nt.Registered {
@@ -138,11 +137,6 @@ func TestStorageRunMetrics(t *testing.T) {
 			continue
 		}
 		node := func(name string) string { return seriesKey(name, map[string]string{"endpoint": nt.Host, "sp_id": id}) }
-		want[node("audius_nm_storage_node_keys_expected")] = float64(nt.Should)
-		want[node("audius_nm_storage_node_keys_held")] = float64(nt.Held)
-		want[node("audius_nm_storage_node_keys_missing")] = float64(nt.Missing)
-		want[node("audius_nm_storage_node_keys_unknown")] = float64(nt.Unknown)
-		want[node("audius_nm_storage_node_keys_unanswered")] = float64(nt.NoAnswer)
 		want[node("audius_nm_storage_node_extra_copies")] = float64(nt.ExtraHeld)
 		if nt.Held+nt.Missing > 0 {
 			share := float64(nt.Held) / float64(nt.Held+nt.Missing)

@@ -3,6 +3,7 @@ package simnet
 import (
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -322,6 +323,31 @@ func KeyStrings(keys []StorageKey) []string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
 		out[i] = k.Key
+	}
+	return out
+}
+
+// CountSamples are the storage series that count the truth's keys exactly, whether a run checked
+// every key or a sample of them (then the truth must be of the sampled keys): the keys checked,
+// the keys by how many expected holders answered present, and per registered node that spID
+// names its expected, held, missing, unknown and unanswered keys. spID maps a node's host to the
+// sp_id label the run gave it. The storage e2e test and the storage benchmark compare these.
+func (t StorageTruth) CountSamples(spID map[string]string) []Sample {
+	out := []Sample{{Name: "audius_nm_storage_keys_sampled", Value: float64(t.Keys)}}
+	for k, n := range t.ByPresent {
+		out = append(out, Sample{Name: "audius_nm_storage_keys_by_replicas", Labels: map[string]string{"replicas": strconv.Itoa(k)},
+			Value: float64(n)})
+	}
+	for _, nt := range t.Nodes {
+		id, ok := spID[nt.Host]
+		if !nt.Registered || !ok {
+			continue
+		}
+		for name, v := range map[string]int64{"expected": nt.Should, "held": nt.Held, "missing": nt.Missing,
+			"unknown": nt.Unknown, "unanswered": nt.NoAnswer} {
+			out = append(out, Sample{Name: "audius_nm_storage_node_keys_" + name,
+				Labels: map[string]string{"endpoint": nt.Host, "sp_id": id}, Value: float64(v)})
+		}
 	}
 	return out
 }

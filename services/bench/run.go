@@ -48,6 +48,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	hungUsers := fs.String("hung-users", "20000,200000", "users of the hung-node runs (comma-separated)")
 	prodSizes := fs.String("prod-sizes", "20000,100000,300000,1000000", "users of the production-shaped runs (comma-separated)")
 	latency := fs.Duration("latency", 20*time.Millisecond, "content-node latency of the scale-out runs")
+	storageKeys := fs.Int("storage-keys", 10_000_000, "keys in the storage run's discovery database (about)")
+	storageSample := fs.Int("storage-sample", 100_000, "keys the storage run samples")
+	storageNodes := fs.Int("storage-nodes", 100, "nodes of the storage run's network")
 	repeat := fs.Int("repeat", 2, "runs per measurement (best and range are reported)")
 	timeout := fs.Duration("run-timeout", 20*time.Minute, "give up on one run after this long")
 	only := fs.String("only", "", "measure only the runs whose name matches this regular expression")
@@ -96,7 +99,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return err
 	}
 	o.Plan = bench.DefaultPlan(bench.PlanOptions{Groups: strings.Split(*groups, ","), Sizes: users, Nodes: *nodes,
-		ScaleUsers: *scaleUsers, KnobUsers: *knobUsers, HungUsers: hung, ProdSizes: prod, Latency: *latency})
+		ScaleUsers: *scaleUsers, KnobUsers: *knobUsers, HungUsers: hung, ProdSizes: prod, Latency: *latency,
+		StorageKeys: *storageKeys, StorageSample: *storageSample, StorageNodes: *storageNodes})
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {
