@@ -54,9 +54,9 @@ Runs:
   status [--watch]               the active run's progress, from any machine
   runs list                      the latest runs with their key ratios
   runs show RUN                  a run's metrics and per-node fetch health
-  runs diff RUN_A RUN_B          the metrics and nodes that changed between two runs
-  runs trend [--metric M] [--sp N]
-                                 a metric over the last runs
+  runs diff RUN_A RUN_B          the metrics and nodes that changed between two runs of one network
+  runs trend [--metric M] [--network N] [--sp N]
+                                 a metric over the last runs of its network
   replay RUN [--push]            rebuild a run's rows and metrics from stream history
 
 Questions:
@@ -144,9 +144,9 @@ const runsUsage = `Usage: netmon runs list|show|diff|trend [flags] [arguments]
 
   runs list [--limit N]          the latest runs with their key ratios, newest first
   runs show RUN                  a run's metrics and per-node fetch health
-  runs diff RUN_A RUN_B          the metrics and nodes that changed between two runs
-  runs trend [--metric M] [--sp N]
-                                 a metric over the last runs
+  runs diff RUN_A RUN_B          the metrics and nodes that changed between two runs of one network
+  runs trend [--metric M] [--network N] [--sp N]
+                                 a metric over the last runs of its network
 
 Each takes --json and --help.
 `

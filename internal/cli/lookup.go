@@ -82,30 +82,41 @@ func cidCmd(ctx context.Context, args []string, io IO) int {
 	}, *asJSON)
 }
 
-const runsTrendHelp = `Shows a metric over the last runs, oldest first: one line per series (restricted to one
-content node with --sp), its value in each run, and a sparkline. Series that are 0 in every run
-are left out (and counted). The metric is any stored series name, with or without its
-audius_nm_ prefix (default fully_synced_user_count).
+const runsTrendHelp = `Shows a metric over the last runs of one network, oldest first: one line per series
+(restricted to one content node with --sp), its value in each run, and a sparkline. Series that
+are 0 in every run are left out (and counted). The metric is any stored series name, with or
+without its audius_nm_ prefix (default fully_synced_user_count). The runs are those of the
+metric's network: storage runs for the storage_ metrics, clocks runs for the others; --network
+says it explicitly, and a metric of the other network is a usage error.
 
 Exit codes: 0 shown; 1 the NM DB failed; 2 usage, configuration, or an unknown metric.
 `
 
 // runsTrendCmd is `netmon runs trend`: one stored metric's series across the last runs.
 func runsTrendCmd(ctx context.Context, args []string, io IO) int {
-	fs := newFlags("runs trend", "runs trend [--metric M] [--sp N] [--limit N] [--json]", runsTrendHelp, 0)
+	fs := newFlags("runs trend", "runs trend [--metric M] [--network clocks|storage] [--sp N] [--limit N] [--json]", runsTrendHelp, 0)
 	metric := fs.String("metric", "fully_synced_user_count", "the metric")
+	networkFlag := fs.String("network", "", "the runs' network, clocks or storage (default: the metric's)")
 	sp := fs.Int64("sp", 0, "only the series of this content node (SP id)")
 	limit := fs.Int("limit", 10, "this many runs")
 	asJSON := fs.Bool("json", false, "print JSON: the runs and the series' values")
 	if _, code, ok := fs.parse(args, io); !ok {
 		return code
 	}
+	var network lifecycle.Network
+	if *networkFlag != "" {
+		n, err := lifecycle.ParseNetwork(*networkFlag)
+		if err != nil {
+			return fs.usageError(io, err.Error())
+		}
+		network = n
+	}
 	spText := ""
 	if *sp > 0 {
 		spText = fmt.Sprint(*sp)
 	}
 	return lookup(ctx, io, fs, "runs trend", func(ctx context.Context, st *store.Store) (any, textFunc, error) {
-		v, err := report.TrendOf(ctx, st, *metric, spText, *limit)
+		v, err := report.TrendOf(ctx, st, network, *metric, spText, *limit)
 		return v, func(w writer) { printTrend(w, v) }, err
 	}, *asJSON)
 }
@@ -244,7 +255,7 @@ func printStorageKey(out io.Writer, v report.StorageKeyView) {
 
 // printTrend prints a trend as a table: one row a series, one column a run.
 func printTrend(out io.Writer, t report.Trend) {
-	fmt.Fprintf(out, "%s over the last %d runs (oldest first)\n\n", report.ShortName(t.Metric), len(t.Runs))
+	fmt.Fprintf(out, "%s over the last %d %s runs (oldest first)\n\n", report.ShortName(t.Metric), len(t.Runs), t.Network)
 	head := []string{"series"}
 	for _, r := range t.Runs {
 		head = append(head, fmt.Sprintf("run %d", r.ID))

@@ -15,12 +15,15 @@ import (
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
-const runsListHelp = `Lists the latest runs of the NM DB, newest first: status, creation time, how long the run
-took, users, the key ratios (the share of users fully synced, the user slots that got no
-answer, the share of checked CIDs on no node of their replica set), work items (results
-loaded of those planned), the push of its metrics to the Pushgateway (pushed, pending for how
-long, superseded by a newer run) and why a run failed or is incomplete. A ratio is "-" for a
-run without it (failed, still loading, or planned without CID checks).
+const runsListHelp = `Lists the latest runs of the NM DB of both networks, newest first: the network (clocks or
+storage), status, creation time, how long the run took, users, the key ratios, work items
+(results loaded of those planned), the push of its metrics to the Pushgateway (pushed, pending
+for how long, superseded by a newer run) and why a run failed or is incomplete. A clocks run's
+ratios are the share of users fully synced, the user slots that got no answer and the share of
+checked CIDs on no node of their replica set; a storage run's are the share of sampled keys
+under-replicated (some expected holder did not answer present) and lost (none did). A column of
+the other network is blank; a ratio is "-" for a run without it (failed, still loading, or
+planned without CID checks).
 
 Exit codes: 0 listed; 1 the NM DB failed; 2 usage or configuration.
 `
@@ -55,8 +58,8 @@ func runsListCmd(ctx context.Context, args []string, io IO) int {
 		fmt.Fprintln(io.Stdout, "no runs yet")
 		return ExitOK
 	}
-	rows := [][]string{{"run", "status", "created (UTC)", "took", "users", "fully synced", "missed slots", "unrepl. CIDs",
-		"work items", "push", "error"}}
+	rows := [][]string{{"run", "network", "status", "created (UTC)", "took", "users", "fully synced", "missed slots", "unrepl. CIDs",
+		"under-repl. keys", "lost keys", "work items", "push", "error"}}
 	for _, r := range runs {
 		took := "-"
 		switch {
@@ -67,9 +70,12 @@ func runsListCmd(ctx context.Context, args []string, io IO) int {
 		case !r.Status.Terminal():
 			took = since(r.CreatedAt, nil) + " so far"
 		}
-		rows = append(rows, []string{fmt.Sprint(r.ID), string(r.Status), formatTime(&r.CreatedAt), took, formatInt(r.ExpectedUsers),
-			percent(r.FullySynced), optValue(r.MissedSlots), percent(r.UnreplicatedCIDs),
-			fmt.Sprintf("%d/%s", r.LoadedResults, formatInt(r.ExpectedItems)), pushShort(r.Run), shorten(r.Error, 60)})
+		clocks := []string{formatInt(r.ExpectedUsers), percent(r.FullySynced), optValue(r.MissedSlots), percent(r.UnreplicatedCIDs), "", ""}
+		if r.Network == lifecycle.Storage {
+			clocks = []string{"", "", "", "", percent(r.UnderReplicatedKeys), percent(r.LostKeys)}
+		}
+		row := append([]string{fmt.Sprint(r.ID), string(r.Network), string(r.Status), formatTime(&r.CreatedAt), took}, clocks...)
+		rows = append(rows, append(row, fmt.Sprintf("%d/%s", r.LoadedResults, formatInt(r.ExpectedItems)), pushShort(r.Run), shorten(r.Error, 60)))
 	}
 	tw := tabwriter.NewWriter(io.Stdout, 0, 4, 2, ' ', 0)
 	for _, row := range rows {
@@ -338,12 +344,13 @@ func shownEndpoint(ep string) string {
 
 const runsDiffHelp = `Compares two runs: every metric series whose value changed, matched by its name and every
 label (per node by SP id, and lag, replicas, nodes, stage, kind and outcome), and every content
-node whose fetch health changed, that joined or that left. Two runs of the same network give an
-empty diff: timing series (durations, timestamps, the run id) change by nature and are left out
-unless --all is given.
+node whose fetch health changed, that joined or that left. Both runs must be of one network
+(clocks or storage): their metrics are different series. Two runs of the same network state give
+an empty diff: timing series (durations, timestamps, the run id) change by nature and are left
+out unless --all is given.
 
 Exit codes: 0 compared (whether or not anything changed); 1 no such run, or the NM DB failed;
-2 usage or configuration.
+2 usage or configuration, or runs of two networks.
 `
 
 // runsDiffCmd is `netmon runs diff`: what changed between two runs' metrics and nodes.

@@ -63,7 +63,7 @@ func TestPushgatewayDown(t *testing.T) {
 	}
 	out = cli(t, s.env, 0, "status")
 	contains(t, "status", out, `no run is active; the last run is 1: complete`, `metrics of run 1: pending since`)
-	contains(t, "runs list", cli(t, s.env, 0, "runs", "list"), `(?m)^1\s+complete\s.*\spending \S+`)
+	contains(t, "runs list", cli(t, s.env, 0, "runs", "list"), `(?m)^1\s+clocks\s+complete\s.*\spending \S+`)
 	if v := stageMetric(t, s.http["aggregator"], "netmon_aggregator_push_pending"); v != 1 {
 		t.Errorf("netmon_aggregator_push_pending = %v, want 1", v)
 	}

@@ -127,7 +127,7 @@ func TestOps(t *testing.T) {
 	pushed := scrape(t, s.pushgateway, "network-monitoring")
 
 	// runs list and runs show, text and JSON.
-	contains(t, "runs list", s.netmon(t, 0, "runs", "list"), `(?m)^run\s+status`, `(?m)^1\s+complete\s+\d{4}-\d\d-\d\d`)
+	contains(t, "runs list", s.netmon(t, 0, "runs", "list"), `(?m)^run\s+network\s+status`, `(?m)^1\s+clocks\s+complete\s+\d{4}-\d\d-\d\d`)
 	list := decode[[]store.Run](t, "runs list --json", s.netmon(t, 0, "runs", "list", "--json"))
 	if len(list) != 1 || list[0].ID != 1 || list[0].Status != "complete" {
 		t.Errorf("runs list --json = %+v", list)
@@ -266,8 +266,8 @@ func TestOps(t *testing.T) {
 	contains(t, "runs diff --all", s.netmon(t, 0, "runs", "diff", "--all", "1", "2"), `last_run_id\s+1\s+2\s+\+1`)
 	out = s.netmon(t, 0, "runs", "list")
 	t.Logf("netmon runs list:\n%s", out)
-	contains(t, "runs list with ratios", out, `(?m)^run\s+status\s+created \(UTC\)\s+took\s+users\s+fully synced\s+missed slots`,
-		fmt.Sprintf(`(?m)^1\s+complete\s+\S+ \S+\s+\S+\s+80\s+%.1f%%\s+%d\s`, float64(s.truth.FullySynced)/80*100, missedSlots(s.truth)))
+	contains(t, "runs list with ratios", out, `(?m)^run\s+network\s+status\s+created \(UTC\)\s+took\s+users\s+fully synced\s+missed slots`,
+		fmt.Sprintf(`(?m)^1\s+clocks\s+complete\s+\S+ \S+\s+\S+\s+80\s+%.1f%%\s+%d\s`, float64(s.truth.FullySynced)/80*100, missedSlots(s.truth)))
 	out = s.netmon(t, 0, "runs", "trend", "--metric", "missed_users_count", "--sp", "3")
 	t.Logf("netmon runs trend --metric missed_users_count --sp 3:\n%s", out)
 	contains(t, "runs trend", out, `(?m)^series\s+run 1\s+run 2`, `(?m)^sp_id=3\s+0\s+\d+`)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -58,7 +59,7 @@ func identity(s store.Sample) string {
 	return store.Sample{Name: s.Name, Labels: l}.Key()
 }
 
-// DiffRuns compares two runs: every stored series, matched by its name and all its labels, and
+// DiffRuns compares two runs of one network (runs of two networks are a usage error): every stored series, matched by its name and all its labels, and
 // every node's presence, endpoint and fetch health. Timing series are left out unless all.
 func DiffRuns(ctx context.Context, st Store, a, b int64, all bool) (Diff, error) {
 	var runs [2]store.Run
@@ -68,6 +69,10 @@ func DiffRuns(ctx context.Context, st Store, a, b int64, all bool) (Diff, error)
 		var err error
 		if runs[i], err = st.GetRun(ctx, run); err != nil {
 			return Diff{}, err
+		}
+		if i == 1 && runs[1].Network != runs[0].Network {
+			return Diff{}, fmt.Errorf("%w: run %d is a %s run and run %d a %s run; their metrics are not comparable (diff two runs of one network)",
+				ErrUsage, a, runs[0].Network, b, runs[1].Network)
 		}
 		if samples[i], err = st.Samples(ctx, run); err != nil {
 			return Diff{}, err

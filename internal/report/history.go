@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
 // Summary is a run with its key ratios, from its stored series; a ratio is nil when the run has
-// no such series (a failed run, a run without CID checks, one still loading).
+// no such series (a failed run, a run without CID checks, one still loading, or a run of the other
+// network: a clocks run has the users, CID and slot ratios, a storage run the key ratios).
 type Summary struct {
 	store.Run
 	Users *float64 `json:"users"`
@@ -20,6 +22,10 @@ type Summary struct {
 	MissedSlots *float64 `json:"missed_slots"`
 	// UnreplicatedCIDs is the share of checked CIDs held by no node of the owner's replica set.
 	UnreplicatedCIDs *float64 `json:"unreplicated_cid_share"`
+	// UnderReplicatedKeys is a storage run's share of sampled keys some expected holder did not
+	// answer present for; LostKeys the share no expected holder answered present for.
+	UnderReplicatedKeys *float64 `json:"under_replicated_key_share"`
+	LostKeys            *float64 `json:"lost_key_share"`
 	// Seconds from the run's start until its metrics were computed.
 	Seconds *float64 `json:"duration_seconds"`
 }
@@ -28,11 +34,13 @@ type Summary struct {
 var summaryNames = []string{
 	"audius_nm_user_count", "audius_nm_fully_synced_user_count", "audius_nm_missed_users_count",
 	"audius_nm_cids_by_replication_factor", "audius_nm_checked_cids", "audius_nm_run_duration_seconds",
+	"audius_nm_storage_under_replicated_share", "audius_nm_storage_lost_share", "audius_nm_storage_run_duration_seconds",
 }
 
-// Summaries are the newest runs (at most limit), newest first, with their key ratios.
+// Summaries are the newest runs of every network (at most limit), newest first, with their key
+// ratios.
 func Summaries(ctx context.Context, st Store, limit int) ([]Summary, error) {
-	runs, err := st.ListRuns(ctx, limit)
+	runs, err := st.ListRuns(ctx, "", limit)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +53,7 @@ func Summaries(ctx context.Context, st Store, limit int) ([]Summary, error) {
 		return nil, err
 	}
 	type acc struct {
-		users, fully, missed, zeroReplicas, checked, seconds *float64
+		users, fully, missed, zeroReplicas, checked, seconds, underReplicated, lost *float64
 	}
 	byRun := map[int64]*acc{}
 	for _, s := range series {
@@ -68,8 +76,12 @@ func Summaries(ctx context.Context, st Store, limit int) ([]Summary, error) {
 			}
 		case "audius_nm_checked_cids":
 			a.checked = &v
-		case "audius_nm_run_duration_seconds":
+		case "audius_nm_run_duration_seconds", "audius_nm_storage_run_duration_seconds":
 			a.seconds = &v
+		case "audius_nm_storage_under_replicated_share":
+			a.underReplicated = &v
+		case "audius_nm_storage_lost_share":
+			a.lost = &v
 		}
 	}
 	out := make([]Summary, len(runs))
@@ -82,6 +94,7 @@ func Summaries(ctx context.Context, st Store, limit int) ([]Summary, error) {
 		out[i].Users, out[i].MissedSlots, out[i].Seconds = a.users, a.missed, a.seconds
 		out[i].FullySynced = ratio(a.fully, a.users)
 		out[i].UnreplicatedCIDs = ratio(a.zeroReplicas, a.checked)
+		out[i].UnderReplicatedKeys, out[i].LostKeys = a.underReplicated, a.lost
 	}
 	return out, nil
 }
@@ -104,9 +117,10 @@ func ratio(a, b *float64) *float64 {
 
 // Trend is a metric's series over the last runs, oldest run first.
 type Trend struct {
-	Metric string      `json:"metric"`
-	Runs   []store.Run `json:"runs"`
-	Series []Series    `json:"series"`
+	Metric  string            `json:"metric"`
+	Network lifecycle.Network `json:"network"`
+	Runs    []store.Run       `json:"runs"`
+	Series  []Series          `json:"series"`
 	// Zero counts the series left out because they are 0 in every run.
 	Zero int `json:"zero_series_left_out"`
 }
@@ -117,6 +131,15 @@ type Trend struct {
 type Series struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	Values []*float64        `json:"values"`
+}
+
+// NetworkOfMetric is the network whose runs store the metric (a full name): storage for the audius_nm_storage_
+// series, clocks for every other.
+func NetworkOfMetric(metric string) lifecycle.Network {
+	if strings.HasPrefix(metric, "audius_nm_storage_") {
+		return lifecycle.Storage
+	}
+	return lifecycle.Clocks
 }
 
 // metricName resolves a metric given with or without its audius_nm_ prefix among names.
@@ -133,10 +156,11 @@ func metricName(metric string, names []string) (string, error) {
 	return "", fmt.Errorf("%w: no stored metric %q; stored metrics: %s", ErrUsage, metric, strings.Join(short, ", "))
 }
 
-// TrendOf is the metric over the newest runs (at most limit), restricted to the series of node sp
-// when sp is not empty. Series that are 0 in every run are counted in Zero and left out when
-// other series remain.
-func TrendOf(ctx context.Context, st Store, metric, sp string, limit int) (Trend, error) {
+// TrendOf is the metric over the newest runs of network n (at most limit), restricted to the
+// series of node sp when sp is not empty; n "" is the metric's own network (NetworkOfMetric), and
+// a metric of the other network than n is a usage error. Series that are 0 in every run are
+// counted in Zero and left out when other series remain.
+func TrendOf(ctx context.Context, st Store, n lifecycle.Network, metric, sp string, limit int) (Trend, error) {
 	names, err := st.MetricNames(ctx)
 	if err != nil {
 		return Trend{}, err
@@ -145,12 +169,19 @@ func TrendOf(ctx context.Context, st Store, metric, sp string, limit int) (Trend
 	if err != nil {
 		return Trend{}, err
 	}
-	runs, err := st.ListRuns(ctx, limit)
+	own := NetworkOfMetric(name)
+	if n == "" {
+		n = own
+	}
+	if n != own {
+		return Trend{}, fmt.Errorf("%w: %s is a metric of %s runs, not of %s runs", ErrUsage, ShortName(name), own, n)
+	}
+	runs, err := st.ListRuns(ctx, n, limit)
 	if err != nil {
 		return Trend{}, err
 	}
 	slices.Reverse(runs)
-	t := Trend{Metric: name, Runs: runs, Series: []Series{}}
+	t := Trend{Metric: name, Network: n, Runs: runs, Series: []Series{}}
 	ids := make([]int64, len(runs))
 	col := map[int64]int{}
 	for i, r := range runs {

@@ -267,7 +267,7 @@ func TestSummariesAndTrend(t *testing.T) {
 		}
 	}
 
-	tr, err := report.TrendOf(ctx, st, "fully_synced_user_count", "", 10)
+	tr, err := report.TrendOf(ctx, st, "", "fully_synced_user_count", "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestSummariesAndTrend(t *testing.T) {
 		len(tr.Series) != 1 || *tr.Series[0].Values[0] != 1 || *tr.Series[0].Values[1] != 2 {
 		t.Errorf("trend of fully synced users: %+v", tr)
 	}
-	tr, err = report.TrendOf(ctx, st, "audius_nm_missed_users_count", "4", 10)
+	tr, err = report.TrendOf(ctx, st, "", "audius_nm_missed_users_count", "4", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestSummariesAndTrend(t *testing.T) {
 		t.Errorf("trend of node 4's missed slots: %+v", tr.Series)
 	}
 	// Per node: nodes 1 and 2 miss nothing in either run, and are left out.
-	tr, err = report.TrendOf(ctx, st, "missed_users_count", "", 10)
+	tr, err = report.TrendOf(ctx, st, "", "missed_users_count", "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestSummariesAndTrend(t *testing.T) {
 		t.Errorf("trend of missed slots: %d series (sp %v first), %d zero; want nodes 3 and 4, 2 zero", len(tr.Series), tr.Series[0].Labels, tr.Zero)
 	}
 	for _, bad := range []struct{ metric, sp string }{{"no_such_metric", ""}, {"missed_users_count", "9"}} {
-		if _, err := report.TrendOf(ctx, st, bad.metric, bad.sp, 10); !errors.Is(err, report.ErrUsage) {
+		if _, err := report.TrendOf(ctx, st, "", bad.metric, bad.sp, 10); !errors.Is(err, report.ErrUsage) {
 			t.Errorf("trend of %s sp %q: %v, want a usage error", bad.metric, bad.sp, err)
 		}
 	}

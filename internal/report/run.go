@@ -21,7 +21,7 @@ import (
 // Views read the NM DB through this subset of *store.Store.
 type Store interface {
 	GetRun(ctx context.Context, run int64) (store.Run, error)
-	ListRuns(ctx context.Context, limit int) ([]store.Run, error)
+	ListRuns(ctx context.Context, n lifecycle.Network, limit int) ([]store.Run, error)
 	Samples(ctx context.Context, run int64) ([]store.Sample, error)
 	NodeHealth(ctx context.Context, run int64) ([]store.NodeHealth, error)
 	Failures(ctx context.Context, run int64) ([]store.Failure, error)
@@ -184,15 +184,9 @@ func problems(n NodeView, r store.Run) []string {
 //
 // With a network n it considers that network's runs only ("": any network).
 func LatestWithData(ctx context.Context, st Store, n lifecycle.Network) (store.Run, error) {
-	all, err := st.ListRuns(ctx, 100)
+	runs, err := st.ListRuns(ctx, n, 100)
 	if err != nil {
 		return store.Run{}, err
-	}
-	var runs []store.Run
-	for _, r := range all {
-		if n == "" || r.Network == n {
-			runs = append(runs, r)
-		}
 	}
 	if len(runs) == 0 {
 		return store.Run{}, fmt.Errorf("no run yet: %w", store.ErrNoRun)

@@ -77,9 +77,10 @@ func (s *Store) GetRun(ctx context.Context, run int64) (Run, error) {
 	return r, nil
 }
 
-// ListRuns returns the newest runs first, at most limit.
-func (s *Store) ListRuns(ctx context.Context, limit int) ([]Run, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+runColumns+" FROM runs r ORDER BY r.run_id DESC LIMIT $1", limit)
+// ListRuns returns the newest runs of network n first ("": of every network), at most limit.
+func (s *Store) ListRuns(ctx context.Context, n lifecycle.Network, limit int) ([]Run, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+runColumns+" FROM runs r WHERE $1 = '' OR r.network = $1 ORDER BY r.run_id DESC LIMIT $2",
+		string(n), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}

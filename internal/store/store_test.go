@@ -119,7 +119,7 @@ func TestPruneKeepsNewestRuns(t *testing.T) {
 	if len(pruned) != 3 || pruned[0] != 1 || pruned[2] != 3 {
 		t.Fatalf("pruned %v, want [1 2 3]", pruned)
 	}
-	runs, err := st.ListRuns(ctx, 10)
+	runs, err := st.ListRuns(ctx, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}

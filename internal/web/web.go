@@ -314,7 +314,7 @@ func (s *Server) trendOf(r *http.Request) (report.Trend, error) {
 	if metric == "" {
 		metric = "fully_synced_user_count"
 	}
-	return report.TrendOf(r.Context(), s.st, metric, sp, limit)
+	return report.TrendOf(r.Context(), s.st, "", metric, sp, limit) // over the runs of the metric's network
 }
 
 func (s *Server) trend(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/audius-netmon/netmon/internal/lifecycle"
+	"github.com/audius-netmon/netmon/internal/store"
+	"github.com/audius-netmon/netmon/internal/testenv"
+)
+
+// seedRuns writes three finished, pushed runs worked by hand into a fresh NM DB and returns the
+// environment that points netmon at it:
+//
+//	run 1, clocks, 10:00: 4 users, 1 fully synced (25.0%), 1 missed slot on sp 3 and 1 on sp 4
+//	       (2), 1 of 8 checked CIDs on no replica (12.5%), 65 s
+//	run 2, storage, 11:00: 3% of the sampled keys under-replicated, 0.5% lost, 73 s
+//	run 3, storage, 12:00: 2% under-replicated, none lost, 70 s
+func seedRuns(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	url := testenv.Database(t)
+	st, err := store.Open(ctx, url, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	for i, r := range []struct {
+		network lifecycle.Network
+		samples []store.Sample
+	}{
+		{lifecycle.Clocks, []store.Sample{
+			{Name: "audius_nm_user_count", Value: 4},
+			{Name: "audius_nm_fully_synced_user_count", Value: 1},
+			{Name: "audius_nm_missed_users_count", Labels: map[string]string{"sp_id": "3"}, Value: 1},
+			{Name: "audius_nm_missed_users_count", Labels: map[string]string{"sp_id": "4"}, Value: 1},
+			{Name: "audius_nm_cids_by_replication_factor", Labels: map[string]string{"replicas": "0"}, Value: 1},
+			{Name: "audius_nm_cids_by_replication_factor", Labels: map[string]string{"replicas": "1"}, Value: 7},
+			{Name: "audius_nm_checked_cids", Value: 8},
+			{Name: "audius_nm_run_duration_seconds", Value: 65},
+		}},
+		{lifecycle.Storage, []store.Sample{
+			{Name: "audius_nm_storage_under_replicated_share", Value: 0.03},
+			{Name: "audius_nm_storage_lost_share", Value: 0.005},
+			{Name: "audius_nm_storage_run_duration_seconds", Value: 73},
+		}},
+		{lifecycle.Storage, []store.Sample{
+			{Name: "audius_nm_storage_under_replicated_share", Value: 0.02},
+			{Name: "audius_nm_storage_lost_share", Value: 0},
+			{Name: "audius_nm_storage_run_duration_seconds", Value: 70},
+		}},
+	} {
+		created := day.Add(time.Duration(10+i) * time.Hour)
+		run, err := st.CreateRun(ctx, store.NewRun{CreatedAt: created, Deadline: created.Add(time.Hour), Network: r.network})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range []lifecycle.Transition{lifecycle.Publish, lifecycle.Load} {
+			if moved, err := st.Move(ctx, run, tr, ""); err != nil || !moved {
+				t.Fatalf("run %d: %s: moved %v, %v", run, tr.Name, moved, err)
+			}
+		}
+		if moved, err := st.Finish(ctx, run, lifecycle.Finish, "", created.Add(2*time.Minute), r.samples, nil); err != nil || !moved {
+			t.Fatalf("run %d: finish: moved %v, %v", run, moved, err)
+		}
+		if err := st.MarkPushed(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return []string{"NETMON_DB_URL=" + url}
+}
+
+// table lays out rows as runs list does (tabwriter, two spaces apart).
+func table(rows ...string) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		tw.Write([]byte(r + "\n"))
+	}
+	tw.Flush()
+	return b.String()
+}
+
+// TestRunsOfTwoNetworks: runs list shows each run's network and that network's ratios (the
+// other network's columns blank); runs diff refuses runs of two networks; runs trend follows the
+// metric's network, or --network.
+func TestRunsOfTwoNetworks(t *testing.T) {
+	env := seedRuns(t)
+
+	code, out, errOut := runMain(t, env, "runs", "list")
+	want := table(
+		"run\tnetwork\tstatus\tcreated (UTC)\ttook\tusers\tfully synced\tmissed slots\tunrepl. CIDs\tunder-repl. keys\tlost keys\twork items\tpush\terror",
+		"3\tstorage\tcomplete\t2026-12-05 12:00:00\t1m10s\t\t\t\t\t2.0%\t0.0%\t0/-\tpushed\t",
+		"2\tstorage\tcomplete\t2026-12-05 11:00:00\t1m13s\t\t\t\t\t3.0%\t0.5%\t0/-\tpushed\t",
+		"1\tclocks\tcomplete\t2026-12-05 10:00:00\t1m5s\t-\t25.0%\t2\t12.5%\t\t\t0/-\tpushed\t",
+	)
+	if code != ExitOK || out != want {
+		t.Errorf("runs list: exit %d, stderr %q\n%s\nwant\n%s", code, errOut, out, want)
+	}
+
+	code, _, errOut = runMain(t, env, "runs", "diff", "1", "2")
+	if code != ExitUsage || !strings.Contains(errOut, "run 1 is a clocks run and run 2 a storage run") {
+		t.Errorf("runs diff of a clocks and a storage run: exit %d, stderr %q; want 2 naming both networks", code, errOut)
+	}
+	code, out, errOut = runMain(t, env, "runs", "diff", "2", "3")
+	if code != ExitOK || !regexp.MustCompile(`(?m)^storage_lost_share\s+0\.005\s+0\s+-0\.005$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^storage_under_replicated_share\s+0\.030\s+0\.020\s+-0\.010$`).MatchString(out) {
+		t.Errorf("runs diff 2 3: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string // the heading and the runs
+	}{
+		{[]string{"--metric", "storage_lost_share"}, `storage_lost_share over the last 2 storage runs \(oldest first\)\n\nseries\s+run 2\s+run 3\n`},
+		{[]string{"--metric", "storage_lost_share", "--network", "storage"}, `over the last 2 storage runs`},
+		{[]string{"--metric", "user_count"}, `user_count over the last 1 clocks runs \(oldest first\)\n\nseries\s+run 1\n`},
+		{nil, `fully_synced_user_count over the last 1 clocks runs`},
+	} {
+		code, out, errOut := runMain(t, env, append([]string{"runs", "trend"}, c.args...)...)
+		if code != ExitOK || !regexp.MustCompile(c.want).MatchString(out) {
+			t.Errorf("runs trend %v: exit %d, stderr %q\n%s\nwant it to match %s", c.args, code, errOut, out, c.want)
+		}
+	}
+	for _, args := range [][]string{
+		{"--metric", "user_count", "--network", "storage"},
+		{"--metric", "storage_lost_share", "--network", "clocks"},
+		{"--network", "tape"},
+	} {
+		if code, _, errOut := runMain(t, env, append([]string{"runs", "trend"}, args...)...); code != ExitUsage {
+			t.Errorf("runs trend %v: exit %d, stderr %q; want 2", args, code, errOut)
+		}
+	}
+}
