@@ -42,16 +42,46 @@ var grafanaVars = strings.NewReplacer("$__rate_interval", "1m", "$__interval", "
 
 // TestDashboardInPrometheus runs Debian's real Prometheus with deploy/'s configuration and rules
 // (the targets moved to a live stack's loopback addresses, scrapes every second) against two
-// live runs over simnet with a read-only node and CID checks, then requires every query of every
-// dashboard to return data (a value that is a number, not NaN), every rule to evaluate without
-// error, and the run-history panel's SQL to return both runs from the NM DB.
+// live runs over simnet with a read-only node and CID checks, then requires every query of the
+// clocks dashboard to return data (a value that is a number, not NaN), every rule to evaluate
+// without error, and the run-history panel's SQL to return both runs from the NM DB.
 func TestDashboardInPrometheus(t *testing.T) {
-	bin := prometheusBinary(t)
-	root := repoRoot(t)
 	sc := simnet.Scenario{Seed: 5, UserCount: 60, NodeCount: 4,
 		Nodes: []simnet.NodeSpec{{SPID: 4, Faults: simnet.Faults{ReadOnly: true}}}}
 	s := livetest.Start(t, sc)
+	prom := startPrometheus(t, s)
+	// Two runs: a fetcher's request-duration series are born in its first run, so only the
+	// second one shows as an increase.
+	runs(t, prom, s, 2, "audius_nm_last_run_id")
+	if n := requireData(t, prom, s, "netmon.json", 2); n < 40 {
+		t.Errorf("only %d dashboard queries", n)
+	}
+}
 
+// TestStorageDashboardInPrometheus is TestDashboardInPrometheus for the storage dashboard: one
+// storage run over a simulated storage network (every key checked) with a node that lost keys
+// and runs another R, one whose health signature does not match its delegate, and one with a
+// stale repair, then every query of the storage dashboard returns data and every rule evaluates.
+func TestStorageDashboardInPrometheus(t *testing.T) {
+	ssc := simnet.StorageScenario{Seed: 7, NodeCount: 5, Validators: 1, Tracks: 20, Users: 10, Playlists: 2,
+		Nodes: []simnet.StorageNodeSpec{
+			{ID: 2, R: 3, Faults: simnet.StorageFaults{MissingShare: 0.5}},
+			{ID: 3, Faults: simnet.StorageFaults{Signature: simnet.SigMismatch, StaleRepair: true}},
+		}}
+	s := livetest.StartStorage(t, ssc)
+	prom := startPrometheus(t, s)
+	runs(t, prom, s, 1, "audius_nm_storage_last_run_id")
+	if n := requireData(t, prom, s, "netmon-storage.json", 1); n < 15 {
+		t.Errorf("only %d storage dashboard queries", n)
+	}
+}
+
+// startPrometheus starts Debian's Prometheus with deploy/'s configuration and rules pointed at
+// the stack, and waits until it scrapes all five targets; it returns its base URL.
+func startPrometheus(t *testing.T, s *livetest.Stack) string {
+	t.Helper()
+	bin := prometheusBinary(t)
+	root := repoRoot(t)
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	writePrometheusConfig(t, filepath.Join(root, "deploy/prometheus/prometheus.yml"), cfgFile, s,
@@ -66,24 +96,33 @@ func TestDashboardInPrometheus(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	prom := "http://" + addr
 	testenv.WaitHTTP(t, prom+"/-/ready", 30*time.Second)
-
-	// Every target up before the first run. Two runs: a fetcher's request-duration series are
-	// born in its first run, so only the second one shows as an increase.
 	waitQuery(t, prom, `count(up == 1) == 5`, 30*time.Second)
-	for range 2 {
+	return prom
+}
+
+// runs runs n complete runs of the stack's network; after each, every target was scraped
+// successfully after it ended, lastRunID (the network's run-id series) names it, and the rules
+// evaluated on its metrics.
+func runs(t *testing.T, prom string, s *livetest.Stack, n int, lastRunID string) {
+	t.Helper()
+	for range n {
 		run, status := s.Run(t, time.Minute)
 		if status != "complete" {
 			t.Fatalf("run %d ended %s", run, status)
 		}
-		// Every target scraped successfully after the run ended, the run's metrics among them,
-		// and the rules evaluated on them.
 		ended := time.Now()
 		waitQuery(t, prom, fmt.Sprintf(`count(timestamp(up == 1) > %d) == 5`, ended.Unix()+1), 30*time.Second)
-		waitQuery(t, prom, fmt.Sprintf(`audius_nm_last_run_id == %d`, run), 30*time.Second)
+		waitQuery(t, prom, fmt.Sprintf(`%s == %d`, lastRunID, run), 30*time.Second)
 		waitRules(t, prom, ended.Add(time.Second), 30*time.Second)
 	}
+}
 
-	dash := readDashboard(t, filepath.Join(root, "deploy/grafana/dashboards/netmon.json"))
+// requireData requires every PromQL query of the dashboard file (in deploy/grafana/dashboards)
+// to return a number in Prometheus, and every SQL query to return the stack's runs rows from the
+// NM DB; it returns how many queries it checked.
+func requireData(t *testing.T, prom string, s *livetest.Stack, file string, runs int) int {
+	t.Helper()
+	dash := readDashboard(t, filepath.Join(repoRoot(t), "deploy/grafana/dashboards", file))
 	n := 0
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
@@ -92,20 +131,17 @@ func TestDashboardInPrometheus(t *testing.T) {
 				n++
 				expr := grafanaVars.Replace(tg.Expr)
 				if !hasNumber(t, prom, expr, tg.Instant) {
-					t.Errorf("panel %q query %s returns no data in a real Prometheus after a run:\n%s", p.Title, tg.RefID, expr)
-
+					t.Errorf("%s: panel %q query %s returns no data in a real Prometheus after a run:\n%s", file, p.Title, tg.RefID, expr)
 				}
 			case tg.RawSQL != "":
 				n++
-				if rows := sqlRows(t, s.NMDB, tg.RawSQL); rows != 2 {
-					t.Errorf("panel %q: its SQL returns %d rows from the NM DB after two runs, want 2", p.Title, rows)
+				if rows := sqlRows(t, s.NMDB, tg.RawSQL); rows != runs {
+					t.Errorf("%s: panel %q: its SQL returns %d rows from the NM DB after %d runs", file, p.Title, rows, runs)
 				}
 			}
 		}
 	}
-	if n < 40 {
-		t.Errorf("only %d dashboard queries", n)
-	}
+	return n
 }
 
 // writePrometheusConfig rewrites deploy's prometheus.yml for the live stack: the same jobs
