@@ -223,6 +223,17 @@ func TestStorageRunMetrics(t *testing.T) {
 		!strings.Contains(out, want) || strings.Count(out, " yes ") != len(kt.Expected) {
 		t.Errorf("netmon cid --network storage %s exited %d, want %q and %d expected holders", key, code, want, len(kt.Expected))
 	}
+	// runs list shows the run as a storage run with simnet's shares of under-replicated and lost
+	// keys (every key checked: exact).
+	code, out = runCLI(t, env, time.Minute, "runs", "list")
+	t.Logf("netmon runs list:\n%s", out)
+	pct := func(k int64) string {
+		return regexp.QuoteMeta(fmt.Sprintf("%.1f%%", float64(k)/float64(truth.Keys)*100))
+	}
+	if row := `(?m)^1\s+storage\s+complete\s+\S+ \S+\s+\S+\s+` + pct(truth.UnderReplicated) + `\s+` + pct(truth.Lost) + `\s+\d+/\d+\s`; code != 0 ||
+		!regexp.MustCompile(row).MatchString(out) {
+		t.Errorf("netmon runs list exited %d, want a row matching %s", code, row)
+	}
 	// Replayed from stream history and pushed again, the run gives the same series, in the
 	// storage job.
 	if code, out := runCLI(t, env, time.Minute, "replay", "--push", "1"); code != 0 {
