@@ -381,7 +381,7 @@ func printDiff(out io.Writer, d report.Diff) {
 	head := func(r store.Run) string {
 		return fmt.Sprintf("run %d (%s, %s UTC)", r.ID, r.Status, formatTime(&r.CreatedAt))
 	}
-	fmt.Fprintf(out, "%s → %s\n\n", head(d.A), head(d.B))
+	fmt.Fprintf(out, "%s runs: %s → %s\n\n", d.A.Network, head(d.A), head(d.B))
 	if len(d.Metrics) == 0 {
 		fmt.Fprintln(out, "no metric changed")
 	} else {

@@ -111,7 +111,8 @@ func TestRunsOfTwoNetworks(t *testing.T) {
 		t.Errorf("runs diff of a clocks and a storage run: exit %d, stderr %q; want 2 naming both networks", code, errOut)
 	}
 	code, out, errOut = runMain(t, env, "runs", "diff", "2", "3")
-	if code != ExitOK || !regexp.MustCompile(`(?m)^storage_lost_share\s+0\.005\s+0\s+-0\.005$`).MatchString(out) ||
+	if code != ExitOK || !strings.HasPrefix(out, "storage runs: run 2 (complete, 2026-12-05 11:00:00 UTC) → run 3 (complete, 2026-12-05 12:00:00 UTC)\n") ||
+		!regexp.MustCompile(`(?m)^storage_lost_share\s+0\.005\s+0\s+-0\.005$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^storage_under_replicated_share\s+0\.030\s+0\.020\s+-0\.010$`).MatchString(out) {
 		t.Errorf("runs diff 2 3: exit %d, stderr %q\n%s", code, errOut, out)
 	}
