@@ -155,9 +155,9 @@ func (r *Result) Line() string {
 		rss = append(rss, fmt.Sprintf("%s %s MiB/%.1fs", s.Name, mib(s.PeakRSS), s.CPU.Seconds()))
 	}
 	if f := r.Storage; f != nil {
-		return fmt.Sprintf("e2e %ss (plan %s, last result %s, loaded %s, complete %s); seed %ss; %d keys, %d sampled, %d items; requests a node %s; %s; truth %d/%d ok",
+		return fmt.Sprintf("e2e %ss (plan %s, last result %s, loaded %s, complete %s); seed %ss; %d keys, %d sampled, %d items; requests a node %s, probes %s; %s; truth %d/%d ok",
 			secs(r.EndToEnd), secs(r.PlanDone), secs(r.LastResult), secs(r.Loaded), secs(r.Complete), secs(r.Seed),
-			f.Population, f.Sampled, f.WorkItems, f.requestSpread(), strings.Join(rss, ", "), r.TruthSeries-r.TruthMismatch, r.TruthSeries)
+			f.Population, f.Sampled, f.WorkItems, spreadOf(f.Requests), spreadOf(f.Probes), strings.Join(rss, ", "), r.TruthSeries-r.TruthMismatch, r.TruthSeries)
 	}
 	return fmt.Sprintf("e2e %ss (plan %s, last result %s, written %s, loaded %s, complete %s); seed %ss; %s; truth %d/%d ok",
 		secs(r.EndToEnd), secs(r.PlanDone), secs(r.LastResult), secs(r.Written), secs(r.Loaded), secs(r.Complete), secs(r.Seed),
@@ -394,7 +394,7 @@ func (rep *Report) Markdown(w io.Writer) error {
 	}
 	if len(storage) > 0 {
 		p("\n### Storage runs (issue 12; best of n; seeding is not part of the run)\n\n")
-		p("| run | settings | keys listed | sampled | work items | end to end s | planner done s | last result s | loaded s | complete s | requests a node min / median / max | probes | peak RSS MiB (planner / fetchers / loader / aggregator) | load before | seed s | truth |\n")
+		p("| run | settings | keys listed | sampled | work items | end to end s | planner done s | last result s | loaded s | complete s | requests a node min / median / max | probes a node min / median / max (all) | peak RSS MiB (planner / fetchers / loader / aggregator) | load before | seed s | truth |\n")
 		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range storage {
 			r, f := g[0], g[0].Storage
@@ -406,9 +406,9 @@ func (rep *Report) Markdown(w io.Writer) error {
 					}
 				}
 			}
-			p("| %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %d/%d |\n", r.Spec.Name,
+			p("| %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |\n", r.Spec.Name,
 				strings.Join(r.Spec.Env, " "), f.Population, f.Sampled, f.WorkItems, spread(g, func(r *Result) time.Duration { return r.EndToEnd }),
-				secs(r.PlanDone), secs(r.LastResult), secs(r.Loaded), secs(r.Complete), f.requestSpread(), f.Probes,
+				secs(r.PlanDone), secs(r.LastResult), secs(r.Loaded), secs(r.Complete), spreadOf(f.Requests), fmt.Sprintf("%s (%d)", spreadOf(f.Probes), sum(f.Probes)),
 				strings.Join(rss, " / "), r.Load, secs(r.Seed), r.TruthSeries-r.TruthMismatch, r.TruthSeries)
 		}
 	}
@@ -502,10 +502,18 @@ func firstLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// requestSpread is the least, median and most requests a node received.
-func (f *StorageFacts) requestSpread() string {
-	if len(f.Requests) == 0 {
+// spreadOf is the least, median and most of ascending counts.
+func spreadOf(v []int64) string {
+	if len(v) == 0 {
 		return "–"
 	}
-	return fmt.Sprintf("%d / %d / %d", f.Requests[0], f.Requests[len(f.Requests)/2], f.Requests[len(f.Requests)-1])
+	return fmt.Sprintf("%d / %d / %d", v[0], v[len(v)/2], v[len(v)-1])
+}
+
+func sum(v []int64) int64 {
+	var n int64
+	for _, x := range v {
+		n += x
+	}
+	return n
 }

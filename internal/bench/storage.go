@@ -16,9 +16,9 @@ type StorageFacts struct {
 	Population int64 // distinct keys the run listed (audius_nm_storage_keys_population)
 	Sampled    int64 // keys it checked (audius_nm_storage_keys_sampled)
 	WorkItems  int64 // the manifest's work items (probe batches and health reads)
-	// Requests each node received during the run (probes and health reads), ascending.
-	Requests []int64
-	Probes   int64 // blob-info requests of all nodes during the run
+	// Requests each node received during the run (probes, health reads and upload-list pages)
+	// and its probes (blob-info requests), each ascending.
+	Requests, Probes []int64
 }
 
 // storageSeeded is a started simulated storage network, its registry and its seeded discovery
@@ -97,9 +97,10 @@ func (s *storageSeeded) facts(ctx context.Context, st *store.Store, nmDB string,
 	res.Storage = f
 	for i, n := range s.stats() {
 		f.Requests = append(f.Requests, n.Requests-before[i].Requests)
-		f.Probes += n.BlobInfo - before[i].BlobInfo
+		f.Probes = append(f.Probes, n.BlobInfo-before[i].BlobInfo)
 	}
 	slices.Sort(f.Requests)
+	slices.Sort(f.Probes)
 	rr, err := st.GetRun(ctx, run)
 	if err != nil {
 		return err
