@@ -59,11 +59,14 @@ func TestDashboardInPrometheus(t *testing.T) {
 }
 
 // TestStorageDashboardInPrometheus is TestDashboardInPrometheus for the storage dashboard: one
-// storage run over a simulated storage network (every key checked) with a node that lost keys
-// and runs another R, one whose health signature does not match its delegate, and one with a
-// stale repair, then every query of the storage dashboard returns data and every rule evaluates.
+// storage run over a simulated storage network (every key checked) with lost keys, a node that
+// lost keys and runs another R, and one whose health signature does not match its delegate and whose
+// repair is stale, then every query of the storage dashboard returns data, every rule evaluates,
+// and the storage alerts pending are those simnet's truth calls for.
 func TestStorageDashboardInPrometheus(t *testing.T) {
-	ssc := simnet.StorageScenario{Seed: 7, NodeCount: 5, Validators: 1, Tracks: 20, Users: 10, Playlists: 2,
+	shares := simnet.DefaultStorageShares()
+	shares.Lost = 0.1 // some keys on none of their holders
+	ssc := simnet.StorageScenario{Seed: 7, NodeCount: 5, Validators: 1, Tracks: 20, Users: 10, Playlists: 2, Shares: &shares,
 		Nodes: []simnet.StorageNodeSpec{
 			{ID: 2, R: 3, Faults: simnet.StorageFaults{MissingShare: 0.5}},
 			{ID: 3, Faults: simnet.StorageFaults{Signature: simnet.SigMismatch, StaleRepair: true}},
@@ -74,6 +77,75 @@ func TestStorageDashboardInPrometheus(t *testing.T) {
 	if n := requireData(t, prom, s, "netmon-storage.json", 1); n < 15 {
 		t.Errorf("only %d storage dashboard queries", n)
 	}
+
+	// The storage alerts pending (their for: holds them back) are exactly those simnet's truth
+	// calls for: lost keys if any, each node with another R than the consensus, each readable
+	// node whose signature does not verify, each whose last repair is over 3 hours old. A rising
+	// missing share needs a day-old run to compare with, so it is not among them.
+	truth := s.Storage.StorageTruth(s.StorageNodes, simnet.KeyStrings(s.Storage.DiscoveryKeys()))
+	want := map[string]bool{}
+	if truth.Lost > 0 {
+		want["NetmonStorageKeysLost "] = true
+	}
+	for _, id := range truth.Dissenters {
+		want["NetmonStorageReplicationFactorDisagrees "+s.Storage.Host(id)] = true
+	}
+	for _, nt := range truth.Nodes {
+		h := nt.Health
+		if !nt.Registered || !h.Readable {
+			continue
+		}
+		if h.Signature == "malformed" || h.Signature == "mismatch" || h.Signature == "wrong_signer" {
+			want["NetmonStorageHealthSignatureInvalid "+nt.Host] = true
+		}
+		if !h.LastRepair.FinishedAt.IsZero() && time.Since(h.LastRepair.FinishedAt) > 3*time.Hour {
+			want["NetmonStorageRepairStale "+nt.Host] = true
+		}
+	}
+	if len(want) < 4 {
+		t.Errorf("the scenario calls for only %d storage alerts: %v", len(want), want)
+	}
+	got := map[string]bool{}
+	for _, a := range alerts(t, prom) {
+		if name := a.Labels["alertname"]; strings.HasPrefix(name, "NetmonStorage") && a.State != "inactive" {
+			got[name+" "+a.Labels["endpoint"]] = true
+		}
+	}
+	t.Logf("storage alerts pending: %v", got)
+	for k := range want {
+		if !got[k] {
+			t.Errorf("alert %s not pending after the storage run", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("alert %s pending after the storage run; simnet's truth does not call for it", k)
+		}
+	}
+}
+
+type alert struct {
+	Labels map[string]string `json:"labels"`
+	State  string            `json:"state"`
+}
+
+// alerts are Prometheus's active alerts (pending or firing).
+func alerts(t *testing.T, prom string) []alert {
+	t.Helper()
+	resp, err := http.Get(prom + "/api/v1/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data struct {
+			Alerts []alert `json:"alerts"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Data.Alerts
 }
 
 // startPrometheus starts Debian's Prometheus with deploy/'s configuration and rules pointed at
