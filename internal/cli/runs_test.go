@@ -1,82 +1,13 @@
 package cli
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
 	"text/tabwriter"
-	"time"
 
-	"github.com/audius-netmon/netmon/internal/lifecycle"
-	"github.com/audius-netmon/netmon/internal/store"
-	"github.com/audius-netmon/netmon/internal/testenv"
+	"github.com/audius-netmon/netmon/internal/store/storetest"
 )
-
-// seedRuns writes three finished, pushed runs worked by hand into a fresh NM DB and returns the
-// environment that points netmon at it:
-//
-//	run 1, clocks, 10:00: 4 users, 1 fully synced (25.0%), 1 missed slot on sp 3 and 1 on sp 4
-//	       (2), 1 of 8 checked CIDs on no replica (12.5%), 65 s
-//	run 2, storage, 11:00: 3% of the sampled keys under-replicated, 0.5% lost, 73 s
-//	run 3, storage, 12:00: 2% under-replicated, none lost, 70 s
-func seedRuns(t *testing.T) []string {
-	t.Helper()
-	ctx := context.Background()
-	url := testenv.Database(t)
-	st, err := store.Open(ctx, url, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	day := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
-	for i, r := range []struct {
-		network lifecycle.Network
-		samples []store.Sample
-	}{
-		{lifecycle.Clocks, []store.Sample{
-			{Name: "audius_nm_user_count", Value: 4},
-			{Name: "audius_nm_fully_synced_user_count", Value: 1},
-			{Name: "audius_nm_missed_users_count", Labels: map[string]string{"sp_id": "3"}, Value: 1},
-			{Name: "audius_nm_missed_users_count", Labels: map[string]string{"sp_id": "4"}, Value: 1},
-			{Name: "audius_nm_cids_by_replication_factor", Labels: map[string]string{"replicas": "0"}, Value: 1},
-			{Name: "audius_nm_cids_by_replication_factor", Labels: map[string]string{"replicas": "1"}, Value: 7},
-			{Name: "audius_nm_checked_cids", Value: 8},
-			{Name: "audius_nm_run_duration_seconds", Value: 65},
-		}},
-		{lifecycle.Storage, []store.Sample{
-			{Name: "audius_nm_storage_under_replicated_share", Value: 0.03},
-			{Name: "audius_nm_storage_lost_share", Value: 0.005},
-			{Name: "audius_nm_storage_run_duration_seconds", Value: 73},
-		}},
-		{lifecycle.Storage, []store.Sample{
-			{Name: "audius_nm_storage_under_replicated_share", Value: 0.02},
-			{Name: "audius_nm_storage_lost_share", Value: 0},
-			{Name: "audius_nm_storage_run_duration_seconds", Value: 70},
-		}},
-	} {
-		created := day.Add(time.Duration(10+i) * time.Hour)
-		run, err := st.CreateRun(ctx, store.NewRun{CreatedAt: created, Deadline: created.Add(time.Hour), Network: r.network})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tr := range []lifecycle.Transition{lifecycle.Publish, lifecycle.Load} {
-			if moved, err := st.Move(ctx, run, tr, ""); err != nil || !moved {
-				t.Fatalf("run %d: %s: moved %v, %v", run, tr.Name, moved, err)
-			}
-		}
-		if moved, err := st.Finish(ctx, run, lifecycle.Finish, "", created.Add(2*time.Minute), r.samples, nil); err != nil || !moved {
-			t.Fatalf("run %d: finish: moved %v, %v", run, moved, err)
-		}
-		if err := st.MarkPushed(ctx, run); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return []string{"NETMON_DB_URL=" + url}
-}
 
 // table lays out rows as runs list does (tabwriter, two spaces apart).
 func table(rows ...string) string {
@@ -89,11 +20,12 @@ func table(rows ...string) string {
 	return b.String()
 }
 
-// TestRunsOfTwoNetworks: runs list shows each run's network and that network's ratios (the
+// TestRunsOfTwoNetworks (over storetest.TwoNetworks's runs): runs list shows each run's network and that network's ratios (the
 // other network's columns blank); runs diff refuses runs of two networks; runs trend follows the
 // metric's network, or --network.
 func TestRunsOfTwoNetworks(t *testing.T) {
-	env := seedRuns(t)
+	_, url := storetest.TwoNetworks(t)
+	env := []string{"NETMON_DB_URL=" + url}
 
 	code, out, errOut := runMain(t, env, "runs", "list")
 	want := table(

@@ -171,7 +171,7 @@ func TestWebInBrowser(t *testing.T) {
 
 	// Run history: both runs, newest first, with their charts (a dot per run).
 	do("runs", chromedp.Navigate(base+"/runs"), chromedp.WaitVisible(chromedp.ID("runs")), shot("runs"))
-	if r := rows("#runs tbody tr"); len(r) != 2 || !strings.HasPrefix(r[0], "2\tcomplete") || !strings.HasPrefix(r[1], "1\tcomplete") {
+	if r := rows("#runs tbody tr"); len(r) != 2 || !strings.HasPrefix(r[0], "2\tclocks\tcomplete") || !strings.HasPrefix(r[1], "1\tclocks\tcomplete") {
 		t.Errorf("runs table %q, want runs 2 and 1, complete", r)
 	}
 	if dots := eval(`[...document.querySelectorAll("svg.chart circle")].map(c => c.textContent)`); len(dots) != 4 {
