@@ -3,17 +3,13 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
 	"maps"
 	"math"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/audius-netmon/netmon/internal/simnet"
-	"github.com/audius-netmon/netmon/internal/testenv"
 )
 
 // TestCrashStorageStages: a storage run over simnet's storage network (the faulty nodes of
@@ -25,39 +21,8 @@ import (
 // unanswered keys) and the network shares equal to simnet's truth: no probe lost, none counted
 // twice.
 func TestCrashStorageStages(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	net, err := simnet.BuildStorage(storageScenario())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := net.Start(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nodes.Close)
-	reg, err := net.StartRegistry(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Close)
-	discovery := testenv.Database(t)
-	if err := net.SeedDiscovery(ctx, discovery); err != nil {
-		t.Fatal(err)
-	}
-	nmDB := testenv.Database(t)
-	pushgateway := testenv.Pushgateway(t)
-	ns := testenv.NATS(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"NETMON_NATS_URL=" + ns.ClientURL(), "NETMON_DB_URL=" + nmDB,
-		"NETMON_DISCOVERY_DB_URL=" + discovery, "PUSH_GATEWAY_URL=" + pushgateway,
-		"NETMON_SCHEDULE=off", "NETMON_LOG_FORMAT=json", "NETMON_FETCH_TIMEOUT=2s", "NETMON_RUN_DEADLINE=5m",
-		"NETMON_CONTENT_NODES_SOURCE=discovery",
-		"ETH_PROVIDER_URL=" + reg.URL, "ETH_REGISTRY_ADDRESS=" + simnet.RegistryAddress,
-		"NETMON_STORAGE_SAMPLE_SIZE=0", "NETMON_STORAGE_NONHOLDER_PROBES=1000",
-		fmt.Sprintf("NETMON_STORAGE_DEFAULT_R=%d", net.R()), "NETMON_STORAGE_BATCH_SIZE=10",
-	}
+	s := startStorage(t, "NETMON_STORAGE_BATCH_SIZE=10")
+	net, nodes, nmDB, env := s.net, s.nodes, s.nmDB, s.env
 	newService(t, "netmon-planner", env)
 	fetchers := []*service{newService(t, "netmon-fetcher", env), newService(t, "netmon-fetcher", env)}
 	loader := newService(t, "netmon-loader", env)
@@ -77,13 +42,13 @@ func TestCrashStorageStages(t *testing.T) {
 		return queryInt(nmDB, loaded) > 0
 	})
 	rows := queryInt(nmDB, loaded)
-	for _, s := range []*service{fetchers[0], loader, aggregator} {
-		s.kill9()
+	for _, p := range []*service{fetchers[0], loader, aggregator} {
+		p.kill9()
 	}
 	t.Logf("killed a fetcher, the loader and the aggregator with %d probe rows loaded", rows)
 	time.Sleep(500 * time.Millisecond)
-	for _, s := range []*service{fetchers[0], loader, aggregator} {
-		s.run()
+	for _, p := range []*service{fetchers[0], loader, aggregator} {
+		p.run()
 	}
 	var e ended
 	select {
@@ -104,7 +69,7 @@ func TestCrashStorageStages(t *testing.T) {
 	}
 
 	waitPushed(t, nmDB, 1, time.Minute)
-	got := scrape(t, pushgateway, "network-monitoring-storage")
+	got := scrape(t, s.pushgateway, "network-monitoring-storage")
 	truth := net.StorageTruth(nodes, simnet.KeyStrings(net.DiscoveryKeys()))
 	ids := map[string]string{}
 	for k := range got {

@@ -32,11 +32,21 @@ func storageScenario() simnet.StorageScenario {
 		}}
 }
 
-// TestStorageRunMetrics runs a storage run over the simulated storage network through the four
-// stage processes (nodes from the fake Ethereum registry, keys from discovery, every key checked,
-// every non-holder probed) and checks that every pushed storage series equals simnet's truth; the
-// down and hung nodes are recorded and the run still ends, complete.
-func TestStorageRunMetrics(t *testing.T) {
+// storageSetup is simnet's storage network of storageScenario, started with its fake Ethereum
+// registry and a seeded discovery database, and the environment the stages and the netmon command
+// need for storage runs over it (every key checked, every non-holder probed) into nmDB and
+// pushgateway.
+type storageSetup struct {
+	net         *simnet.StorageNetwork
+	nodes       *simnet.StorageNodes
+	nmDB        string
+	pushgateway string
+	env         []string
+}
+
+// startStorage starts the storage network and its dependencies; extra settings are added to env.
+func startStorage(t *testing.T, extra ...string) storageSetup {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	net, err := simnet.BuildStorage(storageScenario())
@@ -57,18 +67,28 @@ func TestStorageRunMetrics(t *testing.T) {
 	if err := net.SeedDiscovery(ctx, discovery); err != nil {
 		t.Fatal(err)
 	}
-	pushgateway := testenv.Pushgateway(t)
+	s := storageSetup{net: net, nodes: nodes, nmDB: testenv.Database(t), pushgateway: testenv.Pushgateway(t)}
 	ns := testenv.NATS(t)
-	env := []string{
+	s.env = append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"NETMON_NATS_URL=" + ns.ClientURL(), "NETMON_DB_URL=" + testenv.Database(t),
-		"NETMON_DISCOVERY_DB_URL=" + discovery, "PUSH_GATEWAY_URL=" + pushgateway,
+		"NETMON_NATS_URL=" + ns.ClientURL(), "NETMON_DB_URL=" + s.nmDB,
+		"NETMON_DISCOVERY_DB_URL=" + discovery, "PUSH_GATEWAY_URL=" + s.pushgateway,
 		"NETMON_SCHEDULE=off", "NETMON_LOG_FORMAT=json", "NETMON_FETCH_TIMEOUT=2s", "NETMON_RUN_DEADLINE=5m",
 		"NETMON_CONTENT_NODES_SOURCE=discovery",
 		"ETH_PROVIDER_URL=" + reg.URL, "ETH_REGISTRY_ADDRESS=" + simnet.RegistryAddress,
-		"NETMON_STORAGE_SAMPLE_SIZE=0", "NETMON_STORAGE_NONHOLDER_PROBES=1000", "NETMON_STORAGE_NODE_RATE=0",
-		fmt.Sprintf("NETMON_STORAGE_DEFAULT_R=%d", net.R()), "NETMON_STORAGE_BATCH_SIZE=25",
-	}
+		"NETMON_STORAGE_SAMPLE_SIZE=0", "NETMON_STORAGE_NONHOLDER_PROBES=1000",
+		fmt.Sprintf("NETMON_STORAGE_DEFAULT_R=%d", net.R()),
+	}, extra...)
+	return s
+}
+
+// TestStorageRunMetrics runs a storage run over the simulated storage network through the four
+// stage processes (nodes from the fake Ethereum registry, keys from discovery, every key checked,
+// every non-holder probed) and checks that every pushed storage series equals simnet's truth; the
+// down and hung nodes are recorded and the run still ends, complete.
+func TestStorageRunMetrics(t *testing.T) {
+	s := startStorage(t, "NETMON_STORAGE_NODE_RATE=0", "NETMON_STORAGE_BATCH_SIZE=25")
+	net, nodes, pushgateway, env := s.net, s.nodes, s.pushgateway, s.env
 	for _, st := range []string{"planner", "fetcher", "loader", "aggregator"} {
 		startProc(t, "netmon-"+st, append(slices.Clone(env), "NETMON_HTTP_ADDR="+testenv.FreeAddr(t)))
 	}
