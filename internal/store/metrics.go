@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,10 +20,13 @@ import (
 // ids) and returns one row per series: the label values first, in Labels order, as text, then the
 // value columns (a NULL value means no series). Most queries compute one metric and return one
 // value column. A query that computes a family of metrics in one pass returns a named column per
-// metric; each metric of the family has the same SQL and Labels and names its column in Value, and
-// the query runs once for all of them. Adding a metric is adding an entry here (and its column to
-// the family's query); the aggregator publishes every entry as a gauge, and docs/metrics.md
-// describes it.
+// metric; each metric of the family has the same SQL and names its column in Value, and the query
+// runs once for all of them. The metrics of a family may have different labels: the query's label
+// columns are then the labels of all of them, in the order they first appear in the catalogue, and
+// a row is a series of the metrics whose value columns it fills (NULL in the others), labelled by
+// their label columns (which it must fill). Adding a metric is adding an entry here (and its
+// column to the family's query); the aggregator publishes every entry as a gauge, and
+// docs/metrics.md describes it.
 type Metric struct {
 	Name   string
 	Help   string
@@ -39,66 +43,132 @@ const allInFoundation = `u.primary_sp_id = ANY(@foundation) AND u.secondary1_sp_
 
 const fullReplicaSet = `u.primary_sp_id IS NOT NULL AND u.secondary1_sp_id IS NOT NULL AND u.secondary2_sp_id IS NOT NULL`
 
-// userCounts counts the run's users by sync category, clocks and foundation nodes in one scan of
-// user_category (a user in no category is in none of the category counts).
-const userCounts = `
-SELECT count(*) FILTER (WHERE u.category = 'fully') AS fully,
-       count(*) FILTER (WHERE u.category = 'partially') AS partially,
-       count(*) FILTER (WHERE u.category = 'unsynced') AS unsynced,
-       count(*) FILTER (WHERE u.primary_clock IS NULL) AS no_primary,
-       count(*) FILTER (WHERE -2 IN (u.primary_clock, u.secondary1_clock, u.secondary2_clock)) AS unhealthy,
-       count(*) FILTER (WHERE ` + fullReplicaSet + ` AND ` + allInFoundation + `) AS all_foundation,
-       count(*) FILTER (WHERE ` + fullReplicaSet + ` AND NOT (u.primary_sp_id = ANY(@foundation))
-                        AND NOT (u.secondary1_sp_id = ANY(@foundation)) AND NOT (u.secondary2_sp_id = ANY(@foundation))) AS no_foundation
-FROM user_category u
-WHERE u.run_id = @run`
-
-// nodeUsers counts, for every content node of the run (zero-filled), over the user slots (user,
-// role) that name the node, in one pass. Slot counts (missed, unknown_wallet) count a user once
-// per slot naming the node. User counts count a user once per node: primary ones at the primary
-// slot; replica ones at the first slot naming the node (first), which needs neither a
-// count(DISTINCT user_id) nor its sort of every slot (see docs/benchmarks.md). The slots are
-// aggregated by node before the join: grouped after it, an unanalysed user_status (as right
-// after loading) gets a sort of every slot.
-const nodeUsers = `
-WITH slots AS (
-    SELECT u.category, r.is_primary, r.first, r.sp_id, r.clock
+// userFamilies computes every family over the run's users (the user counts, the per-node user and
+// slot counts, the secondaries by clock lag) from one scan of user_category, which is user_status
+// with the sync category. It has three kinds of row: one of user counts (no labels), one per
+// content node of the run (endpoint, sp_id; zero-filled), and one per lag bucket (lag, in
+// LagBuckets order; zero-filled). The user count counts user_status's rows, one per users row: the
+// status build groups users by user_id, and a run's users rows have distinct ids (the planner
+// passes each user_id once, Snapshot.Users, and a batch is loaded once).
+//
+// The scan (u) reads each user once. From it, k derives four small integer keys per user, and g
+// counts the users of each key value with GROUPING SETS: the planner hashes the four sets in the
+// one pass, and the few thousand groups are then unpacked into the families. A key packs
+// everything a family needs to know about the user into decimal digits:
+//
+//   - a slot key per slot, sp_id * 1000 + role * 100 + clock * 10 + category: role 2 the primary,
+//     1 a secondary naming a node no earlier slot names (the slot a user counts at for a node it
+//     has twice), 0 a secondary repeating a node; clock 2 no answer (-2), 1 wallet unknown to the
+//     node (-1), 0 anything else; category 0 none, 1 fully, 2 partially, 3 unsynced (the view's).
+//     A slot without a node has a NULL key and counts for no node.
+//   - the user key, category + 10 * no primary clock + 100 * some clock -2 + 1000 * foundation
+//     (1 all three replicas foundation nodes, 2 none of them, 0 otherwise or an incomplete set) +
+//     10^4 * the first secondary's lag + 10^5 * the second's (1 + the bucket's index in
+//     LagBuckets; 0 when the slot is not counted: no secondary clock, or the primary's is not >= 0).
+//
+// One key column per set, behind OFFSET 0 fences, is what keeps the pass hashed at every size. The
+// planner hashes grouping sets only when it expects their groups to fit in hash_mem, and it cannot
+// know how few values a key takes: behind a fence a key is an opaque column, for which it assumes
+// 200 values; without the fences it derives the count from the clock columns the keys are computed
+// from (about a group per user) and sorts the users instead, twice the CPU at a million users (see
+// docs/benchmarks.md). The node and the state in two columns would not do either: 200 x 200
+// groups a set. SP ids times 1000 must fit a bigint (ids below 9.2e15).
+var userFamilies = `
+WITH u AS (
+    SELECT u.primary_sp_id AS p, u.secondary1_sp_id AS s1, u.secondary2_sp_id AS s2,
+           u.primary_clock AS pc, u.secondary1_clock AS c1, u.secondary2_clock AS c2,
+           CASE u.category WHEN 'fully' THEN 1 WHEN 'partially' THEN 2 WHEN 'unsynced' THEN 3 ELSE 0 END AS category,
+           CASE WHEN ` + fullReplicaSet + ` AND ` + allInFoundation + ` THEN 1
+                WHEN ` + fullReplicaSet + ` AND NOT (u.primary_sp_id = ANY(@foundation))
+                     AND NOT (u.secondary1_sp_id = ANY(@foundation)) AND NOT (u.secondary2_sp_id = ANY(@foundation)) THEN 2
+                ELSE 0 END AS foundation
     FROM user_category u
-    CROSS JOIN LATERAL (VALUES
-        (true, true, u.primary_sp_id, u.primary_clock),
-        (false, u.secondary1_sp_id IS DISTINCT FROM u.primary_sp_id, u.secondary1_sp_id, u.secondary1_clock),
-        (false, u.secondary2_sp_id IS DISTINCT FROM u.primary_sp_id AND u.secondary2_sp_id IS DISTINCT FROM u.secondary1_sp_id,
-         u.secondary2_sp_id, u.secondary2_clock)) AS r(is_primary, first, sp_id, clock)
-    WHERE u.run_id = @run AND r.sp_id IS NOT NULL
-), a AS (
+    WHERE u.run_id = @run
+    OFFSET 0
+), k AS (
+    SELECT p * 1000 + 200 + 10 * CASE pc WHEN -2 THEN 2 WHEN -1 THEN 1 ELSE 0 END + category AS primary_key,
+           s1 * 1000 + 100 * (s1 IS DISTINCT FROM p)::int
+           + 10 * CASE c1 WHEN -2 THEN 2 WHEN -1 THEN 1 ELSE 0 END + category AS secondary1_key,
+           s2 * 1000 + 100 * (s2 IS DISTINCT FROM p AND s2 IS DISTINCT FROM s1)::int
+           + 10 * CASE c2 WHEN -2 THEN 2 WHEN -1 THEN 1 ELSE 0 END + category AS secondary2_key,
+           category + 10 * (pc IS NULL)::int + 100 * (-2 IN (pc, c1, c2) IS TRUE)::int + 1000 * foundation
+           + 10000 * CASE WHEN pc IS NULL OR pc < 0 OR c1 IS NULL THEN 0
+                          WHEN c1 = -2 THEN 9 WHEN c1 = -1 THEN 8 WHEN pc < c1 THEN 7 WHEN pc = c1 THEN 1
+                          WHEN pc - c1 = 1 THEN 2 WHEN pc - c1 <= 10 THEN 3 WHEN pc - c1 <= 100 THEN 4
+                          WHEN pc - c1 <= 1000 THEN 5 ELSE 6 END
+           + 100000 * CASE WHEN pc IS NULL OR pc < 0 OR c2 IS NULL THEN 0
+                           WHEN c2 = -2 THEN 9 WHEN c2 = -1 THEN 8 WHEN pc < c2 THEN 7 WHEN pc = c2 THEN 1
+                           WHEN pc - c2 = 1 THEN 2 WHEN pc - c2 <= 10 THEN 3 WHEN pc - c2 <= 100 THEN 4
+                           WHEN pc - c2 <= 1000 THEN 5 ELSE 6 END AS user_key
+    FROM u
+    OFFSET 0
+), g AS (
+    SELECT primary_key, secondary1_key, secondary2_key, user_key, count(*) AS n
+    FROM k
+    GROUP BY GROUPING SETS ((primary_key), (secondary1_key), (secondary2_key), (user_key))
+), slots AS (
+    SELECT sp_id, (key - 1000 * sp_id) / 100 AS role, (key - 1000 * sp_id) % 100 / 10 AS clock,
+           (key - 1000 * sp_id) % 10 AS category, n
+    FROM (SELECT floor(key / 1000.0)::bigint AS sp_id, key, n
+          FROM (SELECT primary_key, n FROM g WHERE primary_key IS NOT NULL
+                UNION ALL SELECT secondary1_key, n FROM g WHERE secondary1_key IS NOT NULL
+                UNION ALL SELECT secondary2_key, n FROM g WHERE secondary2_key IS NOT NULL) AS keys(key, n)) AS s
+), nodes AS (
     SELECT sp_id,
-           count(*) FILTER (WHERE is_primary) AS primary_users,
-           count(*) FILTER (WHERE first) AS all_users,
-           count(*) FILTER (WHERE is_primary AND category = 'fully') AS fully_by_primary,
-           count(*) FILTER (WHERE is_primary AND category = 'partially') AS partially_by_primary,
-           count(*) FILTER (WHERE is_primary AND category = 'unsynced') AS unsynced_by_primary,
-           count(*) FILTER (WHERE first AND category = 'fully') AS fully_by_replica,
-           count(*) FILTER (WHERE first AND category = 'partially') AS partially_by_replica,
-           count(*) FILTER (WHERE first AND category = 'unsynced') AS unsynced_by_replica,
-           count(*) FILTER (WHERE clock = -2) AS missed_slots,
-           count(*) FILTER (WHERE clock = -1) AS unknown_wallet_slots
+           sum(n) FILTER (WHERE role = 2) AS primary_users,
+           sum(n) FILTER (WHERE role >= 1) AS all_users,
+           sum(n) FILTER (WHERE role = 2 AND category = 1) AS fully_by_primary,
+           sum(n) FILTER (WHERE role = 2 AND category = 2) AS partially_by_primary,
+           sum(n) FILTER (WHERE role = 2 AND category = 3) AS unsynced_by_primary,
+           sum(n) FILTER (WHERE role >= 1 AND category = 1) AS fully_by_replica,
+           sum(n) FILTER (WHERE role >= 1 AND category = 2) AS partially_by_replica,
+           sum(n) FILTER (WHERE role >= 1 AND category = 3) AS unsynced_by_replica,
+           sum(n) FILTER (WHERE clock = 2) AS missed_slots,
+           sum(n) FILTER (WHERE clock = 1) AS unknown_wallet_slots
     FROM slots GROUP BY sp_id
+), users AS (
+    SELECT user_key % 10 AS category, user_key % 100 / 10 AS no_primary, user_key % 1000 / 100 AS unhealthy,
+           user_key % 10000 / 1000 AS foundation, user_key % 100000 / 10000 AS lag1, user_key / 100000 AS lag2, n
+    FROM g WHERE user_key IS NOT NULL
 )
-SELECT n.endpoint, n.sp_id::text,
-       coalesce(a.primary_users, 0) AS primary_users,
-       coalesce(a.all_users, 0) AS all_users,
-       coalesce(a.fully_by_primary, 0) AS fully_by_primary,
-       coalesce(a.partially_by_primary, 0) AS partially_by_primary,
-       coalesce(a.unsynced_by_primary, 0) AS unsynced_by_primary,
-       coalesce(a.fully_by_replica, 0) AS fully_by_replica,
-       coalesce(a.partially_by_replica, 0) AS partially_by_replica,
-       coalesce(a.unsynced_by_replica, 0) AS unsynced_by_replica,
-       coalesce(a.missed_slots, 0) AS missed_slots,
-       coalesce(a.unknown_wallet_slots, 0) AS unknown_wallet_slots
-FROM content_nodes n
-LEFT JOIN a ON a.sp_id = n.sp_id
-WHERE n.run_id = @run
-ORDER BY n.sp_id`
+SELECT endpoint, sp_id, lag, user_count, fully, partially, unsynced, no_primary, unhealthy, all_foundation, no_foundation,
+       primary_users, all_users, fully_by_primary, partially_by_primary, unsynced_by_primary,
+       fully_by_replica, partially_by_replica, unsynced_by_replica, missed_slots, unknown_wallet_slots, lag_slots
+FROM (
+    SELECT 1 AS part, 0::bigint AS ord, NULL::text AS endpoint, NULL::text AS sp_id, NULL::text AS lag,
+           coalesce(sum(n), 0)::bigint AS user_count,
+           coalesce(sum(n) FILTER (WHERE category = 1), 0)::bigint AS fully,
+           coalesce(sum(n) FILTER (WHERE category = 2), 0)::bigint AS partially,
+           coalesce(sum(n) FILTER (WHERE category = 3), 0)::bigint AS unsynced,
+           coalesce(sum(n) FILTER (WHERE no_primary = 1), 0)::bigint AS no_primary,
+           coalesce(sum(n) FILTER (WHERE unhealthy = 1), 0)::bigint AS unhealthy,
+           coalesce(sum(n) FILTER (WHERE foundation = 1), 0)::bigint AS all_foundation,
+           coalesce(sum(n) FILTER (WHERE foundation = 2), 0)::bigint AS no_foundation,
+           NULL::bigint AS primary_users, NULL::bigint AS all_users, NULL::bigint AS fully_by_primary,
+           NULL::bigint AS partially_by_primary, NULL::bigint AS unsynced_by_primary, NULL::bigint AS fully_by_replica,
+           NULL::bigint AS partially_by_replica, NULL::bigint AS unsynced_by_replica, NULL::bigint AS missed_slots,
+           NULL::bigint AS unknown_wallet_slots, NULL::bigint AS lag_slots
+    FROM users
+    UNION ALL
+    SELECT 2, n.sp_id, n.endpoint, n.sp_id::text, NULL,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           coalesce(a.primary_users, 0), coalesce(a.all_users, 0), coalesce(a.fully_by_primary, 0),
+           coalesce(a.partially_by_primary, 0), coalesce(a.unsynced_by_primary, 0), coalesce(a.fully_by_replica, 0),
+           coalesce(a.partially_by_replica, 0), coalesce(a.unsynced_by_replica, 0), coalesce(a.missed_slots, 0),
+           coalesce(a.unknown_wallet_slots, 0), NULL
+    FROM content_nodes n
+    LEFT JOIN nodes a ON a.sp_id = n.sp_id
+    WHERE n.run_id = @run
+    UNION ALL
+    SELECT 3, b.ord, NULL, NULL, b.bucket,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           (coalesce(sum(u.n) FILTER (WHERE u.lag1 = b.ord + 1), 0) + coalesce(sum(u.n) FILTER (WHERE u.lag2 = b.ord + 1), 0))::bigint
+    FROM ` + valuesList(LagBuckets) + ` AS b(ord, bucket)
+    LEFT JOIN users u ON true
+    GROUP BY b.ord, b.bucket
+) AS r
+ORDER BY part, ord`
 
 // nodeCIDs counts, for every content node of the run (zero-filled), over the cid_status rows (one
 // per CID row and node of its owner's replica set) that name the node, in one pass. A run planned
@@ -162,39 +232,39 @@ var LagBuckets = []string{"0", "1", "2-10", "11-100", "101-1000", "1001+", "ahea
 var Catalogue = []Metric{
 	// ---- The original's metrics (spec §7).
 	{Name: "audius_nm_user_count", Help: "Users in the discovery snapshot.",
-		SQL: "SELECT count(*) FROM users WHERE run_id = @run"},
+		SQL: userFamilies, Value: "user_count"},
 	{Name: "audius_nm_fully_synced_user_count", Help: "Users whose primary and both secondaries report the same clock.",
-		SQL: userCounts, Value: "fully"},
+		SQL: userFamilies, Value: "fully"},
 	{Name: "audius_nm_partially_synced_user_count", Help: "Users whose primary agrees with exactly one secondary.",
-		SQL: userCounts, Value: "partially"},
+		SQL: userFamilies, Value: "partially"},
 	{Name: "audius_nm_unsynced_user_count", Help: "Users whose primary agrees with neither secondary.",
-		SQL: userCounts, Value: "unsynced"},
+		SQL: userFamilies, Value: "unsynced"},
 	{Name: "audius_nm_no_primary_user_count", Help: "Users without a primary clock (no primary, or no wallet).",
-		SQL: userCounts, Value: "no_primary"},
+		SQL: userFamilies, Value: "no_primary"},
 	{Name: "audius_nm_unhealthy_replica_users_count", Help: "Users with at least one replica that did not answer (clock -2).",
-		SQL: userCounts, Value: "unhealthy"},
+		SQL: userFamilies, Value: "unhealthy"},
 	{Name: "audius_nm_users_with_all_foundation_node_replica_set", Help: "Users whose three replicas are all foundation nodes.",
-		SQL: userCounts, Value: "all_foundation"},
+		SQL: userFamilies, Value: "all_foundation"},
 	{Name: "audius_nm_users_with_no_foundation_node_replica_set", Help: "Users whose three replicas include no foundation node.",
-		SQL: userCounts, Value: "no_foundation"},
+		SQL: userFamilies, Value: "no_foundation"},
 	{Name: "audius_nm_primary_user_count", Help: "Users whose primary is this content node.", Labels: nodeLabels,
-		SQL: nodeUsers, Value: "primary_users"},
+		SQL: userFamilies, Value: "primary_users"},
 	{Name: "audius_nm_all_user_count", Help: "Users that have this content node anywhere in their replica set.", Labels: nodeLabels,
-		SQL: nodeUsers, Value: "all_users"},
+		SQL: userFamilies, Value: "all_users"},
 	{Name: "audius_nm_fully_synced_user_by_primary_count", Help: "Fully synced users by primary content node.", Labels: nodeLabels,
-		SQL: nodeUsers, Value: "fully_by_primary"},
+		SQL: userFamilies, Value: "fully_by_primary"},
 	{Name: "audius_nm_partially_synced_user_by_primary_count", Help: "Partially synced users by primary content node.", Labels: nodeLabels,
-		SQL: nodeUsers, Value: "partially_by_primary"},
+		SQL: userFamilies, Value: "partially_by_primary"},
 	{Name: "audius_nm_unsynced_user_by_primary_count", Help: "Unsynced users by primary content node.", Labels: nodeLabels,
-		SQL: nodeUsers, Value: "unsynced_by_primary"},
+		SQL: userFamilies, Value: "unsynced_by_primary"},
 	{Name: "audius_nm_fully_synced_user_by_replica_count", Help: "Fully synced users that have this content node in their replica set.", Labels: nodeLabels,
-		SQL: nodeUsers, Value: "fully_by_replica"},
+		SQL: userFamilies, Value: "fully_by_replica"},
 	{Name: "audius_nm_partially_synced_user_by_replica_count", Help: "Partially synced users that have this content node in their replica set.", Labels: nodeLabels,
-		SQL: nodeUsers, Value: "partially_by_replica"},
+		SQL: userFamilies, Value: "partially_by_replica"},
 	{Name: "audius_nm_unsynced_user_by_replica_count", Help: "Unsynced users that have this content node in their replica set.", Labels: nodeLabels,
-		SQL: nodeUsers, Value: "unsynced_by_replica"},
+		SQL: userFamilies, Value: "unsynced_by_replica"},
 	{Name: "audius_nm_missed_users_count", Help: "User replica slots on this content node that got no answer (skipped, failed or never fetched).", Labels: nodeLabels,
-		SQL: nodeUsers, Value: "missed_slots"},
+		SQL: userFamilies, Value: "missed_slots"},
 	{Name: "audius_nm_user_batch_duration", Help: "Mean seconds per clock batch request to this content node, retries included; 0 when the node was never called.", Labels: nodeLabels,
 		SQL: `SELECT n.endpoint, n.sp_id::text, coalesce(avg(f.duration_seconds), 0)
 FROM content_nodes n
@@ -223,27 +293,9 @@ WHERE n.run_id = @run AND (k.kind = 'clock' OR r.cid_mode <> 'off')
 GROUP BY n.sp_id, n.endpoint, k.kord, k.kind, o.oord, o.outcome
 ORDER BY n.sp_id, k.kord, o.oord`},
 	{Name: "audius_nm_secondaries_by_clock_lag", Help: "Secondary replica slots of users whose primary holds them (primary clock >= 0), by how far the secondary's clock is behind the primary's: 0, 1, 2-10, 11-100, 101-1000, 1001+, ahead (the secondary is further), not_held (-1) or no_answer (-2).",
-		Labels: []string{"lag"},
-		SQL: `WITH lag AS (
-    SELECT CASE WHEN x.s = -2 THEN 'no_answer'
-                WHEN x.s = -1 THEN 'not_held'
-                WHEN u.primary_clock < x.s THEN 'ahead'
-                WHEN u.primary_clock = x.s THEN '0'
-                WHEN u.primary_clock - x.s = 1 THEN '1'
-                WHEN u.primary_clock - x.s <= 10 THEN '2-10'
-                WHEN u.primary_clock - x.s <= 100 THEN '11-100'
-                WHEN u.primary_clock - x.s <= 1000 THEN '101-1000'
-                ELSE '1001+' END AS bucket
-    FROM user_status u
-    CROSS JOIN LATERAL (VALUES (u.secondary1_clock), (u.secondary2_clock)) AS x(s)
-    WHERE u.run_id = @run AND u.primary_clock >= 0 AND x.s IS NOT NULL
-)
-SELECT b.bucket, count(l.bucket)
-FROM ` + valuesList(LagBuckets) + ` AS b(ord, bucket)
-LEFT JOIN lag l ON l.bucket = b.bucket
-GROUP BY b.ord, b.bucket ORDER BY b.ord`},
+		Labels: []string{"lag"}, SQL: userFamilies, Value: "lag_slots"},
 	{Name: "audius_nm_unknown_wallet_slots", Help: "User replica slots on this content node whose wallet the node answered it does not know (clock -1).", Labels: nodeLabels,
-		SQL: nodeUsers, Value: "unknown_wallet_slots"},
+		SQL: userFamilies, Value: "unknown_wallet_slots"},
 
 	// ---- CID replication (runs with CID checks only). A "CID" is a row of the CID snapshot: a CID
 	// of a user, or of one of its tracks, in one column or track segment.
@@ -369,18 +421,19 @@ func (s *Store) compute(ctx context.Context, run int64, foundation []int64, with
 // in catalogue order: a metric's series in its query's row order.
 func computeIn(ctx context.Context, tx pgx.Tx, run int64, catalogue []Metric, foundation []int64) ([]Sample, error) {
 	args := pgx.NamedArgs{"run": run, "foundation": foundation}
+	labels := queryLabels(catalogue)
 	results := map[string]*result{} // by SQL
 	var out []Sample
 	for _, m := range catalogue {
 		r, ok := results[m.SQL]
 		if !ok {
 			var err error
-			if r, err = query(ctx, tx, m.SQL, len(m.Labels), args); err != nil {
+			if r, err = query(ctx, tx, m.SQL, labels[m.SQL], args); err != nil {
 				return nil, fmt.Errorf("metric %s: %w", m.Name, err)
 			}
 			results[m.SQL] = r
 		}
-		col, err := r.column(m)
+		col, at, err := r.column(m)
 		if err != nil {
 			return nil, fmt.Errorf("metric %s: %w", m.Name, err)
 		}
@@ -393,7 +446,10 @@ func computeIn(ctx context.Context, tx pgx.Tx, run int64, catalogue []Metric, fo
 			if len(m.Labels) > 0 {
 				smp.Labels = make(map[string]string, len(m.Labels))
 				for i, l := range m.Labels {
-					smp.Labels[l] = row.labels[i]
+					if row.labels[at[i]] == nil {
+						return nil, fmt.Errorf("metric %s: a row with a value has no %s", m.Name, l)
+					}
+					smp.Labels[l] = *row.labels[at[i]]
 				}
 			}
 			out = append(out, smp)
@@ -402,35 +458,51 @@ func computeIn(ctx context.Context, tx pgx.Tx, run int64, catalogue []Metric, fo
 	return out, nil
 }
 
+// queryLabels is, by SQL, the label columns of each query of the catalogue: the labels of the
+// metrics that share it, in the order they first appear.
+func queryLabels(catalogue []Metric) map[string][]string {
+	out := map[string][]string{}
+	for _, m := range catalogue {
+		ls := out[m.SQL]
+		for _, l := range m.Labels {
+			if !slices.Contains(ls, l) {
+				ls = append(ls, l)
+			}
+		}
+		out[m.SQL] = ls
+	}
+	return out
+}
+
 // result is the rows of one catalogue query, for every metric that shares it.
 type result struct {
-	labels  int      // label columns, first in each row
+	labels  []string // names of the label columns, first in each row
 	columns []string // names of the value columns that follow
 	rows    []resultRow
 }
 
 type resultRow struct {
-	labels []string
+	labels []*string  // nil: NULL, a label the row does not have
 	values []*float64 // nil: NULL, no series
 }
 
-func query(ctx context.Context, tx pgx.Tx, sql string, labels int, args pgx.NamedArgs) (*result, error) {
+func query(ctx context.Context, tx pgx.Tx, sql string, labels []string, args pgx.NamedArgs) (*result, error) {
 	rows, err := tx.Query(ctx, sql, args)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	fields := rows.FieldDescriptions()
-	if len(fields) <= labels {
-		return nil, fmt.Errorf("%d columns for %d labels and a value", len(fields), labels)
+	if len(fields) <= len(labels) {
+		return nil, fmt.Errorf("%d columns for %d labels and a value", len(fields), len(labels))
 	}
 	r := &result{labels: labels}
-	for _, f := range fields[labels:] {
+	for _, f := range fields[len(labels):] {
 		r.columns = append(r.columns, f.Name)
 	}
 	for rows.Next() {
-		row := resultRow{labels: make([]string, labels), values: make([]*float64, len(r.columns))}
-		dest := make([]any, 0, labels+len(r.columns))
+		row := resultRow{labels: make([]*string, len(labels)), values: make([]*float64, len(r.columns))}
+		dest := make([]any, 0, len(labels)+len(r.columns))
 		for i := range row.labels {
 			dest = append(dest, &row.labels[i])
 		}
@@ -445,22 +517,25 @@ func query(ctx context.Context, tx pgx.Tx, sql string, labels int, args pgx.Name
 	return r, rows.Err()
 }
 
-// column is the index of m's value column among r's.
-func (r *result) column(m Metric) (int, error) {
+// column is the index of m's value column among r's, and the indexes of m's labels among r's
+// label columns.
+func (r *result) column(m Metric) (int, []int, error) {
+	at := make([]int, len(m.Labels))
+	for i, l := range m.Labels {
+		at[i] = slices.Index(r.labels, l)
+	}
 	switch {
-	case len(m.Labels) != r.labels:
-		return 0, fmt.Errorf("%d labels, but its query is shared with a metric of %d", len(m.Labels), r.labels)
 	case m.Value == "" && len(r.columns) == 1:
-		return 0, nil
+		return 0, at, nil
 	case m.Value == "":
-		return 0, fmt.Errorf("its query returns the value columns %v: name one in Value", r.columns)
+		return 0, nil, fmt.Errorf("its query returns the value columns %v: name one in Value", r.columns)
 	}
 	for i, c := range r.columns {
 		if c == m.Value {
-			return i, nil
+			return i, at, nil
 		}
 	}
-	return 0, fmt.Errorf("its query returns no value column %q (it returns %v)", m.Value, r.columns)
+	return 0, nil, fmt.Errorf("its query returns no value column %q (it returns %v)", m.Value, r.columns)
 }
 
 // SaveSamples stores the run's computed series (replacing any earlier set).
