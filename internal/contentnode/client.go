@@ -159,7 +159,7 @@ func newClockMatch(wallets []string) *clockMatch {
 }
 
 // lowerWallet is strings.ToLower(w), and w itself when that is already lower-case ASCII, as the
-// planner sends wallets (planner.WalletKey). strings.ToLower checks that too, but its check costs
+// planner sends wallets (store.WalletKey). strings.ToLower checks that too, but its check costs
 // a branch per byte that mispredicts on hex digits: on 5000 lower-case wallets it takes about 8
 // times as long as this loop.
 func lowerWallet(w string) string {

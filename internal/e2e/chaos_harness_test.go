@@ -229,6 +229,8 @@ func startChaosStack(t *testing.T, c chaosConfig) *chaosStack {
 		"NETMON_FETCH_TIMEOUT=2s",
 		"NETMON_RUN_DEADLINE=5m",
 		"NETMON_ACK_WAIT=2s",
+		// Parts of a few user batches, so runs of tests that set small batches have several.
+		"NETMON_PART_USERS=500",
 	}, c.env...)
 	if c.registry {
 		if s.registry, err = sn.StartRegistry(t.Context()); err != nil {

@@ -80,6 +80,8 @@ func startStackWith(t *testing.T, sc simnet.Scenario, hook func(*stack, *simnet.
 		"NETMON_LOG_FORMAT=json",
 		"NETMON_FETCH_TIMEOUT=2s",
 		"NETMON_RUN_DEADLINE=5m",
+		// Parts of a few user batches, so runs of tests that set small batches have several.
+		"NETMON_PART_USERS=500",
 	}, extraEnv...)
 	if hook != nil {
 		s.env = append(s.env, hook(s, net)...)

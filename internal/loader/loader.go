@@ -1,5 +1,5 @@
 // Package loader is the only writer of a run's snapshot and results into the NM DB. It consumes
-// every message of the data stream (run, content nodes, user, CID and key batches, manifest,
+// every message of the data stream (run, content nodes, user, CID and key batches, parts, manifest,
 // clock, CID, blob-presence and health results),
 // writes each exactly once whatever the number of deliveries, and, when everything the manifest
 // promised is written, builds the per-user clock table and produces the run's "loaded" event.
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
@@ -65,8 +66,16 @@ func (l *Loader) handle(ctx context.Context, in message.In) ([]message.Out, erro
 		}
 		l.known.Store(run, true)
 	}
-	if err := l.write(ctx, in); err != nil {
+	m, err := l.write(ctx, in)
+	if err != nil {
 		return nil, err
+	}
+	// A clocks run's user batches, results and Part messages each belong to a part of its plan:
+	// whichever arrives last builds the part's user status, while the rest of the run is fetched.
+	if p, ok := m.(interface{ GetPart() int64 }); ok {
+		if _, err := l.store.TryBuildPart(ctx, run, p.GetPart()); err != nil {
+			return nil, err
+		}
 	}
 	loaded, err := l.store.TryFinishLoad(ctx, run)
 	if err != nil || !loaded {
@@ -77,14 +86,14 @@ func (l *Loader) handle(ctx context.Context, in message.In) ([]message.Out, erro
 	return []message.Out{lifecycle.Event(run, lifecycle.Loaded, "", time.Now())}, nil
 }
 
-// write decodes in and writes it with the store's idempotent method for its message.
-func (l *Loader) write(ctx context.Context, in message.In) error {
+// write decodes in, writes it with the store's idempotent method for its message and returns it.
+func (l *Loader) write(ctx context.Context, in message.In) (proto.Message, error) {
 	m, err := message.Decode(in)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := validate(in.Subject, m); err != nil {
-		return err
+		return nil, err
 	}
 	switch m := m.(type) {
 	case *netmonv1.StorageResult:
@@ -101,6 +110,8 @@ func (l *Loader) write(ctx context.Context, in message.In) error {
 		err = l.store.SaveContentNodes(ctx, m)
 	case *netmonv1.UserBatch:
 		_, err = l.store.SaveUserBatch(ctx, m)
+	case *netmonv1.Part:
+		err = l.store.SavePart(ctx, m)
 	case *netmonv1.CIDBatch:
 		_, err = l.store.SaveCIDBatch(ctx, m)
 	case *netmonv1.StorageKeyBatch:
@@ -108,9 +119,9 @@ func (l *Loader) write(ctx context.Context, in message.In) error {
 	case *netmonv1.Manifest:
 		err = l.store.SaveManifest(ctx, m)
 	default:
-		return message.Permanent(fmt.Errorf("loader: unexpected message on %s", in.Subject))
+		return nil, message.Permanent(fmt.Errorf("loader: unexpected message on %s", in.Subject))
 	}
-	return err
+	return m, err
 }
 
 // Key names a data message by the ledger row its write claims (store.MessageKey), as the run's

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"math"
 
 	"google.golang.org/protobuf/proto"
 
@@ -23,6 +24,17 @@ func validate(subj message.Subject, m proto.Message) error {
 			"cid_batches": mf.GetCidBatches(), "key_batches": mf.GetKeyBatches()} {
 			if n < 0 {
 				return message.Permanent(fmt.Errorf("manifest of run %d: %s = %d", subj.Run, name, n))
+			}
+		}
+	}
+	if pt, ok := m.(interface{ GetPart() int64 }); ok && (pt.GetPart() < 0 || pt.GetPart() > math.MaxInt32) {
+		return message.Permanent(fmt.Errorf("%s message of run %d names part %d", subj.Family, subj.Run, pt.GetPart()))
+	}
+	if p, ok := m.(*netmonv1.Part); ok {
+		for name, n := range map[string]int64{"first_user_batch": p.GetFirstUserBatch(), "user_batches": p.GetUserBatches(),
+			"users": p.GetUsers(), "work_items": p.GetWorkItems()} {
+			if n < 0 {
+				return message.Permanent(fmt.Errorf("part %d of run %d: %s = %d", p.GetPart(), subj.Run, name, n))
 			}
 		}
 	}

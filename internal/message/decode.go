@@ -57,6 +57,8 @@ func empty(s Subject) proto.Message {
 			return &netmonv1.ContentNodeBatch{}
 		case KindUsers:
 			return &netmonv1.UserBatch{}
+		case KindPart:
+			return &netmonv1.Part{}
 		case KindCIDs:
 			return &netmonv1.CIDBatch{}
 		case KindKeys:

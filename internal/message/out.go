@@ -26,6 +26,9 @@ func UsersOut(m *netmonv1.UserBatch) Out {
 	return snapshotOut(m.GetRunId(), KindUsers, m.GetBatch(), m)
 }
 
+// PartOut closes one part of a run's plan (netmon.snapshot.<run>.part).
+func PartOut(m *netmonv1.Part) Out { return snapshotOut(m.GetRunId(), KindPart, m.GetPart(), m) }
+
 // CIDsOut is one batch of a run's sampled CIDs (netmon.snapshot.<run>.cids).
 func CIDsOut(m *netmonv1.CIDBatch) Out { return snapshotOut(m.GetRunId(), KindCIDs, m.GetBatch(), m) }
 

@@ -60,6 +60,7 @@ const (
 	KindRun      = "run"
 	KindNodes    = "nodes"
 	KindUsers    = "users"
+	KindPart     = "part"
 	KindManifest = "manifest"
 
 	// KindRecord is the last token of a run's record, netmon.run.<run>.record (the other tokens

@@ -233,7 +233,7 @@ func FuzzDiscoveryRows(f *testing.F) {
 		// Each node of the run is asked each wallet its users' slots name, once.
 		should := map[string]bool{}
 		for _, r := range want {
-			w := planner.WalletKey(r.wallet)
+			w := store.WalletKey(r.wallet)
 			if w == "" {
 				continue
 			}

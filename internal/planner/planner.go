@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -41,6 +40,9 @@ type Options struct {
 	// schedules runs of its planner's network only.
 	Network       lifecycle.Network
 	UserBatchSize int           // users per snapshot batch
+	// PartUsers is the users of one part of a clocks run's plan (rounded up to whole user
+	// batches): the loader builds a part's user status as soon as the part is fetched.
+	PartUsers int
 	WorkBatchSize int           // distinct wallets per work item (≤ 5000, the content node's limit)
 	Deadline      time.Duration // from the run's creation
 	// Nodes gives each run its content-node list (nodes.go); nil reads discovery's
@@ -55,6 +57,10 @@ type Options struct {
 	Storage StorageOptions
 }
 
+// DefaultPartUsers is the users of a part when Options.PartUsers is not set: at a million users,
+// ten parts, each adding at most one partial work item per content node.
+const DefaultPartUsers = 100_000
+
 // Planner plans runs.
 type Planner struct {
 	opts Options
@@ -66,6 +72,10 @@ func New(opts Options, log zerolog.Logger) *Planner {
 	if opts.UserBatchSize <= 0 {
 		opts.UserBatchSize = 5000
 	}
+	if opts.PartUsers <= 0 {
+		opts.PartUsers = DefaultPartUsers
+	}
+	opts.PartUsers = (opts.PartUsers + opts.UserBatchSize - 1) / opts.UserBatchSize * opts.UserBatchSize
 	if opts.WorkBatchSize <= 0 || opts.WorkBatchSize > 5000 {
 		opts.WorkBatchSize = 5000
 	}
@@ -138,28 +148,57 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	}
 
 	m := &netmonv1.Manifest{RunId: run, ContentNodes: int64(len(nodes))}
+	part := &netmonv1.Part{RunId: run}
 	flushWork := func(b *nodeBatch) error {
 		if len(b.wallets) == 0 {
 			return nil
 		}
-		item := &netmonv1.WorkItem{RunId: run, SpId: b.node.SPID, Endpoint: b.node.Endpoint, Batch: b.batch, Wallets: b.wallets}
+		item := &netmonv1.WorkItem{RunId: run, SpId: b.node.SPID, Endpoint: b.node.Endpoint, Batch: b.batch,
+			Wallets: b.wallets, Part: part.Part}
 		if err := emit.Emit(ctx, message.WorkOut(item)); err != nil {
 			return err
 		}
 		m.WorkItems++
 		m.WalletChecks += int64(len(b.wallets))
+		part.WorkItems++
 		b.batch++
 		b.wallets = make([]string, 0, p.opts.WorkBatchSize)
 		return nil
 	}
 	users := &snapshotBatches[*netmonv1.User]{emit: emit, size: p.opts.UserBatchSize, count: &m.UserBatches,
 		out: func(n int64, rows []*netmonv1.User) message.Out {
-			return message.UsersOut(&netmonv1.UserBatch{RunId: run, Batch: n, Users: rows})
+			return message.UsersOut(&netmonv1.UserBatch{RunId: run, Batch: n, Users: rows, Part: part.Part})
 		}}
+	// closePart ends the current part: its last user batch and every node's partial work item go
+	// out, then the Part message that names them, and the next part starts. A wallet shared by
+	// users of two parts is asked again in the second: each part's answers are complete in
+	// themselves.
+	closePart := func() error {
+		if part.Users == 0 {
+			return nil
+		}
+		if err := users.flush(ctx); err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			b := batches[n.SPID]
+			if err := flushWork(b); err != nil {
+				return err
+			}
+			clear(b.asked)
+		}
+		part.UserBatches = m.UserBatches - part.FirstUserBatch
+		if err := emit.Emit(ctx, message.PartOut(part)); err != nil {
+			return err
+		}
+		m.Parts++
+		part = &netmonv1.Part{RunId: run, Part: part.Part + 1, FirstUserBatch: m.UserBatches}
+		return nil
+	}
 
-	// Each node is asked about each wallet once. Users arrive in user_id order, so a wallet shared
-	// by several users (rare) is remembered per node; every other wallet is asked once by
-	// construction.
+	// Each node is asked about each wallet once per part. Users arrive in user_id order, so a
+	// wallet shared by several users (rare) is remembered per node; every other wallet is asked once
+	// by construction.
 	shared, err := findSharedWallets(ctx, snap)
 	if err != nil {
 		return nil, err
@@ -167,49 +206,23 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	var unknownSlots int64
 	err = snap.Users(ctx, func(u store.DiscoveryUser) error {
 		m.Users++
+		part.Users++
 		if err := users.add(ctx, userMessage(u)); err != nil {
 			return err
 		}
-		wallet := WalletKey(u.Wallet)
-		if wallet == "" {
-			return nil
+		if err := p.ask(u, shared, batches, &unknownSlots, flushWork); err != nil {
+			return err
 		}
-		isShared := shared.has(wallet)
-		slots := []*int64{u.Primary, u.Secondary1, u.Secondary2}
-		for i, sp := range slots {
-			if sp == nil || slices.ContainsFunc(slots[:i], func(o *int64) bool { return o != nil && *o == *sp }) {
-				continue // no slot, or the same node in an earlier slot of this user
-			}
-			b, ok := batches[*sp]
-			if !ok {
-				unknownSlots++
-				continue
-			}
-			if isShared {
-				if _, done := b.asked[wallet]; done {
-					continue
-				}
-				b.asked[wallet] = struct{}{}
-			}
-			b.wallets = append(b.wallets, wallet)
-			if len(b.wallets) >= p.opts.WorkBatchSize {
-				if err := flushWork(b); err != nil {
-					return err
-				}
-			}
+		if part.Users == int64(p.opts.PartUsers) {
+			return closePart()
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := users.flush(ctx); err != nil {
+	if err := closePart(); err != nil {
 		return nil, err
-	}
-	for _, n := range nodes {
-		if err := flushWork(batches[n.SPID]); err != nil {
-			return nil, err
-		}
 	}
 	if err := p.planCIDs(ctx, run, snap, emit, nodes, m); err != nil {
 		return nil, err
@@ -219,6 +232,43 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 			Msg("replica slots name SP ids missing from the content-node list; they count as not answered (-2)")
 	}
 	return finish(ctx, emit, m, list.Took+time.Since(start))
+}
+
+// ask adds u's wallet to the next work item of each distinct node of its replica set (once per
+// node and part for a wallet several users share), emitting an item when it is full. Slots naming
+// a node outside the run's list are counted in unknownSlots: they are not asked, and count as not
+// answered.
+func (p *Planner) ask(u store.DiscoveryUser, shared sharedWallets, batches map[int64]*nodeBatch, unknownSlots *int64,
+	flushWork func(*nodeBatch) error) error {
+	wallet := store.WalletKey(u.Wallet)
+	if wallet == "" {
+		return nil
+	}
+	isShared := shared.has(wallet)
+	slots := []*int64{u.Primary, u.Secondary1, u.Secondary2}
+	for i, sp := range slots {
+		if sp == nil || slices.ContainsFunc(slots[:i], func(o *int64) bool { return o != nil && *o == *sp }) {
+			continue // no slot, or the same node in an earlier slot of this user
+		}
+		b, ok := batches[*sp]
+		if !ok {
+			*unknownSlots++
+			continue
+		}
+		if isShared {
+			if _, done := b.asked[wallet]; done {
+				continue
+			}
+			b.asked[wallet] = struct{}{}
+		}
+		b.wallets = append(b.wallets, wallet)
+		if len(b.wallets) >= p.opts.WorkBatchSize {
+			if err := flushWork(b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // finish emits a plan's manifest, which took discovery to gather, last, and waits until every
@@ -232,15 +282,6 @@ func finish(ctx context.Context, emit Emitter, m *netmonv1.Manifest, discovery t
 		return nil, fmt.Errorf("plan run %d: %w", m.GetRunId(), err)
 	}
 	return m, nil
-}
-
-// WalletKey is the form in which a wallet is sent to content nodes and matched in answers:
-// trimmed of spaces and lower-cased (discovery stores lower case; content nodes match exactly).
-func WalletKey(w *string) string {
-	if w == nil {
-		return ""
-	}
-	return strings.ToLower(strings.Trim(*w, " "))
 }
 
 func userMessage(u store.DiscoveryUser) *netmonv1.User {

@@ -11,7 +11,7 @@ import (
 	"github.com/audius-netmon/netmon/internal/store"
 )
 
-// sharedWallets is the set of wallets (in WalletKey form) that may belong to more than one user:
+// sharedWallets is the set of wallets (in store.WalletKey form) that may belong to more than one user:
 // those that occur in more than one current users row, kept as 44-bit hashes. The planner
 // remembers, per node, which of these it has asked about; every other wallet belongs to one user
 // and is asked about once per node by construction.
@@ -38,14 +38,14 @@ func sharedHash(seed maphash.Seed, key []byte) uint64 {
 	return maphash.Bytes(seed, key) >> (64 - sharedHashBits)
 }
 
-// has reports whether key (a WalletKey) is, or may be, the wallet of several users.
+// has reports whether key (a store.WalletKey) is, or may be, the wallet of several users.
 func (s sharedWallets) has(key string) bool {
 	_, ok := s.hashes[maphash.String(s.seed, key)>>(64-sharedHashBits)]
 	return ok
 }
 
 // findSharedWallets reads every current users row's wallet once and keeps the hashes of the keys
-// that occur in more than one row. Wallets are compared as WalletKey makes them, the form the plan
+// that occur in more than one row. Wallets are compared as store.WalletKey makes them, the form the plan
 // uses, so the database's collation and lower() play no part; users without a wallet (NULL, empty
 // or only spaces) are left out. It holds 4 bytes per users row (the low 32 bits of the key's hash,
 // in one of 4096 slices chosen by its top 12 bits) until it returns: 4 MB at a million users, 40 MB
@@ -82,7 +82,7 @@ func findSharedWallets(ctx context.Context, snap *store.Snapshot) (sharedWallets
 	return s, nil
 }
 
-// walletKeyBytes returns WalletKey of wallet: a subslice of wallet when nothing needs lower-casing,
+// walletKeyBytes returns store.WalletKey of wallet: a subslice of wallet when nothing needs lower-casing,
 // else *buf, reused. ASCII (the usual wallet) is not allocated for: for ASCII, strings.ToLower maps
 // A-Z and nothing else.
 func walletKeyBytes(buf *[]byte, wallet []byte) []byte {

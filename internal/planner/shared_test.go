@@ -26,7 +26,7 @@ func TestWalletKeyBytes(t *testing.T) {
 		if got := string(walletKeyBytes(&buf, []byte(c.in))); got != c.want {
 			t.Errorf("walletKeyBytes(%q) = %q, want %q", c.in, got, c.want)
 		}
-		if got := WalletKey(&c.in); got != c.want {
+		if got := store.WalletKey(&c.in); got != c.want {
 			t.Errorf("WalletKey(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}

@@ -69,6 +69,7 @@ func planControls(d Deps, deps planner.ControlDeps, reg prometheus.Registerer, d
 	clocks := planner.Options{
 		Network:       lifecycle.Clocks,
 		UserBatchSize: cfg.UserBatchSize,
+		PartUsers:     cfg.PartUsers,
 		WorkBatchSize: cfg.WorkBatchSize,
 		Deadline:      cfg.RunDeadline,
 		CIDChecks:     cfg.CIDChecks,

@@ -41,7 +41,7 @@ func cidStateValue(s netmonv1.CIDState) int16 {
 func (s *Store) SaveCIDBatch(ctx context.Context, b *netmonv1.CIDBatch) (bool, error) {
 	var wrote bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		first, err := claimBatch(ctx, tx, b.GetRunId(), "cids", b.GetBatch(), len(b.GetCids()))
+		first, err := claimBatch(ctx, tx, b.GetRunId(), "cids", b.GetBatch(), len(b.GetCids()), 0)
 		if err != nil || !first {
 			return err
 		}
@@ -99,10 +99,6 @@ func (s *Store) SaveCIDResult(ctx context.Context, r *netmonv1.CIDResult) (bool,
 // from the run's list) is -2, as in the clock table. If a node was asked the same CID twice on a
 // route, the answer of the lowest batch wins.
 func buildCIDStatus(ctx context.Context, tx pgx.Tx, run int64) error {
-	// The user status pivot before it turns sorts and merge joins off for its own plan.
-	if _, err := tx.Exec(ctx, "SET LOCAL enable_sort = on; SET LOCAL enable_mergejoin = on"); err != nil {
-		return err
-	}
 	if _, err := tx.Exec(ctx, "DELETE FROM cid_status WHERE run_id = $1", run); err != nil {
 		return err
 	}

@@ -113,9 +113,10 @@ func (s *Store) SaveContentNodes(ctx context.Context, b *netmonv1.ContentNodeBat
 
 // claimBatch inserts the ledger row of a batch inside tx and reports whether this call is the
 // first to write it. Only the first writer COPYs the rows, so a redelivered batch changes nothing.
-func claimBatch(ctx context.Context, tx pgx.Tx, run int64, kind string, batch int64, rows int) (bool, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO loaded_batches (run_id, kind, batch, rows) VALUES ($1, $2, $3, $4)
-		ON CONFLICT DO NOTHING`, run, kind, batch, rows)
+// part is the plan's part of a users batch (0 for every other kind).
+func claimBatch(ctx context.Context, tx pgx.Tx, run int64, kind string, batch int64, rows int, part int64) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO loaded_batches (run_id, kind, batch, rows, part) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING`, run, kind, batch, rows, part)
 	if err != nil {
 		return false, err
 	}
@@ -126,14 +127,14 @@ func claimBatch(ctx context.Context, tx pgx.Tx, run int64, kind string, batch in
 func (s *Store) SaveUserBatch(ctx context.Context, b *netmonv1.UserBatch) (bool, error) {
 	var wrote bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		first, err := claimBatch(ctx, tx, b.GetRunId(), "users", b.GetBatch(), len(b.GetUsers()))
+		first, err := claimBatch(ctx, tx, b.GetRunId(), "users", b.GetBatch(), len(b.GetUsers()), b.GetPart())
 		if err != nil || !first {
 			return err
 		}
 		users := b.GetUsers()
 		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("users", b.GetRunId())},
-			[]string{"run_id", "user_id", "wallet", "replica_set", "primary_sp_id", "secondary1_sp_id", "secondary2_sp_id"},
-			newRowSource(len(users), []any{b.GetRunId(), nil, nil, nil, nil, nil, nil}, func(i int, row []any) {
+			[]string{"run_id", "user_id", "wallet", "replica_set", "primary_sp_id", "secondary1_sp_id", "secondary2_sp_id", "part"},
+			newRowSource(len(users), []any{b.GetRunId(), nil, nil, nil, nil, nil, nil, b.GetPart()}, func(i int, row []any) {
 				u := users[i]
 				row[1], row[2] = u.GetUserId(), nullString(u.GetWallet(), u.GetWalletNull())
 				row[3] = nullString(u.GetReplicaSet(), u.GetReplicaSetNull())
@@ -222,7 +223,7 @@ func (s *Store) SaveResult(ctx context.Context, r *netmonv1.FetchResult) (bool, 
 	var wrote bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		first, err := claimResult(ctx, tx, ledgerRow{run: r.GetRunId(), sp: r.GetSpId(), kind: message.KindClock,
-			batch: r.GetBatch(), outcome: r.GetOutcome(), detail: r.GetDetail(), items: len(r.GetWallets()),
+			batch: r.GetBatch(), part: r.GetPart(), outcome: r.GetOutcome(), detail: r.GetDetail(), items: len(r.GetWallets()),
 			missing: r.GetMissing(), attempts: r.GetAttempts(), httpStatus: r.GetHttpStatus(),
 			duration: r.GetDuration().AsDuration()})
 		if err != nil || !first {
@@ -230,8 +231,8 @@ func (s *Store) SaveResult(ctx context.Context, r *netmonv1.FetchResult) (bool, 
 		}
 		wallets, clocks := r.GetWallets(), r.GetClocks()
 		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("clocks", r.GetRunId())},
-			[]string{"run_id", "sp_id", "batch", "wallet", "clock"},
-			newRowSource(len(wallets), []any{r.GetRunId(), r.GetSpId(), r.GetBatch(), nil, nil}, func(i int, row []any) {
+			[]string{"run_id", "sp_id", "batch", "wallet", "clock", "part"},
+			newRowSource(len(wallets), []any{r.GetRunId(), r.GetSpId(), r.GetBatch(), nil, nil, r.GetPart()}, func(i int, row []any) {
 				row[3], row[4] = wallets[i], clocks[i]
 			}))
 		wrote = err == nil
@@ -356,56 +357,15 @@ func (s *Store) TryFinishLoad(ctx context.Context, run int64) (bool, error) {
 	return loaded, nil
 }
 
-// buildUserStatus pivots the run's raw clocks onto its users: for each slot (primary,
-// secondary1, secondary2) the clock the slot's node gave for the user's lower-cased wallet.
-// A slot with a node and a wallet but no answer (result never arrived, or the node is not in the
-// run's list) gets -2, "not answered". If a node was asked the same wallet twice, the answer of the
-// lowest batch wins.
-//
-// It is one hash join of users against clocks on the wallet (only rows whose node is one of the
-// user's replicas match) and one hash aggregation by user. Sorts are off for the statement:
-// sorting millions of wallets under the database's text collation is what made the first
-// version (DISTINCT ON plus three merge joins) take 38 s at a million users; see
-// docs/benchmarks.md. The pivot is computed into a temporary table first because Postgres runs
-// an INSERT ... SELECT on one core, but may run the SELECT of a CREATE TABLE AS with parallel
-// workers; copying the finished rows into the run's partition is then a plain append.
+// buildUserStatus finishes the per-user tables of a run whose load is ending (loaded, or cut at
+// its deadline), inside tx, which holds the run's row for update: it builds the user status of
+// every part not built yet (parts.go), then the CID status. Every partition a set-based step reads
+// next (the CID status build here, the metric families in the aggregator) is analysed first.
 func buildUserStatus(ctx context.Context, tx pgx.Tx, run int64) error {
-	if err := analyze(ctx, tx, run, "users", "clocks"); err != nil {
+	if err := buildRemainingParts(ctx, tx, run); err != nil {
 		return err
 	}
-	for _, set := range []string{"SET LOCAL work_mem = '512MB'", "SET LOCAL enable_mergejoin = off", "SET LOCAL enable_sort = off"} {
-		if _, err := tx.Exec(ctx, set); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.Exec(ctx, "DELETE FROM user_status WHERE run_id = $1", run); err != nil {
-		return err
-	}
-	// A CREATE TABLE AS takes no parameters: the run id, an int64, is printed.
-	if _, err := tx.Exec(ctx, fmt.Sprintf(`
-CREATE TEMPORARY TABLE user_status_build ON COMMIT DROP AS
-SELECT u.user_id, bool_and(u.w IS NOT NULL) AS has_wallet, min(u.p) AS p, min(u.s1) AS s1, min(u.s2) AS s2,
-       CASE WHEN min(u.p) IS NULL OR bool_and(u.w IS NULL) THEN NULL
-            ELSE coalesce((min(ARRAY[c.batch, c.clock]) FILTER (WHERE c.sp_id = u.p))[2], -2) END AS p_clock,
-       CASE WHEN min(u.s1) IS NULL OR bool_and(u.w IS NULL) THEN NULL
-            ELSE coalesce((min(ARRAY[c.batch, c.clock]) FILTER (WHERE c.sp_id = u.s1))[2], -2) END AS s1_clock,
-       CASE WHEN min(u.s2) IS NULL OR bool_and(u.w IS NULL) THEN NULL
-            ELSE coalesce((min(ARRAY[c.batch, c.clock]) FILTER (WHERE c.sp_id = u.s2))[2], -2) END AS s2_clock
-FROM (SELECT user_id, primary_sp_id AS p, secondary1_sp_id AS s1, secondary2_sp_id AS s2,
-             NULLIF(lower(btrim(wallet)), '') AS w
-      FROM users WHERE run_id = %[1]d) u
-LEFT JOIN clocks c ON c.run_id = %[1]d AND c.wallet = u.w AND c.sp_id IN (u.p, u.s1, u.s2)
-GROUP BY u.user_id`, run)); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `
-INSERT INTO user_status (run_id, user_id, has_wallet, primary_sp_id, secondary1_sp_id, secondary2_sp_id,
-                         primary_clock, secondary1_clock, secondary2_clock)
-SELECT $1, user_id, has_wallet, p, s1, s2, p_clock, s1_clock, s2_clock FROM user_status_build`, run); err != nil {
-		return err
-	}
-	// The metric families read it next, in the aggregator.
-	if err := analyze(ctx, tx, run, "user_status"); err != nil {
+	if err := analyze(ctx, tx, run, "users", "clocks", "user_status"); err != nil {
 		return err
 	}
 	// The CID status is built with the user status, in the same transaction (cid.go), and the

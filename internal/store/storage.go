@@ -37,6 +37,7 @@ type ledgerRow struct {
 	run, sp    int64
 	kind       string
 	batch      int64
+	part       int64 // the plan's part of a clock result (0 for every other kind)
 	outcome    netmonv1.Outcome
 	detail     string
 	items      int // wallets, CIDs or keys asked
@@ -50,9 +51,10 @@ type ledgerRow struct {
 // first to write it: only the first writer writes the result's rows.
 func claimResult(ctx context.Context, tx pgx.Tx, l ledgerRow) (bool, error) {
 	tag, err := tx.Exec(ctx, `INSERT INTO fetch_results (run_id, sp_id, kind, batch, outcome, detail, wallets, missing,
-		attempts, http_status, duration_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+		attempts, http_status, duration_seconds, part) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT DO NOTHING`,
 		l.run, l.sp, l.kind, l.batch, OutcomeName(l.outcome), l.detail, l.items, l.missing, l.attempts, l.httpStatus,
-		l.duration.Seconds())
+		l.duration.Seconds(), l.part)
 	if err != nil {
 		return false, err
 	}
@@ -64,7 +66,7 @@ func claimResult(ctx context.Context, tx pgx.Tx, l ledgerRow) (bool, error) {
 func (s *Store) SaveStorageKeys(ctx context.Context, b *netmonv1.StorageKeyBatch) (bool, error) {
 	var wrote bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		first, err := claimBatch(ctx, tx, b.GetRunId(), message.KindKeys, b.GetBatch(), len(b.GetKeys()))
+		first, err := claimBatch(ctx, tx, b.GetRunId(), message.KindKeys, b.GetBatch(), len(b.GetKeys()), 0)
 		if err != nil || !first {
 			return err
 		}

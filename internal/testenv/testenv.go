@@ -243,9 +243,7 @@ func RunDigest(t testing.TB, dbURL string, run int64) map[string]string {
 	for _, table := range tables {
 		var d string
 		var n int64
-		// Of a run's row, what the live run did with it beyond its data is not in the history
-		// replay reads: the plan settings' fingerprint (for resuming a plan) and the push and
-		// announcement of its end.
+		// What the live run did beyond its data is not in the history replay reads.
 		q := "SELECT count(*), coalesce(md5(string_agg((to_jsonb(t) - $2::text[])::text, '|' ORDER BY t::text)), '') FROM " +
 			table + " t WHERE run_id = $1"
 		if err := conn.QueryRow(ctx, q, run, runBookkeeping).Scan(&n, &d); err != nil {
@@ -259,5 +257,8 @@ func RunDigest(t testing.TB, dbURL string, run int64) map[string]string {
 	return out
 }
 
-// runBookkeeping are the columns of a run's row that replay does not restore (RunDigest).
-var runBookkeeping = []string{"plan", "push_state", "push_pending_since", "pushed_at", "push_attempts", "push_error", "announced"}
+// runBookkeeping are the columns of a run's rows that replay does not restore (RunDigest): of the
+// runs row, the plan settings' fingerprint and the push and announcement of its end; of a part's
+// row, the moment its user status was built.
+var runBookkeeping = []string{"plan", "push_state", "push_pending_since", "pushed_at", "push_attempts", "push_error", "announced",
+	"built_at"}

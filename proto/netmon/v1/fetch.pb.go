@@ -112,7 +112,10 @@ type WorkItem struct {
 	Endpoint string                 `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	Batch    int64                  `protobuf:"varint,4,opt,name=batch,proto3" json:"batch,omitempty"`
 	// Distinct, lower-cased wallets, at most the content node's limit of 5000.
-	Wallets       []string `protobuf:"bytes,5,rep,name=wallets,proto3" json:"wallets,omitempty"`
+	Wallets []string `protobuf:"bytes,5,rep,name=wallets,proto3" json:"wallets,omitempty"`
+	// The part of the plan whose users' wallets these are (Part): every wallet of an item belongs to
+	// users of that one part.
+	Part          int64 `protobuf:"varint,6,opt,name=part,proto3" json:"part,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -182,6 +185,13 @@ func (x *WorkItem) GetWallets() []string {
 	return nil
 }
 
+func (x *WorkItem) GetPart() int64 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
 // FetchResult is a fetcher's answer to one WorkItem (netmon.result.<run>.<sp_id>).
 // wallets and clocks are parallel arrays. Clock values follow the original's convention:
 // >= 0 the node's clock, -1 the node does not know the wallet, -2 no answer for this wallet.
@@ -201,7 +211,9 @@ type FetchResult struct {
 	// Wallets the node's answer left out (their clock is -2) on an otherwise OK answer.
 	Missing int32 `protobuf:"varint,10,opt,name=missing,proto3" json:"missing,omitempty"`
 	// HTTP status of the last attempt, when there was one.
-	HttpStatus    int32 `protobuf:"varint,11,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	HttpStatus int32 `protobuf:"varint,11,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	// The work item's part (WorkItem.part).
+	Part          int64 `protobuf:"varint,12,opt,name=part,proto3" json:"part,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -313,17 +325,25 @@ func (x *FetchResult) GetHttpStatus() int32 {
 	return 0
 }
 
+func (x *FetchResult) GetPart() int64 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
 var File_netmon_v1_fetch_proto protoreflect.FileDescriptor
 
 const file_netmon_v1_fetch_proto_rawDesc = "" +
 	"\n" +
-	"\x15netmon/v1/fetch.proto\x12\tnetmon.v1\x1a\x1egoogle/protobuf/duration.proto\"\x82\x01\n" +
+	"\x15netmon/v1/fetch.proto\x12\tnetmon.v1\x1a\x1egoogle/protobuf/duration.proto\"\x96\x01\n" +
 	"\bWorkItem\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12\x13\n" +
 	"\x05sp_id\x18\x02 \x01(\x03R\x04spId\x12\x1a\n" +
 	"\bendpoint\x18\x03 \x01(\tR\bendpoint\x12\x14\n" +
 	"\x05batch\x18\x04 \x01(\x03R\x05batch\x12\x18\n" +
-	"\awallets\x18\x05 \x03(\tR\awallets\"\xd5\x02\n" +
+	"\awallets\x18\x05 \x03(\tR\awallets\x12\x12\n" +
+	"\x04part\x18\x06 \x01(\x03R\x04part\"\xe9\x02\n" +
 	"\vFetchResult\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12\x13\n" +
 	"\x05sp_id\x18\x02 \x01(\x03R\x04spId\x12\x14\n" +
@@ -337,7 +357,8 @@ const file_netmon_v1_fetch_proto_rawDesc = "" +
 	"\amissing\x18\n" +
 	" \x01(\x05R\amissing\x12\x1f\n" +
 	"\vhttp_status\x18\v \x01(\x05R\n" +
-	"httpStatus*\x9a\x02\n" +
+	"httpStatus\x12\x12\n" +
+	"\x04part\x18\f \x01(\x03R\x04part*\x9a\x02\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +

@@ -206,8 +206,10 @@ type Manifest struct {
 	StorageWorkItems int64  `protobuf:"varint,19,opt,name=storage_work_items,json=storageWorkItems,proto3" json:"storage_work_items,omitempty"`
 	HealthItems      int64  `protobuf:"varint,20,opt,name=health_items,json=healthItems,proto3" json:"health_items,omitempty"`
 	KeyProbes        int64  `protobuf:"varint,21,opt,name=key_probes,json=keyProbes,proto3" json:"key_probes,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Part messages of the plan (0 in runs planned before parts existed).
+	Parts         int64 `protobuf:"varint,22,opt,name=parts,proto3" json:"parts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Manifest) Reset() {
@@ -387,6 +389,103 @@ func (x *Manifest) GetKeyProbes() int64 {
 	return 0
 }
 
+func (x *Manifest) GetParts() int64 {
+	if x != nil {
+		return x.Parts
+	}
+	return 0
+}
+
+// Part closes one part of a clocks run's plan (netmon.snapshot.<run>.part): a range of consecutive
+// user batches and the clock work items that ask about exactly those users' wallets. The loader
+// builds the part's user status as soon as everything it names is written, while the rest of the
+// run is still being fetched.
+type Part struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId int64                  `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Part  int64                  `protobuf:"varint,2,opt,name=part,proto3" json:"part,omitempty"`
+	// The part's user batches are first_user_batch .. first_user_batch + user_batches - 1.
+	FirstUserBatch int64 `protobuf:"varint,3,opt,name=first_user_batch,json=firstUserBatch,proto3" json:"first_user_batch,omitempty"`
+	UserBatches    int64 `protobuf:"varint,4,opt,name=user_batches,json=userBatches,proto3" json:"user_batches,omitempty"`
+	Users          int64 `protobuf:"varint,5,opt,name=users,proto3" json:"users,omitempty"`
+	// Clock work items of the part (WorkItem.part = part).
+	WorkItems     int64 `protobuf:"varint,6,opt,name=work_items,json=workItems,proto3" json:"work_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Part) Reset() {
+	*x = Part{}
+	mi := &file_netmon_v1_run_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Part) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Part) ProtoMessage() {}
+
+func (x *Part) ProtoReflect() protoreflect.Message {
+	mi := &file_netmon_v1_run_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Part.ProtoReflect.Descriptor instead.
+func (*Part) Descriptor() ([]byte, []int) {
+	return file_netmon_v1_run_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Part) GetRunId() int64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+func (x *Part) GetPart() int64 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
+func (x *Part) GetFirstUserBatch() int64 {
+	if x != nil {
+		return x.FirstUserBatch
+	}
+	return 0
+}
+
+func (x *Part) GetUserBatches() int64 {
+	if x != nil {
+		return x.UserBatches
+	}
+	return 0
+}
+
+func (x *Part) GetUsers() int64 {
+	if x != nil {
+		return x.Users
+	}
+	return 0
+}
+
+func (x *Part) GetWorkItems() int64 {
+	if x != nil {
+		return x.WorkItems
+	}
+	return 0
+}
+
 // RunEvent announces a run's state change on netmon.run.<run>.<status>.
 type RunEvent struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -401,7 +500,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_netmon_v1_run_proto_msgTypes[2]
+	mi := &file_netmon_v1_run_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +512,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_netmon_v1_run_proto_msgTypes[2]
+	mi := &file_netmon_v1_run_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +525,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_netmon_v1_run_proto_rawDescGZIP(), []int{2}
+	return file_netmon_v1_run_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RunEvent) GetRunId() int64 {
@@ -469,7 +568,7 @@ type StartRunRequest struct {
 
 func (x *StartRunRequest) Reset() {
 	*x = StartRunRequest{}
-	mi := &file_netmon_v1_run_proto_msgTypes[3]
+	mi := &file_netmon_v1_run_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +580,7 @@ func (x *StartRunRequest) String() string {
 func (*StartRunRequest) ProtoMessage() {}
 
 func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_netmon_v1_run_proto_msgTypes[3]
+	mi := &file_netmon_v1_run_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +593,7 @@ func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRunRequest.ProtoReflect.Descriptor instead.
 func (*StartRunRequest) Descriptor() ([]byte, []int) {
-	return file_netmon_v1_run_proto_rawDescGZIP(), []int{3}
+	return file_netmon_v1_run_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StartRunRequest) GetRequestedBy() string {
@@ -527,7 +626,7 @@ type StartRunReply struct {
 
 func (x *StartRunReply) Reset() {
 	*x = StartRunReply{}
-	mi := &file_netmon_v1_run_proto_msgTypes[4]
+	mi := &file_netmon_v1_run_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +638,7 @@ func (x *StartRunReply) String() string {
 func (*StartRunReply) ProtoMessage() {}
 
 func (x *StartRunReply) ProtoReflect() protoreflect.Message {
-	mi := &file_netmon_v1_run_proto_msgTypes[4]
+	mi := &file_netmon_v1_run_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +651,7 @@ func (x *StartRunReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRunReply.ProtoReflect.Descriptor instead.
 func (*StartRunReply) Descriptor() ([]byte, []int) {
-	return file_netmon_v1_run_proto_rawDescGZIP(), []int{4}
+	return file_netmon_v1_run_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StartRunReply) GetRunId() int64 {
@@ -601,7 +700,7 @@ const file_netmon_v1_run_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x126\n" +
 	"\bdeadline\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x18\n" +
-	"\anetwork\x18\x05 \x01(\tR\anetwork\"\x83\x06\n" +
+	"\anetwork\x18\x05 \x01(\tR\anetwork\"\x99\x06\n" +
 	"\bManifest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12!\n" +
 	"\fuser_batches\x18\x02 \x01(\x03R\vuserBatches\x12\x14\n" +
@@ -629,7 +728,16 @@ const file_netmon_v1_run_proto_rawDesc = "" +
 	"\x12storage_work_items\x18\x13 \x01(\x03R\x10storageWorkItems\x12!\n" +
 	"\fhealth_items\x18\x14 \x01(\x03R\vhealthItems\x12\x1d\n" +
 	"\n" +
-	"key_probes\x18\x15 \x01(\x03R\tkeyProbes\"\x93\x01\n" +
+	"key_probes\x18\x15 \x01(\x03R\tkeyProbes\x12\x14\n" +
+	"\x05parts\x18\x16 \x01(\x03R\x05parts\"\xb3\x01\n" +
+	"\x04Part\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12\x12\n" +
+	"\x04part\x18\x02 \x01(\x03R\x04part\x12(\n" +
+	"\x10first_user_batch\x18\x03 \x01(\x03R\x0efirstUserBatch\x12!\n" +
+	"\fuser_batches\x18\x04 \x01(\x03R\vuserBatches\x12\x14\n" +
+	"\x05users\x18\x05 \x01(\x03R\x05users\x12\x1d\n" +
+	"\n" +
+	"work_items\x18\x06 \x01(\x03R\tworkItems\"\x93\x01\n" +
 	"\bRunEvent\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12,\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x14.netmon.v1.RunStatusR\x06status\x12*\n" +
@@ -666,24 +774,25 @@ func file_netmon_v1_run_proto_rawDescGZIP() []byte {
 }
 
 var file_netmon_v1_run_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_netmon_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_netmon_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_netmon_v1_run_proto_goTypes = []any{
 	(RunStatus)(0),                // 0: netmon.v1.RunStatus
 	(*Run)(nil),                   // 1: netmon.v1.Run
 	(*Manifest)(nil),              // 2: netmon.v1.Manifest
-	(*RunEvent)(nil),              // 3: netmon.v1.RunEvent
-	(*StartRunRequest)(nil),       // 4: netmon.v1.StartRunRequest
-	(*StartRunReply)(nil),         // 5: netmon.v1.StartRunReply
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
+	(*Part)(nil),                  // 3: netmon.v1.Part
+	(*RunEvent)(nil),              // 4: netmon.v1.RunEvent
+	(*StartRunRequest)(nil),       // 5: netmon.v1.StartRunRequest
+	(*StartRunReply)(nil),         // 6: netmon.v1.StartRunReply
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
 }
 var file_netmon_v1_run_proto_depIdxs = []int32{
-	6, // 0: netmon.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	6, // 1: netmon.v1.Run.deadline:type_name -> google.protobuf.Timestamp
-	7, // 2: netmon.v1.Manifest.discovery_duration:type_name -> google.protobuf.Duration
+	7, // 0: netmon.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	7, // 1: netmon.v1.Run.deadline:type_name -> google.protobuf.Timestamp
+	8, // 2: netmon.v1.Manifest.discovery_duration:type_name -> google.protobuf.Duration
 	0, // 3: netmon.v1.RunEvent.status:type_name -> netmon.v1.RunStatus
-	6, // 4: netmon.v1.RunEvent.at:type_name -> google.protobuf.Timestamp
-	6, // 5: netmon.v1.StartRunReply.active_deadline:type_name -> google.protobuf.Timestamp
+	7, // 4: netmon.v1.RunEvent.at:type_name -> google.protobuf.Timestamp
+	7, // 5: netmon.v1.StartRunReply.active_deadline:type_name -> google.protobuf.Timestamp
 	6, // [6:6] is the sub-list for method output_type
 	6, // [6:6] is the sub-list for method input_type
 	6, // [6:6] is the sub-list for extension type_name
@@ -702,7 +811,7 @@ func file_netmon_v1_run_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_netmon_v1_run_proto_rawDesc), len(file_netmon_v1_run_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

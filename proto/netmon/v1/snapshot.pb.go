@@ -283,10 +283,13 @@ func (x *User) GetReplicaSetNull() bool {
 
 // UserBatch is one slice of the user snapshot (netmon.snapshot.<run>.users).
 type UserBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RunId         int64                  `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Batch         int64                  `protobuf:"varint,2,opt,name=batch,proto3" json:"batch,omitempty"`
-	Users         []*User                `protobuf:"bytes,3,rep,name=users,proto3" json:"users,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId int64                  `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Batch int64                  `protobuf:"varint,2,opt,name=batch,proto3" json:"batch,omitempty"`
+	Users []*User                `protobuf:"bytes,3,rep,name=users,proto3" json:"users,omitempty"`
+	// The part of the plan the batch's users are in (Part); 0 in runs planned before parts existed,
+	// whose users are then all one part.
+	Part          int64 `protobuf:"varint,4,opt,name=part,proto3" json:"part,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -342,6 +345,13 @@ func (x *UserBatch) GetUsers() []*User {
 	return nil
 }
 
+func (x *UserBatch) GetPart() int64 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
 var File_netmon_v1_snapshot_proto protoreflect.FileDescriptor
 
 const file_netmon_v1_snapshot_proto_rawDesc = "" +
@@ -371,11 +381,12 @@ const file_netmon_v1_snapshot_proto_rawDesc = "" +
 	"\x10replica_set_null\x18\b \x01(\bR\x0ereplicaSetNullB\x10\n" +
 	"\x0e_primary_sp_idB\x13\n" +
 	"\x11_secondary1_sp_idB\x13\n" +
-	"\x11_secondary2_sp_id\"_\n" +
+	"\x11_secondary2_sp_id\"s\n" +
 	"\tUserBatch\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12\x14\n" +
 	"\x05batch\x18\x02 \x01(\x03R\x05batch\x12%\n" +
-	"\x05users\x18\x03 \x03(\v2\x0f.netmon.v1.UserR\x05usersB:Z8github.com/audius-netmon/netmon/proto/netmon/v1;netmonv1b\x06proto3"
+	"\x05users\x18\x03 \x03(\v2\x0f.netmon.v1.UserR\x05users\x12\x12\n" +
+	"\x04part\x18\x04 \x01(\x03R\x04partB:Z8github.com/audius-netmon/netmon/proto/netmon/v1;netmonv1b\x06proto3"
 
 var (
 	file_netmon_v1_snapshot_proto_rawDescOnce sync.Once
