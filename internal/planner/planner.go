@@ -39,10 +39,10 @@ type Options struct {
 	// Network is what the runs check (lifecycle.Clocks when empty): a Control starts, resumes and
 	// schedules runs of its planner's network only.
 	Network       lifecycle.Network
-	UserBatchSize int           // users per snapshot batch
+	UserBatchSize int // users per snapshot batch
 	// PartUsers is the users of one part of a clocks run's plan (rounded up to whole user
 	// batches): the loader builds a part's user status as soon as the part is fetched.
-	PartUsers int
+	PartUsers     int
 	WorkBatchSize int           // distinct wallets per work item (≤ 5000, the content node's limit)
 	Deadline      time.Duration // from the run's creation
 	// Nodes gives each run its content-node list (nodes.go); nil reads discovery's
