@@ -2,10 +2,12 @@ package planner_test
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
@@ -146,5 +148,59 @@ func TestPlanBatchesAndDedupes(t *testing.T) {
 	}
 	if m.GetWalletChecks() != 8 || m.GetContentNodes() != 3 {
 		t.Errorf("manifest wallet checks %d, nodes %d; want 8 and 3", m.GetWalletChecks(), m.GetContentNodes())
+	}
+}
+
+// A plan in parts, worked by hand: 6 users in user batches of 2, parts of 3 users rounded up to
+// whole batches (4), work items of 2 wallets. Every message of a part comes before its Part
+// message, which comes before anything of the next part; a node's partial item is flushed when
+// its part closes; a wallet shared by users of one part is asked once per node, and again in the
+// next part.
+func TestPlanParts(t *testing.T) {
+	sc := simnet.Scenario{
+		Nodes: []simnet.NodeSpec{{SPID: 1}, {SPID: 2}, {SPID: 3}},
+		Users: []simnet.UserSpec{
+			{ID: 1, Wallet: ptr("0xaa"), Primary: ptr(int64(1)), Secondaries: []int64{2, 3}, Clocks: []int64{1, 1, 1}},
+			{ID: 2, Wallet: ptr("0xbb"), Primary: ptr(int64(1)), Secondaries: []int64{1, 2}, Clocks: []int64{2, 2, 2}},
+			{ID: 3, Wallet: ptr("0xaa"), Primary: ptr(int64(2)), Secondaries: []int64{1, 3}, Clocks: []int64{1, 1, 1}},
+			{ID: 4, Wallet: nil, Primary: ptr(int64(3)), Secondaries: []int64{1, 2}, Clocks: []int64{0, 0, 0}},
+			{ID: 5, Wallet: ptr("0xaa"), Primary: ptr(int64(1)), Secondaries: []int64{2, 3}, Clocks: []int64{1, 1, 1}},
+			{ID: 6, Wallet: ptr("0xdd"), Primary: ptr(int64(3)), Secondaries: []int64{2, 1}, Clocks: []int64{4, 4, 4}},
+		},
+	}
+	rec, m := plan(t, sc, planner.Options{UserBatchSize: 2, PartUsers: 3, WorkBatchSize: 2, Deadline: time.Hour})
+	var got []string
+	for _, o := range rec.outs {
+		switch m := o.Msg.(type) {
+		case *netmonv1.UserBatch:
+			got = append(got, fmt.Sprintf("users %d part %d: %d", m.GetBatch(), m.GetPart(), len(m.GetUsers())))
+		case *netmonv1.WorkItem:
+			got = append(got, fmt.Sprintf("item %d/%d part %d: %v", m.GetSpId(), m.GetBatch(), m.GetPart(), m.GetWallets()))
+		case *netmonv1.Part:
+			got = append(got, fmt.Sprintf("part %d: batches %d+%d, %d users, %d items",
+				m.GetPart(), m.GetFirstUserBatch(), m.GetUserBatches(), m.GetUsers(), m.GetWorkItems()))
+		}
+	}
+	want := []string{
+		"users 0 part 0: 2",
+		"item 1/0 part 0: [0xaa 0xbb]", // user 2's wallet fills node 1's item (node 1 twice: asked once)
+		"item 2/0 part 0: [0xaa 0xbb]",
+		"users 1 part 0: 2",       // user 3's 0xaa was asked of nodes 1, 2 and 3 in this part already
+		"item 3/0 part 0: [0xaa]", // node 3's partial item, flushed as the part closes
+		"part 0: batches 0+2, 4 users, 3 items",
+		"users 2 part 1: 2", // full once user 6 is added, before user 6's wallet is asked
+		// 0xaa asked again (user 5 is in the next part); user 6's 0xdd fills its nodes' items in
+		// slot order: primary 3, then 2, then 1.
+		"item 3/1 part 1: [0xaa 0xdd]",
+		"item 2/1 part 1: [0xaa 0xdd]",
+		"item 1/1 part 1: [0xaa 0xdd]",
+		"part 1: batches 2+1, 2 users, 3 items",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+	if m.GetParts() != 2 || m.GetWorkItems() != 6 || m.GetUserBatches() != 3 || m.GetWalletChecks() != 11 {
+		t.Errorf("manifest: %d parts, %d items, %d user batches, %d wallet checks; want 2, 6, 3, 11",
+			m.GetParts(), m.GetWorkItems(), m.GetUserBatches(), m.GetWalletChecks())
 	}
 }
