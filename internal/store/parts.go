@@ -2,12 +2,15 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
@@ -69,6 +72,12 @@ func (s *Store) TryBuildPart(ctx context.Context, run, part int64) (bool, error)
 	// summarising holds a lock that would otherwise serialise the builds until they commit.
 	if err := summarizeParts(ctx, s.pool, run); err != nil {
 		return false, fmt.Errorf("part %d of run %d: %w", part, run, err)
+	}
+	select {
+	case s.builds <- struct{}{}:
+		defer func() { <-s.builds }()
+	case <-ctx.Done():
+		return false, ctx.Err()
 	}
 	var built bool
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -137,57 +146,58 @@ func buildRemainingParts(ctx context.Context, tx pgx.Tx, run int64) error {
 	return nil
 }
 
-// partUser is a users row as a part's build reads it.
-type partUser struct {
-	id     int64
-	wallet *string
-	slots  [3]*int64 // primary, secondary1, secondary2 SP ids
-}
-
-// answerKey is what a node was asked: the node and the wallet in WalletKey form.
-type answerKey struct {
-	sp     int64
-	wallet string
-}
-
 // answer is a node's clock for a wallet, and the batch it came in.
 type answer struct {
-	batch, clock int64
+	sp, batch, clock int64
 }
 
 // notAnswered is the clock of a slot whose node gave no answer for the wallet.
 const notAnswered = -2
 
+// statusRow is one user_status row; a negative SP id is NULL, and so is the clock of a slot
+// without a node or of a user without a wallet.
+type statusRow struct {
+	user      int64
+	hasWallet bool
+	sp, clock [3]int64
+}
+
 // buildPart writes the user status of one part: each of the part's users with, for each slot
 // (primary, secondary1, secondary2), the clock the slot's node gave for the user's wallet in
 // WalletKey form. A slot without a node, or a user without a wallet, has no clock (NULL); a slot
 // whose node gave no answer (no result, a node missing from the run's list) has -2. If a node was
-// asked a wallet twice in the part, the answer of the lowest batch wins. It reads the part's users
-// and answers and joins them here: a hash join and an aggregation of every user in SQL took 13.6
-// CPU-s at a million users, this about a tenth of that (docs/benchmarks.md).
+// asked a wallet twice in the part, the answer of the lowest batch wins. It reads the part's
+// answers and users and joins them here: as one set-based statement over the run (a hash join and
+// an aggregation by user), the build took 13.6 CPU-s of Postgres at a million users, after the
+// last result (docs/benchmarks.md).
 func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 	// The part's rows are a small share of the partition, which may have no statistics yet: read
 	// them through the block-range index.
 	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
 		return err
 	}
-	users, err := partUsers(ctx, tx, run, part)
+	answers, err := partAnswers(ctx, tx, run, part)
 	if err != nil {
 		return err
 	}
-	answers, err := partAnswers(ctx, tx, run, part)
+	rows, err := partStatus(ctx, tx, run, part, answers)
 	if err != nil {
 		return err
 	}
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("user_status", run)},
 		[]string{"run_id", "user_id", "has_wallet", "primary_sp_id", "secondary1_sp_id", "secondary2_sp_id",
 			"primary_clock", "secondary1_clock", "secondary2_clock"},
-		newRowSource(len(users), []any{run, nil, nil, nil, nil, nil, nil, nil, nil}, func(i int, row []any) {
-			u := users[i]
-			wallet := WalletKey(u.wallet)
-			row[1], row[2] = u.id, wallet != ""
-			for s, sp := range u.slots {
-				row[3+s], row[6+s] = sp, slotClock(sp, wallet, answers)
+		newRowSource(len(rows), []any{run, nil, nil, nil, nil, nil, nil, nil, nil}, func(i int, row []any) {
+			r := &rows[i]
+			row[1], row[2] = r.user, r.hasWallet
+			for s := range 3 {
+				row[3+s], row[6+s] = nil, nil
+				if r.sp[s] >= 0 {
+					row[3+s] = r.sp[s]
+					if r.hasWallet {
+						row[6+s] = r.clock[s]
+					}
+				}
 			}
 		}))
 	if err != nil {
@@ -198,52 +208,90 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO run_parts (run_id, part, built_at, built_users) VALUES ($1, $2, clock_timestamp(), $3)
 		ON CONFLICT (run_id, part) DO UPDATE SET built_at = EXCLUDED.built_at, built_users = EXCLUDED.built_users`,
-		run, part, len(users))
+		run, part, len(rows))
 	return err
 }
 
-// slotClock is the clock of one slot: nil without a node or a wallet, else the node's answer for
-// the wallet, or -2.
-func slotClock(sp *int64, wallet string, answers map[answerKey]answer) *int64 {
-	if sp == nil || wallet == "" {
-		return nil
-	}
-	clock := int64(notAnswered)
-	if a, ok := answers[answerKey{sp: *sp, wallet: wallet}]; ok {
-		clock = a.clock
-	}
-	return &clock
-}
-
-func partUsers(ctx context.Context, tx pgx.Tx, run, part int64) ([]partUser, error) {
-	rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT user_id, wallet, primary_sp_id, secondary1_sp_id, secondary2_sp_id
-		FROM %s WHERE part = $1`, partitionName("users", run)), part)
+// partAnswers reads the part's answers, by wallet (a wallet has one per node asked). Rows are read
+// in their binary form: a build reads a row per answer and per user of the run, and scanning them
+// through pgx's reflection cost the loader more than the rest of its work.
+func partAnswers(ctx context.Context, tx pgx.Tx, run, part int64) (map[string][]answer, error) {
+	rows, err := tx.Query(ctx, `SELECT sp_id, batch, clock, wallet FROM `+pgx.Identifier{partitionName("clocks", run)}.Sanitize()+
+		` WHERE part = $1`, part)
 	if err != nil {
 		return nil, err
 	}
-	var users []partUser
-	var u partUser
-	_, err = pgx.ForEachRow(rows, []any{&u.id, &u.wallet, &u.slots[0], &u.slots[1], &u.slots[2]}, func() error {
-		users = append(users, u)
-		return nil
-	})
-	return users, err
-}
-
-func partAnswers(ctx context.Context, tx pgx.Tx, run, part int64) (map[answerKey]answer, error) {
-	rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT sp_id, batch, wallet, clock FROM %s WHERE part = $1`,
-		partitionName("clocks", run)), part)
-	if err != nil {
+	defer rows.Close()
+	if err := binaryBigints(rows, 3); err != nil {
 		return nil, err
 	}
-	answers := make(map[answerKey]answer)
-	var k answerKey
-	var a answer
-	_, err = pgx.ForEachRow(rows, []any{&k.sp, &a.batch, &k.wallet, &a.clock}, func() error {
-		if had, ok := answers[k]; !ok || a.batch < had.batch {
-			answers[k] = a
+	answers := make(map[string][]answer)
+	for rows.Next() {
+		v := rows.RawValues()
+		a := answer{sp: int8Value(v[0]), batch: int8Value(v[1]), clock: int8Value(v[2])}
+		list, ok := answers[string(v[3])]
+		if !ok {
+			answers[string(v[3])] = []answer{a}
+			continue
 		}
-		return nil
-	})
-	return answers, err
+		if i := slices.IndexFunc(list, func(o answer) bool { return o.sp == a.sp }); i >= 0 {
+			if a.batch < list[i].batch {
+				list[i] = a // asked twice: the lowest batch's answer wins
+			}
+			continue
+		}
+		answers[string(v[3])] = append(list, a)
+	}
+	return answers, rows.Err()
 }
+
+// partStatus reads the part's users and gives each its status row.
+func partStatus(ctx context.Context, tx pgx.Tx, run, part int64, answers map[string][]answer) ([]statusRow, error) {
+	rows, err := tx.Query(ctx, `SELECT user_id, primary_sp_id, secondary1_sp_id, secondary2_sp_id, wallet FROM `+
+		pgx.Identifier{partitionName("users", run)}.Sanitize()+` WHERE part = $1`, part)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if err := binaryBigints(rows, 4); err != nil {
+		return nil, err
+	}
+	var out []statusRow
+	for rows.Next() {
+		v := rows.RawValues()
+		r := statusRow{user: int8Value(v[0])}
+		var wallet string
+		if v[4] != nil {
+			w := string(v[4])
+			wallet = WalletKey(&w)
+		}
+		r.hasWallet = wallet != ""
+		list := answers[wallet]
+		for s := range 3 {
+			r.sp[s] = -1
+			if v[1+s] == nil {
+				continue
+			}
+			r.sp[s], r.clock[s] = int8Value(v[1+s]), notAnswered
+			if i := slices.IndexFunc(list, func(a answer) bool { return a.sp == r.sp[s] }); i >= 0 {
+				r.clock[s] = list[i].clock
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// binaryBigints checks that the first n columns of rows are bigints in their binary form, which
+// int8Value reads (pgx asks for the binary form of every type it knows).
+func binaryBigints(rows pgx.Rows, n int) error {
+	for _, f := range rows.FieldDescriptions()[:n] {
+		if f.Format != pgx.BinaryFormatCode || f.DataTypeOID != pgtype.Int8OID {
+			return fmt.Errorf("column %s: want a binary bigint, got format %d of type %d", f.Name, f.Format, f.DataTypeOID)
+		}
+	}
+	return nil
+}
+
+// int8Value is a non-NULL binary bigint.
+func int8Value(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) }

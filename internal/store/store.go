@@ -35,6 +35,9 @@ import (
 //     again) from a failure of the statement itself.
 type Store struct {
 	pool *pgxpool.Pool
+	// builds lets one part build (parts.go) of this process run at a time: on the few cores a
+	// loader shares with Postgres, builds at once only add to its memory.
+	builds chan struct{}
 }
 
 // Open connects to the NM DB. It does not migrate; call Migrate.
@@ -58,7 +61,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open nm db: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, builds: make(chan struct{}, 1)}, nil
 }
 
 // Close closes the pool.
