@@ -1,11 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -146,9 +147,35 @@ func buildRemainingParts(ctx context.Context, tx pgx.Tx, run int64) error {
 	return nil
 }
 
+// answerKey is what a node was asked: the node, and the wallet in WalletKey form. A wallet of
+// the usual form (0x and 40 hex digits) is held as its 20 bytes, in the key itself; any other as
+// it is. Kept that way, the map of a part's answers needs no allocation per answer, and a look-up
+// reads no memory outside the map (a string key costed the build three times as much).
+type answerKey struct {
+	sp     int64
+	wallet [20]byte
+	other  string
+}
+
+// walletKey is the answerKey of wallet w (as stored: any spaces and upper case are trimmed and
+// lowered as WalletKey does) on node sp; ok is false for an empty wallet.
+func walletKey(sp int64, w []byte) (k answerKey, ok bool) {
+	k.sp = sp
+	w = bytes.Trim(w, " ")
+	if len(w) == 42 && w[0] == '0' && (w[1] == 'x' || w[1] == 'X') {
+		if _, err := hex.Decode(k.wallet[:], w[2:]); err == nil {
+			return k, true
+		}
+		k.wallet = [20]byte{}
+	}
+	s := string(w)
+	k.other = WalletKey(&s)
+	return k, k.other != ""
+}
+
 // answer is a node's clock for a wallet, and the batch it came in.
 type answer struct {
-	sp, batch, clock int64
+	batch, clock int64
 }
 
 // notAnswered is the clock of a slot whose node gave no answer for the wallet.
@@ -212,10 +239,10 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 	return err
 }
 
-// partAnswers reads the part's answers, by wallet (a wallet has one per node asked). Rows are read
-// in their binary form: a build reads a row per answer and per user of the run, and scanning them
-// through pgx's reflection cost the loader more than the rest of its work.
-func partAnswers(ctx context.Context, tx pgx.Tx, run, part int64) (map[string][]answer, error) {
+// partAnswers reads the part's answers. Rows are read in their binary form: a build reads a row
+// per answer and per user of the run, and scanning them through pgx's reflection cost the loader
+// more than the rest of its work.
+func partAnswers(ctx context.Context, tx pgx.Tx, run, part int64) (map[answerKey]answer, error) {
 	rows, err := tx.Query(ctx, `SELECT sp_id, batch, clock, wallet FROM `+pgx.Identifier{partitionName("clocks", run)}.Sanitize()+
 		` WHERE part = $1`, part)
 	if err != nil {
@@ -225,28 +252,20 @@ func partAnswers(ctx context.Context, tx pgx.Tx, run, part int64) (map[string][]
 	if err := binaryBigints(rows, 3); err != nil {
 		return nil, err
 	}
-	answers := make(map[string][]answer)
+	answers := make(map[answerKey]answer)
 	for rows.Next() {
 		v := rows.RawValues()
-		a := answer{sp: int8Value(v[0]), batch: int8Value(v[1]), clock: int8Value(v[2])}
-		list, ok := answers[string(v[3])]
-		if !ok {
-			answers[string(v[3])] = []answer{a}
-			continue
+		k, _ := walletKey(int8Value(v[0]), v[3])
+		a := answer{batch: int8Value(v[1]), clock: int8Value(v[2])}
+		if had, ok := answers[k]; !ok || a.batch < had.batch {
+			answers[k] = a // asked twice: the lowest batch's answer wins
 		}
-		if i := slices.IndexFunc(list, func(o answer) bool { return o.sp == a.sp }); i >= 0 {
-			if a.batch < list[i].batch {
-				list[i] = a // asked twice: the lowest batch's answer wins
-			}
-			continue
-		}
-		answers[string(v[3])] = append(list, a)
 	}
 	return answers, rows.Err()
 }
 
 // partStatus reads the part's users and gives each its status row.
-func partStatus(ctx context.Context, tx pgx.Tx, run, part int64, answers map[string][]answer) ([]statusRow, error) {
+func partStatus(ctx context.Context, tx pgx.Tx, run, part int64, answers map[answerKey]answer) ([]statusRow, error) {
 	rows, err := tx.Query(ctx, `SELECT user_id, primary_sp_id, secondary1_sp_id, secondary2_sp_id, wallet FROM `+
 		pgx.Identifier{partitionName("users", run)}.Sanitize()+` WHERE part = $1`, part)
 	if err != nil {
@@ -260,21 +279,17 @@ func partStatus(ctx context.Context, tx pgx.Tx, run, part int64, answers map[str
 	for rows.Next() {
 		v := rows.RawValues()
 		r := statusRow{user: int8Value(v[0])}
-		var wallet string
-		if v[4] != nil {
-			w := string(v[4])
-			wallet = WalletKey(&w)
-		}
-		r.hasWallet = wallet != ""
-		list := answers[wallet]
+		k, hasWallet := walletKey(0, v[4])
+		r.hasWallet = v[4] != nil && hasWallet
 		for s := range 3 {
 			r.sp[s] = -1
 			if v[1+s] == nil {
 				continue
 			}
 			r.sp[s], r.clock[s] = int8Value(v[1+s]), notAnswered
-			if i := slices.IndexFunc(list, func(a answer) bool { return a.sp == r.sp[s] }); i >= 0 {
-				r.clock[s] = list[i].clock
+			k.sp = r.sp[s]
+			if a, ok := answers[k]; ok {
+				r.clock[s] = a.clock
 			}
 		}
 		out = append(out, r)
