@@ -49,12 +49,12 @@ type Ceilings struct {
 	ConsUsers     Rate
 	CNRequests    Rate // batch_clock_status with the run's own work items, 16 in flight (wallets in Bytes)
 	CopyUsers     Rate // pgx COPY of users rows in the run's batch size, 4 connections
-	CopyClocks    Rate // pgx COPY of clocks rows in the work-item size, 4 connections
+	CopyClocks    Rate // pgx COPY of clock results (a row of wallet and clock arrays per work item, rated in answers), 4 connections
 	CopyClocks1   Rate // ... 1 connection
 	CopyClocksUnl Rate // ... 4 connections into an UNLOGGED partition
 	CopyClocksAsy Rate // ... 4 connections with synchronous_commit=off
 	ScanStatus    Rate // one sequential pass over the run's user_status partition (rows): the metric families' ceiling
-	ScanBuild     Rate // one sequential pass over the run's users and clocks partitions (rows): the user status build's ceiling
+	ScanBuild     Rate // one sequential pass over the run's users and answers (every array read): the user status build's ceiling
 }
 
 func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run int64, res *Result) (*Ceilings, error) {
@@ -83,22 +83,23 @@ func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run 
 	if c.CopyUsers, err = copyRate(ctx, nmDB, "users", fake, res.Users, userBatch, 4, false); err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	if c.CopyClocks, err = copyRate(ctx, nmDB, "clocks", fake, res.ClockRows, workBatch, 4, false); err != nil {
+	if c.CopyClocks, err = copyRate(ctx, nmDB, "clock_results", fake, res.ClockRows, workBatch, 4, false); err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	if c.CopyClocks1, err = copyRate(ctx, nmDB, "clocks", fake, res.ClockRows, workBatch, 1, false); err != nil {
+	if c.CopyClocks1, err = copyRate(ctx, nmDB, "clock_results", fake, res.ClockRows, workBatch, 1, false); err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	if c.CopyClocksUnl, err = copyRate(ctx, nmDB, "clocks", fake, res.ClockRows, workBatch, 4, true); err != nil {
+	if c.CopyClocksUnl, err = copyRate(ctx, nmDB, "clock_results", fake, res.ClockRows, workBatch, 4, true); err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	if c.CopyClocksAsy, err = copyRate(ctx, withParams(nmDB, "synchronous_commit=off"), "clocks", fake, res.ClockRows, workBatch, 4, false); err != nil {
+	if c.CopyClocksAsy, err = copyRate(ctx, withParams(nmDB, "synchronous_commit=off"), "clock_results", fake, res.ClockRows, workBatch, 4, false); err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	if c.ScanStatus, err = scanRate(ctx, nmDB, fmt.Sprintf("user_status_r%d", run)); err != nil {
+	if c.ScanStatus, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM user_status_r%d", run)); err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
-	if c.ScanBuild, err = scanRate(ctx, nmDB, fmt.Sprintf("users_r%d", run), fmt.Sprintf("clocks_r%d", run)); err != nil {
+	if c.ScanBuild, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM users_r%d", run),
+		fmt.Sprintf("SELECT coalesce(sum(cardinality(wallets) + cardinality(clocks)) / 2, 0) FROM clock_results_r%d", run)); err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
 	return c, nil
@@ -240,8 +241,8 @@ func (r *runner) cnRate(ctx context.Context, nmDB string, run int64, workers int
 		endpoint string
 		wallets  []string
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT n.endpoint, array_agg(c.wallet) FROM clocks_r%d c
-		JOIN content_nodes n ON n.run_id = c.run_id AND n.sp_id = c.sp_id GROUP BY n.endpoint, c.batch`, run))
+	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT n.endpoint, c.wallets FROM clock_results_r%d c
+		JOIN content_nodes n ON n.run_id = c.run_id AND n.sp_id = c.sp_id`, run))
 	if err != nil {
 		return Rate{}, err
 	}
@@ -285,7 +286,7 @@ func (r *runner) cnRate(ctx context.Context, nmDB string, run int64, workers int
 
 // copyRate COPYs rows rows of table's shape into a fresh partition for run fake, in batches of
 // batch rows, one transaction per batch (as the loader does), over conns connections at once.
-func copyRate(ctx context.Context, url, table string, fake, rows int64, batch, conns int, unlogged bool) (Rate, error) {
+func copyRate(ctx context.Context, url, table string, fake, rows int64, batch, conns int, unlogged bool) (rate Rate, err error) {
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return Rate{}, err
@@ -312,11 +313,18 @@ func copyRate(ctx context.Context, url, table string, fake, rows int64, batch, c
 			w := fmt.Sprintf("0x%040x", i*2654435761)
 			return []any{fake, i, &w, &rs, i%50 + 1, (i+7)%50 + 1, (i+13)%50 + 1}
 		}
-	case "clocks":
-		cols = []string{"run_id", "sp_id", "batch", "wallet", "clock"}
-		row = func(i int64) []any {
-			return []any{fake, i%50 + 1, i / int64(batch), fmt.Sprintf("0x%040x", i*2654435761), i % 1000}
+	case "clock_results":
+		// A row per work item, as the loader writes them: rows counts answers, a COPY sends one
+		// item of batch answers.
+		cols = []string{"run_id", "sp_id", "batch", "part", "wallets", "clocks"}
+		wallets, clocks := make([]string, batch), make([]int64, batch)
+		for i := range wallets {
+			wallets[i], clocks[i] = fmt.Sprintf("0x%040x", int64(i)*2654435761), int64(i%1000)
 		}
+		row = func(i int64) []any { return []any{fake, i%50 + 1, i, int32(0), wallets, clocks} }
+		answers := rows
+		rows, batch = (rows+int64(batch)-1)/int64(batch), 1
+		defer func() { rate.N = answers }()
 	}
 	// Rows are made before the clock starts: the ceiling is the database's, not fmt's. At most
 	// about a million are made (a whole number of batches) and sent again as often as needed:
@@ -361,8 +369,8 @@ func copyRate(ctx context.Context, url, table string, fake, rows int64, batch, c
 	return Rate{N: rows, Took: time.Since(start)}, nil
 }
 
-// scanRate times one sequential pass over the tables (every page read, the rows counted).
-func scanRate(ctx context.Context, url string, tables ...string) (Rate, error) {
+// scanRate times counts, each one sequential pass over a table, and rates their sum.
+func scanRate(ctx context.Context, url string, counts ...string) (Rate, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return Rate{}, err
@@ -370,9 +378,9 @@ func scanRate(ctx context.Context, url string, tables ...string) (Rate, error) {
 	defer conn.Close(ctx)
 	var r Rate
 	start := time.Now()
-	for _, t := range tables {
+	for _, q := range counts {
 		var n int64
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{t}.Sanitize()).Scan(&n); err != nil {
+		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
 			return Rate{}, err
 		}
 		r.N += n

@@ -685,7 +685,7 @@ func (r *runner) dbFacts(ctx context.Context, st *store.Store, nmDB string, run 
 	defer conn.Close(ctx)
 	q := fmt.Sprintf(`SELECT pg_database_size(current_database()),
 		(SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c WHERE c.relname LIKE '%%\_r%[1]d' AND c.relkind = 'r'),
-		(SELECT count(*) FROM clocks_r%[1]d),
+		(SELECT coalesce(sum(cardinality(wallets)), 0) FROM clock_results_r%[1]d),
 		(SELECT coalesce(sampled_cids, 0) FROM runs WHERE run_id = %[1]d),
 		(SELECT count(*) FROM fetch_results WHERE run_id = %[1]d AND kind <> 'clock')`, run)
 	return conn.QueryRow(ctx, q).Scan(&res.NMDBSize, &res.RunSize, &res.ClockRows, &res.CIDs, &res.CIDItems)

@@ -83,7 +83,7 @@ func TestCrashFetcherMidBatch(t *testing.T) {
 // exactly.
 func TestCrashLoaderMidCOPY(t *testing.T) {
 	s := startChaosStack(t, chaosConfig{scenario: crashScenario(t, 32), env: crashEnv})
-	// The run will be 1. Its clock partition is made now (the planner creates a run's partitions
+	// The run will be 1. Its clock results partition is made now (the planner creates a run's partitions
 	// when it creates the run, and leaves one that exists alone) so the test can hold a lock on it
 	// before any COPY.
 	ctx := context.Background()
@@ -95,7 +95,7 @@ func TestCrashLoaderMidCOPY(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	execSQL(t, s.nmDB, "CREATE TABLE clocks_r1 PARTITION OF clocks FOR VALUES IN (1)")
+	execSQL(t, s.nmDB, "CREATE TABLE clock_results_r1 PARTITION OF clock_results FOR VALUES IN (1)")
 	lockConn, err := pgx.Connect(ctx, s.nmDB)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestCrashLoaderMidCOPY(t *testing.T) {
 	}
 	// SHARE lets the loader read the table's columns (pgx does, before COPY) but holds its COPY,
 	// which has started: the statement is sent and its rows are streaming.
-	if _, err := lock.Exec(ctx, "LOCK TABLE clocks_r1 IN SHARE MODE"); err != nil {
+	if _, err := lock.Exec(ctx, "LOCK TABLE clock_results_r1 IN SHARE MODE"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -115,7 +115,7 @@ func TestCrashLoaderMidCOPY(t *testing.T) {
 		t.Fatalf("run %d, want 1", run)
 	}
 	copying := `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-		AND query ILIKE 'copy%clocks_r1%' AND wait_event_type = 'Lock'`
+		AND query ILIKE 'copy%clock_results_r1%' AND wait_event_type = 'Lock'`
 	poll(t, time.Minute, 20*time.Millisecond, "the loader's COPY waiting mid-transaction", func() bool {
 		return queryInt(s.nmDB, copying) > 0
 	})
@@ -127,7 +127,7 @@ func TestCrashLoaderMidCOPY(t *testing.T) {
 	// The killed loader's backends find their client gone and roll back.
 	poll(t, 30*time.Second, 50*time.Millisecond, "the killed loader's COPYs rolled back", func() bool {
 		return queryInt(s.nmDB, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-			AND query ILIKE 'copy%clocks_r1%' AND state <> 'idle'`) == 0
+			AND query ILIKE 'copy%clock_results_r1%' AND state <> 'idle'`) == 0
 	})
 	t.Logf("killed the loader with %d COPYs in progress", n)
 	s.loader.run()

@@ -347,8 +347,8 @@ func countItems(t *testing.T, dbURL string, run int64) itemCounts {
 		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind IN ('users', 'cids')),
 		(SELECT count(*) FROM users WHERE run_id = $1),
 		(SELECT count(DISTINCT user_id) FROM users WHERE run_id = $1),
-		(SELECT count(*) FROM clocks WHERE run_id = $1),
-		(SELECT count(*) FROM (SELECT DISTINCT sp_id, batch, wallet FROM clocks WHERE run_id = $1) d),
+		(SELECT count(*) FROM clock_answers WHERE run_id = $1),
+		(SELECT count(*) FROM (SELECT DISTINCT sp_id, batch, wallet FROM clock_answers WHERE run_id = $1) d),
 		(SELECT coalesce(sum(wallets), 0) FROM fetch_results WHERE run_id = $1 AND kind = 'clock'),
 		(SELECT count(*) FROM cid_checks WHERE run_id = $1),
 		(SELECT count(*) FROM (SELECT DISTINCT sp_id, route, batch, cid FROM cid_checks WHERE run_id = $1) d)

@@ -109,7 +109,7 @@ func otherRuns(t *testing.T, conn *pgx.Conn, run int64) string {
 		(SELECT count(*) FROM loaded_batches WHERE run_id <> $1),
 		(SELECT count(*) FROM content_nodes WHERE run_id <> $1),
 		(SELECT count(*) FROM users WHERE run_id <> $1),
-		(SELECT count(*) FROM clocks WHERE run_id <> $1),
+		(SELECT count(*) FROM clock_answers WHERE run_id <> $1),
 		(SELECT count(*) FROM cids WHERE run_id <> $1),
 		(SELECT count(*) FROM cid_checks WHERE run_id <> $1),
 		(SELECT string_agg(concat_ws(',', run_id, status, block_number, created_at, deadline, manifest_at,

@@ -26,7 +26,7 @@ func TestBuildsPlanOnAnalysedPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	tables := []string{"users", "clocks", "user_status", "cids", "cid_checks", "cid_status"}
+	tables := []string{"users", "user_status", "cids", "cid_checks", "cid_status"}
 	noAutovacuum := func(run int64) {
 		t.Helper()
 		if err := st.EnsureRun(ctx, run); err != nil {
@@ -66,7 +66,7 @@ func TestBuildsPlanOnAnalysedPartitions(t *testing.T) {
 	// Loaded when its last result arrives (TryFinishLoad).
 	noAutovacuum(1)
 	loadRun(t, st, 1)
-	check(1, "users", "clocks", "user_status")
+	check(1, "users", "user_status")
 
 	// Loaded at its deadline (ExpireRun), with CIDs.
 	noAutovacuum(2)

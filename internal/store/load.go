@@ -15,7 +15,8 @@ import (
 )
 
 // partitioned are the per-run tables; each run gets its own partition of each.
-var partitioned = []string{"users", "clocks", "user_status", "cids", "cid_checks", "cid_status", "storage_keys", "storage_checks"}
+var partitioned = []string{"users", "clocks", "clock_results", "user_status", "cids", "cid_checks", "cid_status",
+	"storage_keys", "storage_checks"}
 
 // EnsureRun makes sure a run that `netmon replay` rebuilds has a row and partitions. A missing
 // row (the NM DB lost it) is created marked as a replay, so the run's passage through the active
@@ -214,7 +215,8 @@ func saveManifest(ctx context.Context, tx pgx.Tx, m *netmonv1.Manifest) error {
 	return err
 }
 
-// SaveResult writes a fetch result once: its ledger row in fetch_results and its clocks.
+// SaveResult writes a fetch result once: its ledger row in fetch_results and its answers in
+// clock_results.
 func (s *Store) SaveResult(ctx context.Context, r *netmonv1.FetchResult) (bool, error) {
 	if len(r.GetWallets()) != len(r.GetClocks()) {
 		return false, fmt.Errorf("result %d/%d of run %d: %d wallets but %d clocks",
@@ -229,12 +231,9 @@ func (s *Store) SaveResult(ctx context.Context, r *netmonv1.FetchResult) (bool, 
 		if err != nil || !first {
 			return err
 		}
-		wallets, clocks := r.GetWallets(), r.GetClocks()
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("clocks", r.GetRunId())},
-			[]string{"run_id", "sp_id", "batch", "wallet", "clock", "part"},
-			newRowSource(len(wallets), []any{r.GetRunId(), r.GetSpId(), r.GetBatch(), nil, nil, r.GetPart()}, func(i int, row []any) {
-				row[3], row[4] = wallets[i], clocks[i]
-			}))
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("clock_results", r.GetRunId())},
+			[]string{"run_id", "sp_id", "batch", "part", "wallets", "clocks"},
+			pgx.CopyFromRows([][]any{{r.GetRunId(), r.GetSpId(), r.GetBatch(), r.GetPart(), r.GetWallets(), r.GetClocks()}}))
 		wrote = err == nil
 		return err
 	})
@@ -365,7 +364,7 @@ func buildUserStatus(ctx context.Context, tx pgx.Tx, run int64) error {
 	if err := buildRemainingParts(ctx, tx, run); err != nil {
 		return err
 	}
-	if err := analyze(ctx, tx, run, "users", "clocks", "user_status"); err != nil {
+	if err := analyze(ctx, tx, run, "users", "user_status"); err != nil {
 		return err
 	}
 	// The CID status is built with the user status, in the same transaction (cid.go), and the

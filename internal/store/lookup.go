@@ -127,7 +127,7 @@ func (s *Store) slotAnswer(ctx context.Context, run, sp int64, wallet string, bu
 		return nil
 	}
 	var answer []int64 // {batch, clock}
-	if err := s.pool.QueryRow(ctx, `SELECT min(ARRAY[batch, clock]) FROM clocks
+	if err := s.pool.QueryRow(ctx, `SELECT min(ARRAY[batch, clock]) FROM clock_answers
 		WHERE run_id = $1 AND sp_id = $2 AND wallet = $3`, run, sp, wallet).Scan(&answer); err != nil {
 		return err
 	}

@@ -103,16 +103,15 @@ func (s *Store) TryBuildPart(ctx context.Context, run, part int64) (bool, error)
 	return built, nil
 }
 
-// summarizeParts gives the run's block-range indexes on users.part and clocks.part a summary of
-// every block range written since the last call, so a part's build reads its own rows and not the
-// whole partition (an unsummarised range is read by every query: correct, but slow).
+// summarizeParts gives the run's block-range index on users.part a summary of every block range
+// written since the last call, so a part's build reads its own users and not the whole partition
+// (an unsummarised range is read by every query: correct, but slow).
 func summarizeParts(ctx context.Context, q interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }, run int64) error {
 	_, err := q.Exec(ctx, `SELECT brin_summarize_new_values(i.indexrelid)
 		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
-		WHERE a.amname = 'brin' AND i.indrelid IN ($1::regclass, $2::regclass)`,
-		partitionName("users", run), partitionName("clocks", run))
+		WHERE a.amname = 'brin' AND i.indrelid = $1::regclass`, partitionName("users", run))
 	return err
 }
 
@@ -239,29 +238,73 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 	return err
 }
 
-// partAnswers reads the part's answers. Rows are read in their binary form: a build reads a row
-// per answer and per user of the run, and scanning them through pgx's reflection cost the loader
-// more than the rest of its work.
+// partAnswers reads the part's answers: a row per work item, its wallets and clocks in arrays.
+// Rows are read in their binary form: a build reads an answer per slot of every user of the run,
+// and decoding them through pgx's reflection cost the loader more than the rest of its work.
 func partAnswers(ctx context.Context, tx pgx.Tx, run, part int64) (map[answerKey]answer, error) {
-	rows, err := tx.Query(ctx, `SELECT sp_id, batch, clock, wallet FROM `+pgx.Identifier{partitionName("clocks", run)}.Sanitize()+
-		` WHERE part = $1`, part)
+	rows, err := tx.Query(ctx, `SELECT sp_id, batch, wallets, clocks FROM `+
+		pgx.Identifier{partitionName("clock_results", run)}.Sanitize()+` WHERE part = $1`, part)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	if err := binaryBigints(rows, 3); err != nil {
+	if err := binaryBigints(rows, 2); err != nil {
 		return nil, err
 	}
 	answers := make(map[answerKey]answer)
 	for rows.Next() {
 		v := rows.RawValues()
-		k, _ := walletKey(int8Value(v[0]), v[3])
-		a := answer{batch: int8Value(v[1]), clock: int8Value(v[2])}
-		if had, ok := answers[k]; !ok || a.batch < had.batch {
-			answers[k] = a // asked twice: the lowest batch's answer wins
+		sp, batch := int8Value(v[0]), int8Value(v[1])
+		wallets, err := arrayElements(v[2])
+		if err != nil {
+			return nil, fmt.Errorf("wallets of result %d/%d: %w", sp, batch, err)
+		}
+		clocks, err := arrayElements(v[3])
+		if err != nil || len(clocks) != len(wallets) {
+			return nil, fmt.Errorf("clocks of result %d/%d: %d for %d wallets (%v)", sp, batch, len(clocks), len(wallets), err)
+		}
+		for i, w := range wallets {
+			if len(clocks[i]) != 8 {
+				return nil, fmt.Errorf("clock %d of result %d/%d has %d bytes", i, sp, batch, len(clocks[i]))
+			}
+			k, _ := walletKey(sp, w)
+			a := answer{batch: batch, clock: int8Value(clocks[i])}
+			if had, ok := answers[k]; !ok || a.batch < had.batch {
+				answers[k] = a // asked twice: the lowest batch's answer wins
+			}
 		}
 	}
 	return answers, rows.Err()
+}
+
+// arrayElements splits a one-dimensional array without NULLs, in Postgres' binary form (the
+// number of dimensions, a NULL flag, the element type, each dimension's length and lower bound,
+// then each element's length and bytes), into its elements' bytes.
+func arrayElements(b []byte) ([][]byte, error) {
+	if len(b) < 12 {
+		return nil, fmt.Errorf("array of %d bytes", len(b))
+	}
+	dims := binary.BigEndian.Uint32(b)
+	switch {
+	case dims == 0:
+		return nil, nil
+	case dims != 1 || len(b) < 20:
+		return nil, fmt.Errorf("array of %d dimensions", dims)
+	}
+	n := int(binary.BigEndian.Uint32(b[12:]))
+	out := make([][]byte, 0, n)
+	for rest := b[20:]; len(out) < n; {
+		if len(rest) < 4 {
+			return nil, fmt.Errorf("array ends at element %d of %d", len(out), n)
+		}
+		size := int32(binary.BigEndian.Uint32(rest))
+		if size < 0 || int(size) > len(rest)-4 {
+			return nil, fmt.Errorf("element %d of %d: length %d", len(out), n, size)
+		}
+		out = append(out, rest[4:4+size])
+		rest = rest[4+size:]
+	}
+	return out, nil
 }
 
 // partStatus reads the part's users and gives each its status row.

@@ -139,7 +139,7 @@ func TestPruneKeepsNewestRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM clocks) + (SELECT count(*) FROM user_status) + (SELECT count(*) FROM fetch_results)").Scan(&rows); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM clock_answers) + (SELECT count(*) FROM user_status) + (SELECT count(*) FROM fetch_results)").Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
 	if rows != 2*4 { // runs 4 and 5: one user, one clock, one status row, one result each
