@@ -146,30 +146,69 @@ func buildRemainingParts(ctx context.Context, tx pgx.Tx, run int64) error {
 	return nil
 }
 
-// answerKey is what a node was asked: the node, and the wallet in WalletKey form. A wallet of
-// the usual form (0x and 40 hex digits) is held as its 20 bytes, in the key itself; any other as
-// it is. Kept that way, the map of a part's answers needs no allocation per answer, and a look-up
-// reads no memory outside the map (a string key costed the build three times as much).
-type answerKey struct {
-	sp     int64
-	wallet [20]byte
-	other  string
+// wallet is a wallet in WalletKey form as a part's build matches it: one of the usual form (0x
+// and 40 hex digits) as its 20 bytes, any other as it is.
+type wallet struct {
+	bytes [20]byte
+	other string
+	isHex bool
 }
 
-// walletKey is the answerKey of wallet w (as stored: any spaces and upper case are trimmed and
-// lowered as WalletKey does) on node sp; ok is false for an empty wallet.
-func walletKey(sp int64, w []byte) (k answerKey, ok bool) {
-	k.sp = sp
+// parseWallet reads w (as stored: spaces and upper case are trimmed and lowered as WalletKey
+// does); ok is false for an empty wallet.
+func parseWallet(w []byte) (pw wallet, ok bool) {
 	w = bytes.Trim(w, " ")
 	if len(w) == 42 && w[0] == '0' && (w[1] == 'x' || w[1] == 'X') {
-		if _, err := hex.Decode(k.wallet[:], w[2:]); err == nil {
-			return k, true
+		if _, err := hex.Decode(pw.bytes[:], w[2:]); err == nil {
+			pw.isHex = true
+			return pw, true
 		}
-		k.wallet = [20]byte{}
+		pw.bytes = [20]byte{}
 	}
 	s := string(w)
-	k.other = WalletKey(&s)
-	return k, k.other != ""
+	pw.other = WalletKey(&s)
+	return pw, pw.other != ""
+}
+
+// answerSet is a part's answers by node and wallet. Those for wallets of the usual form are keyed
+// by the wallet's bytes, in the key itself: the map then needs no allocation per answer, is
+// smaller, and a look-up reads no memory outside it (with the wallet as a string in the key, the
+// map's look-ups were most of a build's time, waiting for memory).
+type answerSet struct {
+	hex   map[hexKey]answer
+	other map[otherKey]answer
+}
+
+type hexKey struct {
+	sp     int64
+	wallet [20]byte
+}
+
+type otherKey struct {
+	sp     int64
+	wallet string
+}
+
+func (a answerSet) get(sp int64, w wallet) (answer, bool) {
+	if w.isHex {
+		v, ok := a.hex[hexKey{sp, w.bytes}]
+		return v, ok
+	}
+	v, ok := a.other[otherKey{sp, w.other}]
+	return v, ok
+}
+
+// add records node sp's answer for w; if the node was asked w twice, the lowest batch's answer
+// wins.
+func (a answerSet) add(sp int64, w wallet, v answer) {
+	if had, ok := a.get(sp, w); ok && had.batch <= v.batch {
+		return
+	}
+	if w.isHex {
+		a.hex[hexKey{sp, w.bytes}] = v
+	} else {
+		a.other[otherKey{sp, w.other}] = v
+	}
 }
 
 // answer is a node's clock for a wallet, and the batch it came in.
@@ -241,37 +280,39 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 // partAnswers reads the part's answers: a row per work item, its wallets and clocks in arrays.
 // Rows are read in their binary form: a build reads an answer per slot of every user of the run,
 // and decoding them through pgx's reflection cost the loader more than the rest of its work.
-func partAnswers(ctx context.Context, tx pgx.Tx, run, part int64) (map[answerKey]answer, error) {
+func partAnswers(ctx context.Context, tx pgx.Tx, run, part int64) (answerSet, error) {
+	var n int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(wallets), 0) FROM fetch_results
+		WHERE run_id = $1 AND kind = 'clock' AND part = $2`, run, part).Scan(&n); err != nil {
+		return answerSet{}, err
+	}
+	answers := answerSet{hex: make(map[hexKey]answer, n), other: make(map[otherKey]answer)}
 	rows, err := tx.Query(ctx, `SELECT sp_id, batch, wallets, clocks FROM `+
 		pgx.Identifier{partitionName("clock_results", run)}.Sanitize()+` WHERE part = $1`, part)
 	if err != nil {
-		return nil, err
+		return answerSet{}, err
 	}
 	defer rows.Close()
 	if err := binaryBigints(rows, 2); err != nil {
-		return nil, err
+		return answerSet{}, err
 	}
-	answers := make(map[answerKey]answer)
 	for rows.Next() {
 		v := rows.RawValues()
 		sp, batch := int8Value(v[0]), int8Value(v[1])
 		wallets, err := arrayElements(v[2])
 		if err != nil {
-			return nil, fmt.Errorf("wallets of result %d/%d: %w", sp, batch, err)
+			return answerSet{}, fmt.Errorf("wallets of result %d/%d: %w", sp, batch, err)
 		}
 		clocks, err := arrayElements(v[3])
 		if err != nil || len(clocks) != len(wallets) {
-			return nil, fmt.Errorf("clocks of result %d/%d: %d for %d wallets (%v)", sp, batch, len(clocks), len(wallets), err)
+			return answerSet{}, fmt.Errorf("clocks of result %d/%d: %d for %d wallets (%v)", sp, batch, len(clocks), len(wallets), err)
 		}
 		for i, w := range wallets {
 			if len(clocks[i]) != 8 {
-				return nil, fmt.Errorf("clock %d of result %d/%d has %d bytes", i, sp, batch, len(clocks[i]))
+				return answerSet{}, fmt.Errorf("clock %d of result %d/%d has %d bytes", i, sp, batch, len(clocks[i]))
 			}
-			k, _ := walletKey(sp, w)
-			a := answer{batch: batch, clock: int8Value(clocks[i])}
-			if had, ok := answers[k]; !ok || a.batch < had.batch {
-				answers[k] = a // asked twice: the lowest batch's answer wins
-			}
+			pw, _ := parseWallet(w)
+			answers.add(sp, pw, answer{batch: batch, clock: int8Value(clocks[i])})
 		}
 	}
 	return answers, rows.Err()
@@ -308,7 +349,7 @@ func arrayElements(b []byte) ([][]byte, error) {
 }
 
 // partStatus reads the part's users and gives each its status row.
-func partStatus(ctx context.Context, tx pgx.Tx, run, part int64, answers map[answerKey]answer) ([]statusRow, error) {
+func partStatus(ctx context.Context, tx pgx.Tx, run, part int64, answers answerSet) ([]statusRow, error) {
 	rows, err := tx.Query(ctx, `SELECT user_id, primary_sp_id, secondary1_sp_id, secondary2_sp_id, wallet FROM `+
 		pgx.Identifier{partitionName("users", run)}.Sanitize()+` WHERE part = $1`, part)
 	if err != nil {
@@ -322,7 +363,7 @@ func partStatus(ctx context.Context, tx pgx.Tx, run, part int64, answers map[ans
 	for rows.Next() {
 		v := rows.RawValues()
 		r := statusRow{user: int8Value(v[0])}
-		k, hasWallet := walletKey(0, v[4])
+		w, hasWallet := parseWallet(v[4])
 		r.hasWallet = v[4] != nil && hasWallet
 		for s := range 3 {
 			r.sp[s] = -1
@@ -330,8 +371,7 @@ func partStatus(ctx context.Context, tx pgx.Tx, run, part int64, answers map[ans
 				continue
 			}
 			r.sp[s], r.clock[s] = int8Value(v[1+s]), notAnswered
-			k.sp = r.sp[s]
-			if a, ok := answers[k]; ok {
+			if a, ok := answers.get(r.sp[s], w); ok {
 				r.clock[s] = a.clock
 			}
 		}
