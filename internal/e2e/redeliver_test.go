@@ -21,7 +21,8 @@ var runTables = map[string]string{
 	"loaded_batches": "kind, batch",
 	"fetch_results":  "sp_id, batch",
 	"users":          "user_id",
-	"clocks":         "sp_id, batch, wallet",
+	"clock_results":  "sp_id, batch",
+	"run_parts":      "part",
 	"user_status":    "user_id",
 	"metric_values":  "name, labels",
 }

@@ -47,9 +47,10 @@ const fullReplicaSet = `u.primary_sp_id IS NOT NULL AND u.secondary1_sp_id IS NO
 // slot counts, the secondaries by clock lag) from one scan of user_category, which is user_status
 // with the sync category. It has three kinds of row: one of user counts (no labels), one per
 // content node of the run (endpoint, sp_id; zero-filled), and one per lag bucket (lag, in
-// LagBuckets order; zero-filled). The user count counts user_status's rows, one per users row: the
-// status build groups users by user_id, and a run's users rows have distinct ids (the planner
-// passes each user_id once, Snapshot.Users, and a batch is loaded once).
+// LagBuckets order; zero-filled). The user count counts user_status's rows, one per users row: a
+// part's build writes a row for each of its users rows, once (parts.go), and a run's users rows
+// have distinct ids (the planner passes each user_id once, Snapshot.Users, and a batch is loaded
+// once).
 //
 // The scan (u) reads each user once. From it, k derives four small integer keys per user, and g
 // counts the users of each key value with GROUPING SETS: the planner hashes the four sets in the
