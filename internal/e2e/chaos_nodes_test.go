@@ -74,8 +74,18 @@ func TestChaosContentNodeFaults(t *testing.T) {
 		if total == 0 {
 			t.Errorf("node %d: no clock items in audius_nm_fetch_items", sp)
 		}
-		if failing && len(want) > 1 && byOutcome[want[0]] == 0 {
-			t.Errorf("node %d: no item failed with %s: %v", sp, want[0], byOutcome)
+		// At least one item failed for the node's own fault, not only its open circuit. The
+		// oversized node may show either of its reasons: on a loaded machine (CI's), every read of
+		// 8 MiB may outlast the 1 s budget before the breaker opens (the cap itself is
+		// TestBatchClockStatusBodyLimit's).
+		own := 0.0
+		for _, r := range want {
+			if r != "circuit_open" {
+				own += byOutcome[r]
+			}
+		}
+		if failing && len(want) > 1 && own == 0 {
+			t.Errorf("node %d: no item failed with %v: %v", sp, want[:len(want)-1], byOutcome)
 		}
 		t.Logf("node %d: %v", sp, byOutcome)
 	}

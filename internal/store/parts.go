@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -170,61 +171,74 @@ func parseWallet(w []byte) (pw wallet, ok bool) {
 	return pw, pw.other != ""
 }
 
-// answerSet is a part's answers by node and wallet. Those for wallets of the usual form are keyed
-// by the wallet's bytes, in the key itself: the map then needs no allocation per answer, is
-// smaller, and a look-up reads no memory outside it (with the wallet as a string in the key, the
-// map's look-ups were most of a build's time, waiting for memory).
-type answerSet struct {
-	hex   map[hexKey]answer
-	other map[otherKey]answer
-}
-
-type hexKey struct {
-	sp     int64
-	wallet [20]byte
-}
-
-type otherKey struct {
-	sp     int64
-	wallet string
-}
-
-func (a answerSet) get(sp int64, w wallet) (answer, bool) {
-	if w.isHex {
-		v, ok := a.hex[hexKey{sp, w.bytes}]
-		return v, ok
-	}
-	v, ok := a.other[otherKey{sp, w.other}]
-	return v, ok
-}
-
-// add records node sp's answer for w; if the node was asked w twice, the lowest batch's answer
-// wins.
-func (a answerSet) add(sp int64, w wallet, v answer) {
-	if had, ok := a.get(sp, w); ok && had.batch <= v.batch {
-		return
-	}
-	if w.isHex {
-		a.hex[hexKey{sp, w.bytes}] = v
-	} else {
-		a.other[otherKey{sp, w.other}] = v
-	}
-}
-
-// answer is a node's clock for a wallet, and the batch it came in.
-type answer struct {
-	batch, clock int64
-}
-
 // notAnswered is the clock of a slot whose node gave no answer for the wallet.
 const notAnswered = -2
 
 // statusRow is one user_status row; a negative SP id is NULL, and so is the clock of a slot
-// without a node or of a user without a wallet.
+// without a node or of a user without a wallet. batch is, for each slot, the batch of the answer
+// its clock came from (noBatch: none yet).
 type statusRow struct {
 	user      int64
 	hasWallet bool
 	sp, clock [3]int64
+	batch     [3]int64
+}
+
+const noBatch = math.MaxInt64
+
+// partUsers is a part's status rows, indexed by the wallet each user is asked under: wallets of
+// the usual form by their 20 bytes, in the key itself (no allocation per user, and a look-up reads
+// no memory outside the map), any other as it is. Users who share a wallet are chained by next.
+type partUsers struct {
+	rows  []statusRow
+	hex   map[[20]byte]int32
+	other map[string]int32
+	next  []int32
+}
+
+// first is the index of the first user asked under w, or -1.
+func (u *partUsers) first(w wallet) int32 {
+	i, ok := u.other[w.other]
+	if w.isHex {
+		i, ok = u.hex[w.bytes]
+	}
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// add files a user asked under w (ok: the user has a wallet).
+func (u *partUsers) add(r statusRow, w wallet, ok bool) {
+	i := int32(len(u.rows))
+	u.rows = append(u.rows, r)
+	u.next = append(u.next, -1)
+	if !ok {
+		return
+	}
+	if j := u.first(w); j >= 0 {
+		// Chain after the first user of the wallet; the order within a chain does not matter.
+		u.next[i], u.next[j] = u.next[j], i
+		return
+	}
+	if w.isHex {
+		u.hex[w.bytes] = i
+	} else {
+		u.other[w.other] = i
+	}
+}
+
+// answer gives node sp's clock for w, from the given batch, to every slot of every user asked
+// under w that the node holds; if the node was asked w twice, the lowest batch's answer wins.
+func (u *partUsers) answer(sp int64, w wallet, batch, clock int64) {
+	for i := u.first(w); i >= 0; i = u.next[i] {
+		r := &u.rows[i]
+		for s := range 3 {
+			if r.sp[s] == sp && batch < r.batch[s] {
+				r.clock[s], r.batch[s] = clock, batch
+			}
+		}
+	}
 }
 
 // buildPart writes the user status of one part: each of the part's users with, for each slot
@@ -232,23 +246,24 @@ type statusRow struct {
 // WalletKey form. A slot without a node, or a user without a wallet, has no clock (NULL); a slot
 // whose node gave no answer (no result, a node missing from the run's list) has -2. If a node was
 // asked a wallet twice in the part, the answer of the lowest batch wins. It reads the part's
-// answers and users and joins them here: as one set-based statement over the run (a hash join and
-// an aggregation by user), the build took 13.6 CPU-s of Postgres at a million users, after the
-// last result (docs/benchmarks.md).
+// users, then streams the part's answers into their slots: as one set-based statement over the
+// run (a hash join and an aggregation by user), the build took 13.6 CPU-s of Postgres at a
+// million users, after the last result, and keyed by answer (node and wallet) rather than by
+// user, the loader's map was three times larger and most of its time (docs/benchmarks.md).
 func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 	// The part's rows are a small share of the partition, which may have no statistics yet: read
 	// them through the block-range index.
 	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
 		return err
 	}
-	answers, err := partAnswers(ctx, tx, run, part)
+	users, err := readPartUsers(ctx, tx, run, part)
 	if err != nil {
 		return err
 	}
-	rows, err := partStatus(ctx, tx, run, part, answers)
-	if err != nil {
+	if err := readPartAnswers(ctx, tx, run, part, users); err != nil {
 		return err
 	}
+	rows := users.rows
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("user_status", run)},
 		[]string{"run_id", "user_id", "has_wallet", "primary_sp_id", "secondary1_sp_id", "secondary2_sp_id",
 			"primary_clock", "secondary1_clock", "secondary2_clock"},
@@ -277,45 +292,75 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 	return err
 }
 
-// partAnswers reads the part's answers: a row per work item, its wallets and clocks in arrays.
-// Rows are read in their binary form: a build reads an answer per slot of every user of the run,
-// and decoding them through pgx's reflection cost the loader more than the rest of its work.
-func partAnswers(ctx context.Context, tx pgx.Tx, run, part int64) (answerSet, error) {
+// readPartUsers reads the part's users, each with its slots' nodes and no answer yet, indexed by
+// wallet. Rows are read in their binary form: decoding them through pgx's reflection cost the
+// loader more than the rest of its work.
+func readPartUsers(ctx context.Context, tx pgx.Tx, run, part int64) (*partUsers, error) {
 	var n int64
-	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(wallets), 0) FROM fetch_results
-		WHERE run_id = $1 AND kind = 'clock' AND part = $2`, run, part).Scan(&n); err != nil {
-		return answerSet{}, err
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(rows), 0) FROM loaded_batches
+		WHERE run_id = $1 AND kind = 'users' AND part = $2`, run, part).Scan(&n); err != nil {
+		return nil, err
 	}
-	answers := answerSet{hex: make(map[hexKey]answer, n), other: make(map[otherKey]answer)}
+	u := &partUsers{rows: make([]statusRow, 0, n), next: make([]int32, 0, n),
+		hex: make(map[[20]byte]int32, n), other: make(map[string]int32)}
+	rows, err := tx.Query(ctx, `SELECT user_id, primary_sp_id, secondary1_sp_id, secondary2_sp_id, wallet FROM `+
+		pgx.Identifier{partitionName("users", run)}.Sanitize()+` WHERE part = $1`, part)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if err := binaryBigints(rows, 4); err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		v := rows.RawValues()
+		r := statusRow{user: int8Value(v[0]), batch: [3]int64{noBatch, noBatch, noBatch}}
+		w, hasWallet := parseWallet(v[4])
+		r.hasWallet = v[4] != nil && hasWallet
+		for s := range 3 {
+			r.sp[s] = -1
+			if v[1+s] != nil {
+				r.sp[s], r.clock[s] = int8Value(v[1+s]), notAnswered
+			}
+		}
+		u.add(r, w, r.hasWallet)
+	}
+	return u, rows.Err()
+}
+
+// readPartAnswers gives the part's answers to its users' slots: a row per work item, its wallets
+// and clocks in arrays, read in their binary form.
+func readPartAnswers(ctx context.Context, tx pgx.Tx, run, part int64, users *partUsers) error {
 	rows, err := tx.Query(ctx, `SELECT sp_id, batch, wallets, clocks FROM `+
 		pgx.Identifier{partitionName("clock_results", run)}.Sanitize()+` WHERE part = $1`, part)
 	if err != nil {
-		return answerSet{}, err
+		return err
 	}
 	defer rows.Close()
 	if err := binaryBigints(rows, 2); err != nil {
-		return answerSet{}, err
+		return err
 	}
 	for rows.Next() {
 		v := rows.RawValues()
 		sp, batch := int8Value(v[0]), int8Value(v[1])
 		wallets, err := arrayElements(v[2])
 		if err != nil {
-			return answerSet{}, fmt.Errorf("wallets of result %d/%d: %w", sp, batch, err)
+			return fmt.Errorf("wallets of result %d/%d: %w", sp, batch, err)
 		}
 		clocks, err := arrayElements(v[3])
 		if err != nil || len(clocks) != len(wallets) {
-			return answerSet{}, fmt.Errorf("clocks of result %d/%d: %d for %d wallets (%v)", sp, batch, len(clocks), len(wallets), err)
+			return fmt.Errorf("clocks of result %d/%d: %d for %d wallets (%v)", sp, batch, len(clocks), len(wallets), err)
 		}
 		for i, w := range wallets {
 			if len(clocks[i]) != 8 {
-				return answerSet{}, fmt.Errorf("clock %d of result %d/%d has %d bytes", i, sp, batch, len(clocks[i]))
+				return fmt.Errorf("clock %d of result %d/%d has %d bytes", i, sp, batch, len(clocks[i]))
 			}
-			pw, _ := parseWallet(w)
-			answers.add(sp, pw, answer{batch: batch, clock: int8Value(clocks[i])})
+			if pw, ok := parseWallet(w); ok {
+				users.answer(sp, pw, batch, int8Value(clocks[i]))
+			}
 		}
 	}
-	return answers, rows.Err()
+	return rows.Err()
 }
 
 // arrayElements splits a one-dimensional array without NULLs, in Postgres' binary form (the
@@ -346,38 +391,6 @@ func arrayElements(b []byte) ([][]byte, error) {
 		rest = rest[4+size:]
 	}
 	return out, nil
-}
-
-// partStatus reads the part's users and gives each its status row.
-func partStatus(ctx context.Context, tx pgx.Tx, run, part int64, answers answerSet) ([]statusRow, error) {
-	rows, err := tx.Query(ctx, `SELECT user_id, primary_sp_id, secondary1_sp_id, secondary2_sp_id, wallet FROM `+
-		pgx.Identifier{partitionName("users", run)}.Sanitize()+` WHERE part = $1`, part)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	if err := binaryBigints(rows, 4); err != nil {
-		return nil, err
-	}
-	var out []statusRow
-	for rows.Next() {
-		v := rows.RawValues()
-		r := statusRow{user: int8Value(v[0])}
-		w, hasWallet := parseWallet(v[4])
-		r.hasWallet = v[4] != nil && hasWallet
-		for s := range 3 {
-			r.sp[s] = -1
-			if v[1+s] == nil {
-				continue
-			}
-			r.sp[s], r.clock[s] = int8Value(v[1+s]), notAnswered
-			if a, ok := answers.get(r.sp[s], w); ok {
-				r.clock[s] = a.clock
-			}
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // binaryBigints checks that the first n columns of rows are bigints in their binary form, which

@@ -141,14 +141,15 @@ func TestUserStatusByPart(t *testing.T) {
 	// Part 1: user batch 2, three work items, node 3's failed.
 	long := "0x" + strings.Repeat("ab", 20) // a wallet of the usual form, matched by its 20 bytes
 	saveUsers(1, 2, &netmonv1.User{UserId: 5, Wallet: "0xaa", PrimarySpId: sp(2), Secondary1SpId: sp(3), Secondary2SpId: sp(1)},
-		&netmonv1.User{UserId: 6, Wallet: " " + strings.ToUpper(long) + " ", PrimarySpId: sp(1), Secondary1SpId: sp(2)})
-	must(st.SavePart(ctx, &netmonv1.Part{RunId: run, Part: 1, FirstUserBatch: 2, UserBatches: 1, Users: 2, WorkItems: 3}))
+		&netmonv1.User{UserId: 6, Wallet: " " + strings.ToUpper(long) + " ", PrimarySpId: sp(1), Secondary1SpId: sp(2)},
+		&netmonv1.User{UserId: 7, Wallet: "0xAA", PrimarySpId: sp(1), Secondary1SpId: sp(2)}) // user 5's wallet
+	must(st.SavePart(ctx, &netmonv1.Part{RunId: run, Part: 1, FirstUserBatch: 2, UserBatches: 1, Users: 3, WorkItems: 3}))
 	saveResult(result(run, 1, 2, 1, "0xaa=6"))
 	saveResult(result(run, 1, 1, 2, "0xaa=7", long+"=11"))
 	failed := result(run, 1, 3, 1, "0xaa=-2")
 	failed.Outcome = netmonv1.Outcome_OUTCOME_TIMEOUT
 	saveResult(failed)
-	must(st.SaveManifest(ctx, &netmonv1.Manifest{RunId: run, UserBatches: 3, Users: 6, ContentNodes: 3, WorkItems: 7, Parts: 2}))
+	must(st.SaveManifest(ctx, &netmonv1.Manifest{RunId: run, UserBatches: 3, Users: 7, ContentNodes: 3, WorkItems: 7, Parts: 2}))
 	loaded, err := st.TryFinishLoad(ctx, run)
 	must(err)
 	if !loaded {
@@ -158,6 +159,7 @@ func TestUserStatusByPart(t *testing.T) {
 	want := append(part0,
 		"5: true 2 3 1 | 6 -2 7",
 		"6: true 1 2 - | 11 -2 -", // its wallet trimmed and lowered; node 2 was not asked it
+		"7: true 1 2 - | 7 6 -",   // shares user 5's wallet, so its nodes' answers for it
 	)
 	if diff := cmp.Diff(want, userStatusRows(t, url, run)); diff != "" {
 		t.Errorf("user status after the load (-want +got):\n%s", diff)

@@ -21,9 +21,9 @@ import (
 var sqlBuilders = map[string]string{
 	"load.go createPartitions": "partition DDL: table names from the constant list `partitioned`, the run id an int64 " +
 		"formatted with %d (DDL takes no parameters)",
-	"parts.go partStatus": "reads the run's users partition by name, from partitionName (a constant table name and " +
+	"parts.go readPartUsers": "reads the run's users partition by name, from partitionName (a constant table name and " +
 		"an int64 run id) quoted with pgx.Identifier.Sanitize; the part is the parameter $1",
-	"parts.go partAnswers": "reads the run's clocks partition by name, from partitionName (a constant table name " +
+	"parts.go readPartAnswers": "reads the run's clock_results partition by name, from partitionName (a constant table name " +
 		"and an int64 run id) quoted with pgx.Identifier.Sanitize; the part is the parameter $1",
 	"load.go analyze": "ANALYZE of partition names from partitionName (a constant table name and an int64 run id), " +
 		"quoted with pgx.Identifier.Sanitize (ANALYZE takes no parameters)",
