@@ -198,9 +198,12 @@ type partUsers struct {
 
 // first is the index of the first user asked under w, or -1.
 func (u *partUsers) first(w wallet) int32 {
-	i, ok := u.other[w.other]
+	var i int32
+	var ok bool
 	if w.isHex {
 		i, ok = u.hex[w.bytes]
+	} else {
+		i, ok = u.other[w.other]
 	}
 	if !ok {
 		return -1
