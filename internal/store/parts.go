@@ -211,12 +211,12 @@ func (u *partUsers) first(w wallet) int32 {
 	return i
 }
 
-// add files a user asked under w (ok: the user has a wallet).
-func (u *partUsers) add(r statusRow, w wallet, ok bool) {
+// add files a user asked under w (a user without a wallet is asked nothing).
+func (u *partUsers) add(r statusRow, w wallet) {
 	i := int32(len(u.rows))
 	u.rows = append(u.rows, r)
 	u.next = append(u.next, -1)
-	if !ok {
+	if !r.hasWallet {
 		return
 	}
 	if j := u.first(w); j >= 0 {
@@ -326,7 +326,7 @@ func readPartUsers(ctx context.Context, tx pgx.Tx, run, part int64) (*partUsers,
 				r.sp[s], r.clock[s] = int8Value(v[1+s]), notAnswered
 			}
 		}
-		u.add(r, w, r.hasWallet)
+		u.add(r, w)
 	}
 	return u, rows.Err()
 }
