@@ -306,26 +306,87 @@ func (fn *fakeNode) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bo
 	return body, true
 }
 
-// clockEntry is one element of data.users.
-type clockEntry struct {
-	Wallet     string  `json:"walletPublicKey"`
-	Clock      int64   `json:"clock"`
-	FilesHash  *string `json:"filesHash,omitempty"`
-	withHashes bool
+// compactWallets reads a batch_clock_status body in the one shape netmon sends,
+// {"walletPublicKeys":["...",...]} without spaces and with strings of printable ASCII that need
+// no escape, without encoding/json's reflection; ok is false for any other body, which the
+// caller decodes with encoding/json (and its errors).
+func compactWallets(body []byte) (wallets []string, ok bool) {
+	const head, tail = `{"walletPublicKeys":[`, `]}`
+	if !bytes.HasPrefix(body, []byte(head)) || !bytes.HasSuffix(body, []byte(tail)) {
+		return nil, false
+	}
+	list := body[len(head) : len(body)-len(tail)]
+	wallets = make([]string, 0, bytes.Count(list, []byte(`,`))+1)
+	for len(list) > 0 {
+		if list[0] != '"' {
+			return nil, false
+		}
+		end := 1
+		for ; end < len(list) && list[end] != '"'; end++ {
+			if c := list[end]; c < 0x20 || c >= 0x7f || c == '\\' {
+				return nil, false
+			}
+		}
+		if end == len(list) {
+			return nil, false
+		}
+		wallets = append(wallets, string(list[1:end]))
+		list = list[end+1:]
+		if len(list) > 0 {
+			if list[0] != ',' || len(list) == 1 {
+				return nil, false
+			}
+			list = list[1:]
+		}
+	}
+	return wallets, true
 }
 
-func (e clockEntry) MarshalJSON() ([]byte, error) {
-	if !e.withHashes {
-		return json.Marshal(struct {
-			Wallet string `json:"walletPublicKey"`
-			Clock  int64  `json:"clock"`
-		}{e.Wallet, e.Clock})
+// clockEntry is one element of data.users; FilesHash is written only when the request asked for
+// hashes (null when nil).
+type clockEntry struct {
+	Wallet    string
+	Clock     int64
+	FilesHash *string
+}
+
+// appendClockData appends data of a batch_clock_status answer, {"users":[...]}, exactly as
+// encoding/json writes it, without its reflection: the node writes one entry per requested wallet.
+func appendClockData(b []byte, entries []clockEntry, withHashes bool) []byte {
+	b = append(b, `{"users":[`...)
+	for i, e := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"walletPublicKey":`...)
+		b = appendJSONString(b, e.Wallet)
+		b = append(b, `,"clock":`...)
+		b = strconv.AppendInt(b, e.Clock, 10)
+		if withHashes {
+			b = append(b, `,"filesHash":`...)
+			if e.FilesHash == nil {
+				b = append(b, "null"...)
+			} else {
+				b = appendJSONString(b, *e.FilesHash)
+			}
+		}
+		b = append(b, '}')
 	}
-	return json.Marshal(struct {
-		Wallet    string  `json:"walletPublicKey"`
-		Clock     int64   `json:"clock"`
-		FilesHash *string `json:"filesHash"`
-	}{e.Wallet, e.Clock, e.FilesHash})
+	return append(b, "]}"...)
+}
+
+// appendJSONString appends s as encoding/json encodes a string: quoted as it is when every byte is
+// printable ASCII that needs no escape (a wallet, a hash), through encoding/json otherwise.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func (fn *fakeNode) batchClockStatus(w http.ResponseWriter, r *http.Request) {
@@ -342,7 +403,9 @@ func (fn *fakeNode) batchClockStatus(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Wallets *[]string `json:"walletPublicKeys"`
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
+	if ws, ok := compactWallets(body); ok {
+		req.Wallets = &ws
+	} else if err := json.Unmarshal(body, &req); err != nil {
 		fn.stats.badRequests.Add(1)
 		writeError(w, http.StatusBadRequest, "Invalid JSON body: "+err.Error())
 		return
@@ -372,20 +435,20 @@ func (fn *fakeNode) batchClockStatus(w http.ResponseWriter, r *http.Request) {
 	withHashes := r.URL.Query().Get("returnFilesHash") == "true"
 	entries := make([]clockEntry, 0, len(wallets)+8)
 	for _, wl := range wallets {
-		e := clockEntry{Wallet: wl, Clock: int64(fn.net.storedClock(fn.sp, wl)), withHashes: withHashes}
+		e := clockEntry{Wallet: wl, Clock: int64(fn.net.storedClock(fn.sp, wl))}
 		if withHashes && e.Clock >= 0 {
 			s := filesHash(wl, e.Clock)
 			e.FilesHash = &s
 		}
 		entries = append(entries, e)
 	}
-	entries = fn.distort(entries, seen, withHashes)
-	fn.answer(w, r, map[string]any{"users": entries})
+	entries = fn.distort(entries, seen)
+	fn.answer(w, r, appendClockData(make([]byte, 0, 64*len(entries)+16), entries, withHashes))
 }
 
 // distort applies the reorder, duplicate and unrequested faults; every requested wallet keeps its
 // one true clock.
-func (fn *fakeNode) distort(entries []clockEntry, requested map[string]struct{}, withHashes bool) []clockEntry {
+func (fn *fakeNode) distort(entries []clockEntry, requested map[string]struct{}) []clockEntry {
 	f := fn.spec.Faults
 	if f.Reorder {
 		for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
@@ -409,13 +472,13 @@ func (fn *fakeNode) distort(entries []clockEntry, requested map[string]struct{},
 			i := int(hash(fn.net.seed, tagUnrequested, uint64(fn.sp), call, k) % uint64(len(fn.net.users)))
 			if wl, ok := fn.net.lowerWallet(i); ok {
 				if _, asked := requested[wl]; !asked {
-					extra = append(extra, clockEntry{Wallet: wl, Clock: 999_999, withHashes: withHashes})
+					extra = append(extra, clockEntry{Wallet: wl, Clock: 999_999})
 				}
 			}
 		}
 		extra = append(extra,
-			clockEntry{Wallet: "0xnot-a-wallet", Clock: 1, withHashes: withHashes},
-			clockEntry{Wallet: "", Clock: 2, withHashes: withHashes})
+			clockEntry{Wallet: "0xnot-a-wallet", Clock: 1},
+			clockEntry{Wallet: "", Clock: 2})
 		half := len(extra) / 2
 		entries = append(append(append([]clockEntry{}, extra[:half]...), entries...), extra[half:]...)
 	}
@@ -467,22 +530,24 @@ func (fn *fakeNode) batchCIDs(w http.ResponseWriter, r *http.Request, image bool
 	for _, c := range *req.CIDs {
 		out = append(out, entry{CID: c, Exists: fn.net.cidExists(fn.sp, c, image)})
 	}
-	fn.answer(w, r, map[string]any{"cids": out})
+	d, err := json.Marshal(map[string]any{"cids": out})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	fn.answer(w, r, d)
 }
 
-// answer writes a 200 with the content node's envelope, damaged as the node's faults say.
-func (fn *fakeNode) answer(w http.ResponseWriter, r *http.Request, data any) {
+// answer writes a 200 with the content node's envelope around data (JSON), damaged as the node's
+// faults say.
+func (fn *fakeNode) answer(w http.ResponseWriter, r *http.Request, data []byte) {
 	f := fn.spec.Faults
 	if f.Oversized {
 		fn.stats.served.Add(1)
 		fn.oversized(w, r, data)
 		return
 	}
-	body, err := fn.envelope(data)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
+	body := fn.envelope(data)
 	switch {
 	case f.Truncated:
 		body = body[:len(body)/2]
@@ -496,46 +561,44 @@ func (fn *fakeNode) answer(w http.ResponseWriter, r *http.Request, data any) {
 	_, _ = w.Write(body)
 }
 
-func (fn *fakeNode) envelope(data any) ([]byte, error) {
-	d, err := json.Marshal(data)
-	if err != nil {
-		return nil, err
-	}
+// envelope is the node's signed envelope around data (compact JSON), as encoding/json writes the
+// envelope's struct.
+func (fn *fakeNode) envelope(data []byte) []byte {
 	ts := fn.opts.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	// Not a real signature (netmon never checks answers), but shaped like one: 65 bytes of hex.
-	s1 := sha256.Sum256(append([]byte(ts), d...))
+	s1 := sha256.Sum256(append([]byte(ts), data...))
 	s2 := sha256.Sum256(s1[:])
-	sig := "0x" + hex.EncodeToString(s1[:]) + hex.EncodeToString(s2[:]) + "1b"
-	return json.Marshal(struct {
-		Data      json.RawMessage `json:"data"`
-		Signer    string          `json:"signer"`
-		Timestamp string          `json:"timestamp"`
-		Signature string          `json:"signature"`
-	}{d, fn.signer, ts, sig})
+	b := make([]byte, 0, len(data)+len(fn.signer)+len(ts)+200)
+	b = append(b, `{"data":`...)
+	b = append(b, data...)
+	b = append(b, `,"signer":`...)
+	b = appendJSONString(b, fn.signer)
+	b = append(b, `,"timestamp":`...)
+	b = appendJSONString(b, ts)
+	b = append(b, `,"signature":"0x`...)
+	b = hex.AppendEncode(b, s1[:])
+	b = hex.AppendEncode(b, s2[:])
+	return append(b, `1b"}`...)
 }
 
 func (fn *fakeNode) writeEnvelope(w http.ResponseWriter, data any) {
-	body, err := fn.envelope(data)
+	d, err := json.Marshal(data)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(body)
+	_, _ = w.Write(fn.envelope(d))
 }
 
 // oversized streams the start of a real answer and then filler entries up to the size limit, and
 // stops without closing the JSON: invalid however much of it the client reads.
-func (fn *fakeNode) oversized(w http.ResponseWriter, r *http.Request, data any) {
+func (fn *fakeNode) oversized(w http.ResponseWriter, r *http.Request, data []byte) {
 	limit := fn.spec.Faults.OversizedBytes
 	if limit == 0 {
 		limit = defaultOversized
 	}
-	body, err := fn.envelope(data)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
+	body := fn.envelope(data)
 	// Keep the envelope up to the end of the first array's opening, then pad with entries.
 	open := bytes.IndexByte(body, '[')
 	if open < 0 {
