@@ -20,10 +20,10 @@ import (
 // never the deadlines, finishing and pushing of the same loop.
 const publishTimeout = 5 * time.Second
 
-// Drive leads the runs' lifecycle until ctx ends: every interval, while it holds the leadership
-// (taking it over when its holder goes away), it makes one Step. Problems are logged and tried
-// again on the next tick; nothing here gives up.
-func (a *Aggregator) Drive(ctx context.Context, interval time.Duration, publish Publish) error {
+// Drive leads the runs' lifecycle until ctx ends: every interval, and as soon as wake receives
+// (a run was loaded), while it holds the leadership (taking it over when its holder goes away),
+// it makes one Step. Problems are logged and tried again on the next tick; nothing here gives up.
+func (a *Aggregator) Drive(ctx context.Context, interval time.Duration, publish Publish, wake <-chan struct{}) error {
 	var lead *store.Leadership
 	defer func() {
 		if lead != nil {
@@ -57,6 +57,7 @@ func (a *Aggregator) Drive(ctx context.Context, interval time.Duration, publish 
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-wake:
 		}
 	}
 }

@@ -29,3 +29,15 @@ func (c *Conn) Serve(subject string, reply func(data []byte) []byte) (stop func(
 	}
 	return func() { _ = sub.Unsubscribe() }, nil
 }
+
+// Notify calls fn for every message published on a subject matching filter (given without the
+// namespace) from now on, stored by a stream or not, until stop is called. It is a core NATS
+// subscription: nothing is acknowledged, and what is published while the connection is down is
+// missed, so a notification is a hint to look sooner, never the only way work is found.
+func (c *Conn) Notify(filter string, fn func()) (stop func(), err error) {
+	sub, err := c.nc.Subscribe(c.ns.subject(filter), func(*nats.Msg) { fn() })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", filter, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}

@@ -91,6 +91,9 @@ func RunEventSubject(run int64, status string) string {
 	return fmt.Sprintf("netmon.run.%d.%s", run, status)
 }
 
+// RunEventFilter matches the events of every run with the given status token.
+func RunEventFilter(status string) string { return "netmon.run.*." + status }
+
 // ResultFilter is the StreamData subject filter of every result of a run (clock and CID).
 func ResultFilter(run int64) string { return fmt.Sprintf("netmon.result.%d.>", run) }
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/audius-netmon/netmon/internal/aggregator"
 	"github.com/audius-netmon/netmon/internal/config"
+	"github.com/audius-netmon/netmon/internal/lifecycle"
+	"github.com/audius-netmon/netmon/internal/message"
 )
 
 // driveInterval is how often the aggregator moves runs on (deadlines, finishing, announcing,
@@ -36,8 +38,20 @@ func RunAggregator(ctx context.Context, d Deps) error {
 			Registerer:    reg,
 			Activity:      h.status,
 		}, d.Log)
+		// A loaded run is finished and pushed at once, not at the next tick.
+		wake := make(chan struct{}, 1)
+		stop, err := conn.Notify(message.RunEventFilter(string(lifecycle.Loaded)), func() {
+			select {
+			case wake <- struct{}{}:
+			default: // a Step is already due
+			}
+		})
+		if err != nil {
+			return err
+		}
+		defer stop()
 		h.up()
-		return a.Drive(ctx, driveInterval, conn.Publish)
+		return a.Drive(ctx, driveInterval, conn.Publish, wake)
 	})
 }
 
