@@ -18,14 +18,7 @@ import (
 // carries the newest earlier one over, and with none known it is 0.
 func TestBatchJobSamples(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.Database(t), 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := migratedStore(t)
 	a := New(st, nil, Options{}, zerolog.Nop())
 	created := time.Date(2026, 3, 1, 0, 0, 0, 500_000_000, time.UTC)
 	value := func(ss []store.Sample, name string) float64 {
@@ -73,4 +66,18 @@ func TestBatchJobSamples(t *testing.T) {
 	if value(fourth, LastSuccessMetric) != want {
 		t.Errorf("second incomplete run: last success %v, want run 2's %v carried over", value(fourth, LastSuccessMetric), want)
 	}
+}
+
+// migratedStore is a store on a fresh NM DB with the schema, closed when the test has ended.
+func migratedStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), testenv.Database(t), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

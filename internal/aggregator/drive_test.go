@@ -12,7 +12,6 @@ import (
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/store"
-	"github.com/audius-netmon/netmon/internal/testenv"
 )
 
 // A wake-up makes Drive step at once: a run loaded between two ticks an hour apart is finished
@@ -20,14 +19,7 @@ import (
 func TestDriveStepsOnWake(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := store.Open(ctx, testenv.Database(t), 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := migratedStore(t)
 	gw := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer gw.Close()
 	a := New(st, NewPusher(gw.URL, "netmon", false, nil), Options{Deadlines: lifecycle.Deadlines{Run: time.Hour, Finish: time.Hour}}, zerolog.Nop())
@@ -36,7 +28,7 @@ func TestDriveStepsOnWake(t *testing.T) {
 	wake := make(chan struct{}) // unbuffered: a send returns once Drive has stepped and waits again
 	done := make(chan error, 1)
 	go func() { done <- a.Drive(ctx, time.Hour, publish, wake) }()
-	defer func() { // before the store closes: Drive holds a connection while it leads
+	defer func() { // before the store closes (a cleanup): Drive holds a connection while it leads
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
