@@ -10,7 +10,7 @@ import (
 
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/store"
-	"github.com/audius-netmon/netmon/internal/testenv"
+	"github.com/audius-netmon/netmon/internal/store/storetest"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
@@ -18,7 +18,7 @@ import (
 // carries the newest earlier one over, and with none known it is 0.
 func TestBatchJobSamples(t *testing.T) {
 	ctx := context.Background()
-	st := migratedStore(t)
+	st, _ := storetest.Open(t)
 	a := New(st, nil, Options{}, zerolog.Nop())
 	created := time.Date(2026, 3, 1, 0, 0, 0, 500_000_000, time.UTC)
 	value := func(ss []store.Sample, name string) float64 {
@@ -66,18 +66,4 @@ func TestBatchJobSamples(t *testing.T) {
 	if value(fourth, LastSuccessMetric) != want {
 		t.Errorf("second incomplete run: last success %v, want run 2's %v carried over", value(fourth, LastSuccessMetric), want)
 	}
-}
-
-// migratedStore is a store on a fresh NM DB with the schema, closed when the test has ended.
-func migratedStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), testenv.Database(t), 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/store"
+	"github.com/audius-netmon/netmon/internal/store/storetest"
 )
 
 // A wake-up makes Drive step at once: a run loaded between two ticks an hour apart is finished
@@ -19,7 +20,7 @@ import (
 func TestDriveStepsOnWake(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st := migratedStore(t)
+	st, _ := storetest.Open(t)
 	gw := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer gw.Close()
 	a := New(st, NewPusher(gw.URL, "netmon", false, nil), Options{Deadlines: lifecycle.Deadlines{Run: time.Hour, Finish: time.Hour}}, zerolog.Nop())

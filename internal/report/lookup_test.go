@@ -14,22 +14,8 @@ import (
 	"github.com/audius-netmon/netmon/internal/report"
 	"github.com/audius-netmon/netmon/internal/store"
 	"github.com/audius-netmon/netmon/internal/store/storetest"
-	"github.com/audius-netmon/netmon/internal/testenv"
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
-
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), testenv.Database(t), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 func id(v int64) *int64 { return &v }
 
@@ -86,7 +72,7 @@ func loadClockRun(t *testing.T, st *store.Store, run int64, created time.Time) {
 }
 
 func TestUser(t *testing.T) {
-	st := openStore(t)
+	st, _ := storetest.Open(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
 	loadClockRun(t, st, 1, now.Add(-time.Hour))
@@ -186,7 +172,7 @@ func TestUser(t *testing.T) {
 // Qb is held by node 1 only (node 2 does not hold it, node 3 timed out); Qd's owner has node 2
 // twice and node 3, which was never asked; Qe's owner has no replica set.
 func TestCID(t *testing.T) {
-	st := openStore(t)
+	st, _ := storetest.Open(t)
 	ctx := context.Background()
 	storetest.LoadCIDRun(t, st, 1)
 
@@ -237,7 +223,7 @@ func TestCID(t *testing.T) {
 // 1 of 4 users fully synced (user 4) and 2 missed slots (node 4's and node 3's), run 2 has 2 of
 // 4 fully synced (node 4 answers) and 1 missed slot (node 3's).
 func TestSummariesAndTrend(t *testing.T) {
-	st := openStore(t)
+	st, _ := storetest.Open(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
 	for run := int64(1); run <= 2; run++ {

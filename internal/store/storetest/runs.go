@@ -10,6 +10,22 @@ import (
 	"github.com/audius-netmon/netmon/internal/testenv"
 )
 
+// Open opens a store on a fresh NM DB with the schema (closed when the test ends) and returns it
+// and the database's URL.
+func Open(t testing.TB) (*store.Store, string) {
+	t.Helper()
+	url := testenv.Database(t)
+	st, err := store.Open(context.Background(), url, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st, url
+}
+
 // TwoNetworks opens a fresh NM DB (closed when the test ends) holding three finished, pushed runs
 // worked by hand, with only the series the run lists read, and returns it and its URL:
 //
@@ -20,15 +36,7 @@ import (
 func TwoNetworks(t testing.TB) (*store.Store, string) {
 	t.Helper()
 	ctx := context.Background()
-	url := testenv.Database(t)
-	st, err := store.Open(ctx, url, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st, url := Open(t)
 	day := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
 	for i, r := range []struct {
 		network lifecycle.Network
