@@ -100,7 +100,7 @@ func (p Policy) CheckAddr(a netip.Addr) error {
 }
 
 // CheckEndpoint says whether an endpoint URL may be called: an http or https URL with a host and
-// no user info, whose host, if it is a literal address, passes CheckAddr. Host names are checked
+// no user info, whose host, if it is a literal address, has no IPv6 zone and passes CheckAddr. Host names are checked
 // when dialled. The error is a *BlockedError.
 func (p Policy) CheckEndpoint(endpoint string) error {
 	u, err := url.Parse(endpoint)
@@ -118,6 +118,9 @@ func (p Policy) CheckEndpoint(endpoint string) error {
 	}
 	host := u.Hostname()
 	if a, err := netip.ParseAddr(host); err == nil {
+		if a.Zone() != "" {
+			return &BlockedError{Addr: a, Why: "IPv6 zone in the host (it names a local interface)"}
+		}
 		return p.CheckAddr(a)
 	}
 	if strings.ContainsAny(host, "%/\\ ") {

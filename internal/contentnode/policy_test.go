@@ -32,6 +32,7 @@ func TestPolicyCheckEndpoint(t *testing.T) {
 		{"http://169.254.169.254:80", strict, false},
 		{"http://[::ffff:169.254.169.254]", open, false},
 		{"http://[fe80::1%25eth0]:4000", open, false},
+		{"http://[::aaa:100%25000000000]", open, false}, // a zone names a local interface, whatever the address
 		{"http://[fd00:ec2::254]", open, false},
 		{"http://100.100.100.200", open, false},
 		{"http://[64:ff9b::a9fe:a9fe]", open, false}, // NAT64 of 169.254.169.254

@@ -60,6 +60,7 @@ func FuzzWorkItem(f *testing.F) {
 		{RunId: 1, SpId: 3, Endpoint: "http://169.254.169.254/latest", Wallets: []string{"0x1"}},
 		{RunId: 1, SpId: 4, Endpoint: "http://[::ffff:169.254.169.254]", Wallets: []string{"0x1"}},
 		{RunId: 1, SpId: 5, Endpoint: "file:///etc/passwd", Wallets: []string{"0x1"}},
+		{RunId: 1, SpId: 5, Endpoint: "http://[::aaa:100%25000000000]", Wallets: []string{"0x1"}},
 		{RunId: 1, SpId: 6, Endpoint: "", Wallets: []string{"0x1"}},
 		{RunId: 1, SpId: 7, Endpoint: "https://cn7.example/", Batch: 9},
 		{RunId: -5, SpId: -1, Endpoint: "http://user:pw@cn8.example", Wallets: []string{"", " ", "\u00e9"}},
