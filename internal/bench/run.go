@@ -273,6 +273,11 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		env = append(env, "NETMON_CONTENT_NODES_SOURCE=ethereum", "ETH_PROVIDER_URL="+net.registry.URL,
 			"ETH_REGISTRY_ADDRESS="+simnet.RegistryAddress)
 	}
+	if spec.FetchersAfterPlan {
+		// The plan must be queued whole before the fetchers start: the planner must not wait for
+		// the loader to build parts (it would wait out its stall bound for nothing).
+		env = append(env, "NETMON_PARTS_AHEAD=0")
+	}
 	env = append(env, spec.Env...)
 	var profDir string
 	if spec.Profile {

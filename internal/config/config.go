@@ -48,6 +48,7 @@ type Config struct {
 	WorkBatchSize      int           // NETMON_WORK_BATCH_SIZE (5000): wallets per work item
 	UserBatchSize      int           // NETMON_USER_BATCH_SIZE (5000): users per snapshot batch
 	PartUsers          int           // NETMON_PART_USERS (100000): users per part of a clocks run's plan, whose user status is built as soon as it is fetched
+	PartsAhead         int           // NETMON_PARTS_AHEAD (2): parts the planner publishes ahead of the loader's builds (0: it never waits)
 	FetchTimeout       time.Duration // NETMON_FETCH_TIMEOUT (10s): per HTTP attempt
 	FetchAttempts      int           // NETMON_FETCH_ATTEMPTS (3)
 	FetchConcurrency   int           // NETMON_FETCH_CONCURRENCY (16): work items in flight per fetcher
@@ -122,7 +123,7 @@ var netmonNames = []string{
 	"NETMON_PUSH_JOB", "NETMON_NATS_URL", "NETMON_NAMESPACE", "NETMON_DEMO_DB", "NETMON_STREAM_REPLICAS", "NETMON_STREAM_MAX_AGE",
 	"NETMON_FINISH_TIMEOUT", "NETMON_DEPENDENCY_TIMEOUT",
 	"NETMON_CONTENT_NODES_SOURCE", "NETMON_CONTENT_NODES", "NETMON_WORK_BATCH_SIZE",
-	"NETMON_USER_BATCH_SIZE", "NETMON_PART_USERS", "NETMON_FETCH_TIMEOUT", "NETMON_FETCH_ATTEMPTS",
+	"NETMON_USER_BATCH_SIZE", "NETMON_PART_USERS", "NETMON_PARTS_AHEAD", "NETMON_FETCH_TIMEOUT", "NETMON_FETCH_ATTEMPTS",
 	"NETMON_FETCH_CONCURRENCY", "NETMON_NODE_CONCURRENCY", "NETMON_BREAKER_FAILURES",
 	"NETMON_RUN_DEADLINE", "NETMON_SCHEDULE", "NETMON_RETENTION_RUNS", "NETMON_RETENTION_AGE",
 	"NETMON_RUN_ID_LABEL", "NETMON_HTTP_ADDR", "NETMON_LOG_LEVEL", "NETMON_LOG_FORMAT",
@@ -163,6 +164,7 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 		WorkBatchSize:      r.integer("NETMON_WORK_BATCH_SIZE", maxWorkBatch, 1, maxWorkBatch),
 		UserBatchSize:      r.integer("NETMON_USER_BATCH_SIZE", 5000, 1, 5000),
 		PartUsers:          r.integer("NETMON_PART_USERS", 100_000, 1, math.MaxInt32),
+		PartsAhead:         r.integer("NETMON_PARTS_AHEAD", 2, 0, math.MaxInt32),
 		FetchTimeout:       r.duration("NETMON_FETCH_TIMEOUT", 10*time.Second, false),
 		FetchAttempts:      r.integer("NETMON_FETCH_ATTEMPTS", 3, 1, 10),
 		FetchConcurrency:   r.integer("NETMON_FETCH_CONCURRENCY", 16, 1, math.MaxInt),
@@ -481,6 +483,7 @@ func (c Config) Redacted() map[string]string {
 		"NETMON_WORK_BATCH_SIZE":         strconv.Itoa(c.WorkBatchSize),
 		"NETMON_USER_BATCH_SIZE":         strconv.Itoa(c.UserBatchSize),
 		"NETMON_PART_USERS":              strconv.Itoa(c.PartUsers),
+		"NETMON_PARTS_AHEAD":             strconv.Itoa(c.PartsAhead),
 		"NETMON_FETCH_TIMEOUT":           c.FetchTimeout.String(),
 		"NETMON_FETCH_ATTEMPTS":          strconv.Itoa(c.FetchAttempts),
 		"NETMON_FETCH_CONCURRENCY":       strconv.Itoa(c.FetchConcurrency),

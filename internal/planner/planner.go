@@ -42,7 +42,14 @@ type Options struct {
 	UserBatchSize int // users per snapshot batch
 	// PartUsers is the users of one part of a clocks run's plan (rounded up to whole user
 	// batches): the loader builds a part's user status as soon as the part is fetched.
-	PartUsers     int
+	PartUsers int
+	// PartsAhead is how many parts of a clocks run's plan may be published and not yet built by
+	// the loader (Built): the planner waits for the loader before it starts another, so the
+	// loader's writes keep pace with the fetch instead of piling up behind it. 0, or no Built:
+	// the planner never waits.
+	PartsAhead int
+	// Built says how many of a run's parts the loader has built (store.Store.PartsBuilt).
+	Built         BuiltParts
 	WorkBatchSize int           // distinct wallets per work item (≤ 5000, the content node's limit)
 	Deadline      time.Duration // from the run's creation
 	// Nodes gives each run its content-node list (nodes.go); nil reads discovery's
@@ -56,6 +63,19 @@ type Options struct {
 	// Storage shapes storage runs (storage.go).
 	Storage StorageOptions
 }
+
+// BuiltParts says how many of a run's parts have their user status built.
+type BuiltParts interface {
+	PartsBuilt(ctx context.Context, run int64) (int64, error)
+}
+
+// paceStall is how long the planner waits for the loader to build one more part before it stops
+// waiting for the rest of the run: a loader that is down or stuck must not hold the plan back
+// longer than that (the run's deadline ends a run that is never loaded).
+var paceStall = time.Minute
+
+// pacePoll is how often the planner looks at the built parts while it waits.
+const pacePoll = 20 * time.Millisecond
 
 // DefaultPartUsers is the users of a part when Options.PartUsers is not set: at a million users,
 // ten parts, each adding at most one partial work item per content node.
@@ -204,7 +224,15 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		return nil, err
 	}
 	var unknownSlots int64
+	pace := p.opts.PartsAhead > 0 && p.opts.Built != nil
 	err = snap.Users(ctx, func(u store.DiscoveryUser) error {
+		if pace && part.Users == 0 && part.Part >= int64(p.opts.PartsAhead) {
+			ok, err := p.waitForLoader(ctx, run, part.Part+1-int64(p.opts.PartsAhead), emit)
+			if err != nil {
+				return err
+			}
+			pace = ok
+		}
 		m.Users++
 		part.Users++
 		if err := users.add(ctx, userMessage(u)); err != nil {
@@ -232,6 +260,39 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 			Msg("replica slots name SP ids missing from the content-node list; they count as not answered (-2)")
 	}
 	return finish(ctx, emit, m, list.Took+time.Since(start))
+}
+
+// waitForLoader waits until the loader has built at least want of the run's parts, after making
+// sure everything emitted so far is stored (the parts it waits for must be fetchable). It reports
+// whether the plan should go on pacing itself: false once the loader has built no part for
+// paceStall (down, stuck, or a part that cannot complete), for the rest of the run. An NM DB that
+// cannot be read counts as no progress.
+func (p *Planner) waitForLoader(ctx context.Context, run, want int64, emit Emitter) (bool, error) {
+	if err := emit.Flush(ctx); err != nil {
+		return false, err
+	}
+	built, progressed := int64(-1), time.Now()
+	tick := time.NewTicker(pacePoll)
+	defer tick.Stop()
+	for {
+		n, err := p.opts.Built.PartsBuilt(ctx, run)
+		if err == nil && n >= want {
+			return true, nil
+		}
+		if err == nil && n > built {
+			built, progressed = n, time.Now()
+		}
+		if time.Since(progressed) >= paceStall {
+			p.log.Warn().Int64("run_id", run).Int64("built", built).Int64("waiting_for", want).AnErr("error", err).
+				Dur("stalled", paceStall).Msg("the loader has built no part for a while; planning the rest of the run without waiting for it")
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // ask adds u's wallet to the next work item of each distinct node of its replica set (once per

@@ -19,18 +19,21 @@ import (
 	netmonv1 "github.com/audius-netmon/netmon/proto/netmon/v1"
 )
 
-// recorder is an Emitter that keeps what was emitted.
+// recorder is an Emitter that keeps what was emitted; unflushed counts the messages emitted
+// since the last Flush.
 type recorder struct {
-	outs    []message.Out
-	flushed bool
+	outs      []message.Out
+	flushed   bool
+	unflushed int
 }
 
 func (r *recorder) Emit(_ context.Context, o message.Out) error {
 	r.outs = append(r.outs, o)
+	r.unflushed++
 	return nil
 }
 
-func (r *recorder) Flush(context.Context) error { r.flushed = true; return nil }
+func (r *recorder) Flush(context.Context) error { r.flushed, r.unflushed = true, 0; return nil }
 
 func ptr[T any](v T) *T { return &v }
 
@@ -202,5 +205,137 @@ func TestPlanParts(t *testing.T) {
 	if m.GetParts() != 2 || m.GetWorkItems() != 6 || m.GetUserBatches() != 3 || m.GetWalletChecks() != 11 {
 		t.Errorf("manifest: %d parts, %d items, %d user batches, %d wallet checks; want 2, 6, 3, 11",
 			m.GetParts(), m.GetWorkItems(), m.GetUserBatches(), m.GetWalletChecks())
+	}
+}
+
+// slowLoader builds the parts the plan has closed (emitted its Part message), one part every
+// third time it is asked, never one that is not closed; stuck, it builds nothing. It notes, as the
+// plan emits, how many parts it had said were built.
+type slowLoader struct {
+	rec   *recorder
+	stuck bool
+	calls int
+	said  int64 // what the last call returned
+	// unflushedAtCall is, for each call, how many emitted messages were not flushed yet.
+	unflushedAtCall []int
+}
+
+func (l *slowLoader) PartsBuilt(_ context.Context, run int64) (int64, error) {
+	if run != 9 {
+		return 0, fmt.Errorf("asked about run %d", run)
+	}
+	l.unflushedAtCall = append(l.unflushedAtCall, l.rec.unflushed)
+	l.calls++
+	var closed int64
+	for _, o := range l.rec.outs {
+		if _, ok := o.Msg.(*netmonv1.Part); ok {
+			closed++
+		}
+	}
+	if !l.stuck {
+		l.said = min(int64(l.calls/3), closed)
+	}
+	return l.said, nil
+}
+
+// pacedEmitter records, for each message, how many parts the loader had said were built.
+type pacedEmitter struct {
+	*recorder
+	loader *slowLoader
+	said   []int64
+}
+
+func (e *pacedEmitter) Emit(ctx context.Context, o message.Out) error {
+	e.said = append(e.said, e.loader.said)
+	return e.recorder.Emit(ctx, o)
+}
+
+// TestPlanWaitsForTheLoader: with PartsAhead 2, no message of part k (k ≥ 2) is emitted before
+// the loader has said it built k-1 parts, and everything emitted before each look at the loader
+// was flushed (stored) first; a loader that builds nothing holds the plan back only for the stall
+// bound, after which the rest of the run is planned without waiting, and completely.
+func TestPlanWaitsForTheLoader(t *testing.T) {
+	var users []simnet.UserSpec
+	for i := int64(1); i <= 10; i++ {
+		users = append(users, simnet.UserSpec{ID: i, Wallet: ptr(fmt.Sprintf("0x%02x", i)), Primary: ptr(int64(1)),
+			Secondaries: []int64{2, 3}, Clocks: []int64{1, 1, 1}})
+	}
+	sc := simnet.Scenario{Nodes: []simnet.NodeSpec{{SPID: 1}, {SPID: 2}, {SPID: 3}}, Users: users}
+	net, err := simnet.Build(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	url := testenv.Database(t)
+	if err := net.SeedDiscovery(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	disc, err := store.OpenDiscovery(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disc.Close()
+	planWith := func(stuck bool) (*pacedEmitter, *slowLoader, *netmonv1.Manifest) {
+		rec := &recorder{}
+		loader := &slowLoader{rec: rec, stuck: stuck}
+		em := &pacedEmitter{recorder: rec, loader: loader}
+		var m *netmonv1.Manifest
+		err := disc.Read(ctx, func(s *store.Snapshot) error {
+			// Five parts of two users.
+			p := planner.New(planner.Options{UserBatchSize: 2, PartUsers: 2, PartsAhead: 2, Built: loader,
+				WorkBatchSize: 5000, Deadline: time.Hour}, zerolog.Nop())
+			list, err := p.Nodes(ctx, s, 0)
+			if err != nil {
+				return err
+			}
+			m, err = p.Plan(ctx, 9, time.Now(), s, list, em)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return em, loader, m
+	}
+
+	em, loader, m := planWith(false)
+	if m.GetParts() != 5 {
+		t.Fatalf("%d parts, want 5", m.GetParts())
+	}
+	for i, o := range em.outs {
+		var part int64 = -1
+		switch msg := o.Msg.(type) {
+		case *netmonv1.UserBatch:
+			part = msg.GetPart()
+		case *netmonv1.WorkItem:
+			part = msg.GetPart()
+		case *netmonv1.Part:
+			part = msg.GetPart()
+		}
+		if part >= 2 && em.said[i] < part-1 {
+			t.Errorf("%s (part %d) emitted when the loader had built %d parts, want at least %d", o.Subject, part, em.said[i], part-1)
+		}
+	}
+	if loader.calls < 3*3 {
+		t.Errorf("the loader was asked %d times; the plan cannot have waited for parts 0-2 to be built", loader.calls)
+	}
+	for i, n := range loader.unflushedAtCall {
+		if n != 0 {
+			t.Errorf("look %d at the loader with %d messages not flushed", i, n)
+		}
+	}
+
+	defer planner.SetPaceStall(200 * time.Millisecond)()
+	start := time.Now()
+	_, loader, m = planWith(true)
+	took := time.Since(start)
+	if m.GetParts() != 5 || m.GetUsers() != 10 || m.GetUserBatches() != 5 {
+		t.Errorf("stuck loader: manifest of %d parts, %d users, %d batches; want 5, 10, 5", m.GetParts(), m.GetUsers(), m.GetUserBatches())
+	}
+	if took < 200*time.Millisecond {
+		t.Errorf("stuck loader: the plan took %v, less than the stall bound: it did not wait", took)
+	}
+	// It waited once, before part 2, and then no more: one stall, not one per part.
+	if n := loader.calls; n > 200/20+3 {
+		t.Errorf("stuck loader: asked %d times; it should stop waiting after the first stall", n)
 	}
 }

@@ -70,6 +70,8 @@ func planControls(d Deps, deps planner.ControlDeps, reg prometheus.Registerer, d
 		Network:       lifecycle.Clocks,
 		UserBatchSize: cfg.UserBatchSize,
 		PartUsers:     cfg.PartUsers,
+		PartsAhead:    cfg.PartsAhead,
+		Built:         deps.Store,
 		WorkBatchSize: cfg.WorkBatchSize,
 		Deadline:      cfg.RunDeadline,
 		CIDChecks:     cfg.CIDChecks,
