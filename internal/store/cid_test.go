@@ -222,23 +222,26 @@ INSERT INTO tracks VALUES
 		}
 	}
 
-	// Sampling keeps exactly the CIDs whose MD5 prefix is below the threshold.
-	threshold := int64(1) << 31
-	sampled, _ := read(threshold)
-	var wantSample []string
-	for _, r := range want {
-		d := md5.Sum([]byte(r.CID))
-		if int64(binary.BigEndian.Uint32(d[:4])) < threshold {
-			wantSample = append(wantSample, r.CID)
+	// Sampling keeps exactly the CIDs whose MD5 prefix is below the threshold, as a number (0xf...
+	// has hex letters in it: those of the digests and the threshold's must compare as numbers).
+	for _, threshold := range []int64{1 << 31, 0xf0000000} {
+		sampled, _ := read(threshold)
+		var wantSample []string
+		for _, r := range want {
+			d := md5.Sum([]byte(r.CID))
+			if int64(binary.BigEndian.Uint32(d[:4])) < threshold {
+				wantSample = append(wantSample, r.CID)
+			}
 		}
-	}
-	var gotSample []string
-	for _, r := range sampled {
-		gotSample = append(gotSample, r.CID)
-	}
-	slices.Sort(wantSample)
-	slices.Sort(gotSample)
-	if diff := cmp.Diff(wantSample, gotSample); diff != "" || len(gotSample) == 0 || len(gotSample) == len(want) {
-		t.Errorf("sample at threshold 2^31 (-want +got):\n%s", diff)
+		var gotSample []string
+		for _, r := range sampled {
+			gotSample = append(gotSample, r.CID)
+		}
+		slices.Sort(wantSample)
+		slices.Sort(gotSample)
+		if diff := cmp.Diff(wantSample, gotSample); diff != "" || len(gotSample) == 0 ||
+			(threshold == 1<<31 && len(gotSample) == len(want)) {
+			t.Errorf("sample at threshold %#x (-want +got):\n%s", threshold, diff)
+		}
 	}
 }

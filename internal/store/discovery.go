@@ -17,7 +17,11 @@ type Discovery struct {
 
 // OpenDiscovery connects to the discovery database.
 func OpenDiscovery(ctx context.Context, url string) (*Discovery, error) {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := poolConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("discovery db url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open discovery db: %w", err)
 	}

@@ -22,10 +22,13 @@ type DiscoveryCID struct {
 const SampleAll = int64(1) << 32
 
 // cidSnapshotSQL lists the CID rows of the snapshot (spec §4's ten sources) as CTE c, one row per
-// (user, column) and per track segment: CIDs of current users that are not deactivated, and of
-// their current tracks that are not deleted. JSON values are read with ->>, so they come without
-// their quotes; NULL, JSON null and empty values, and the legacy profile_picture '0', are left out.
-// %s is the users filter for deactivated users (empty when discovery has no is_deactivated column).
+// (user, column) and per track segment, each with its owner's replica set: CIDs of current users
+// that are not deactivated, and of their current tracks that are not deleted. JSON values are read
+// with ->>, so they come without their quotes; NULL, JSON null and empty values, and the legacy
+// profile_picture '0', are left out. %s is the users filter for deactivated users (empty when
+// discovery has no is_deactivated column). Tracks are joined to their owners before they are
+// spread into CIDs (the OFFSET 0 fence): the other way round, at a million users, Postgres hashed
+// the 3M track CIDs and spilled them to disk in 512 batches (docs/benchmarks.md).
 const cidSnapshotSQL = `
 WITH u AS (
     SELECT DISTINCT ON (user_id) user_id, primary_id, secondary_ids[1] AS s1, secondary_ids[2] AS s2,
@@ -33,7 +36,7 @@ WITH u AS (
     FROM users WHERE is_current %s
     ORDER BY user_id
 ), c AS (
-    SELECT u.user_id, 0 AS src, 0::bigint AS track_id, x.ord, x.type, x.cid
+    SELECT u.user_id, 0 AS src, 0::bigint AS track_id, x.ord, x.type, x.cid, u.primary_id, u.s1, u.s2
     FROM u CROSS JOIN LATERAL (VALUES
         (1, 1, u.metadata_multihash::text),
         (2, 2, nullif(u.profile_picture, '0')::text),
@@ -41,9 +44,9 @@ WITH u AS (
         (4, 2, u.cover_photo::text),
         (5, 3, u.cover_photo_sizes::text)) AS x(ord, type, cid)
     UNION ALL
-    SELECT t.owner_id, 1, t.track_id, x.ord, x.type, x.cid
-    FROM tracks t
-    JOIN u ON u.user_id = t.owner_id
+    SELECT t.owner_id, 1, t.track_id, x.ord, x.type, x.cid, t.primary_id, t.s1, t.s2
+    FROM (SELECT t.*, u.primary_id, u.s1, u.s2 FROM tracks t JOIN u ON u.user_id = t.owner_id
+          WHERE t.is_current AND NOT coalesce(t.is_delete, false) OFFSET 0) t
     CROSS JOIN LATERAL (
         SELECT 1::bigint AS ord, 2 AS type, t.cover_art::text AS cid
         UNION ALL SELECT 2, 3, t.cover_art_sizes::text
@@ -54,13 +57,17 @@ WITH u AS (
                                            THEN t.track_segments ELSE '[]'::jsonb END)
                  WITH ORDINALITY AS s(seg, n)
     ) AS x
-    WHERE t.is_current AND NOT coalesce(t.is_delete, false)
 )`
 
-// sampleHash is the sampling hash of a CID in SQL: the first 32 bits of its MD5, as an unsigned
-// number. A CID is in a sample of rate r when its hash is below floor(r * 2^32); the rule depends
-// only on the CID string, so the same CIDs are drawn from one night to the next.
-const sampleHash = `('x' || substr(md5(c.cid), 1, 8))::bit(32)::bigint`
+// sampleBelow is the SQL condition that a CID's sampling hash, the first 32 bits of its MD5 as an
+// unsigned number, is below $1. A CID is in a sample of rate r when its hash is below
+// floor(r * 2^32); the rule depends only on the CID string, so the same CIDs are drawn from one
+// night to the next. The hash's 8 hex digits are compared as text with the threshold's (sampleArg):
+// the same order as the numbers', without converting each of the snapshot's millions of digests.
+const sampleBelow = `left(md5(c.cid), 8) COLLATE "C" < $1`
+
+// sampleArg is threshold (below 2^32) as sampleBelow compares it: 8 lower-case hex digits.
+func sampleArg(threshold int64) string { return fmt.Sprintf("%08x", threshold) }
 
 // cidFilter is the users condition for deactivated users, or "" when discovery has no
 // is_deactivated column (a discovery schema older than deactivation).
@@ -99,13 +106,13 @@ func (s *Snapshot) CIDs(ctx context.Context, threshold int64, fn func(DiscoveryC
 		return err
 	}
 	q := fmt.Sprintf(cidSnapshotSQL, filter) + `
-SELECT c.user_id, c.type, c.cid, u.primary_id, u.s1, u.s2
-FROM c JOIN u ON u.user_id = c.user_id
+SELECT c.user_id, c.type, c.cid, c.primary_id, c.s1, c.s2
+FROM c
 WHERE c.cid IS NOT NULL AND c.cid <> ''`
 	args := []any{}
 	if threshold < SampleAll {
-		q += " AND " + sampleHash + " < $1"
-		args = append(args, threshold)
+		q += " AND " + sampleBelow
+		args = append(args, sampleArg(threshold))
 	}
 	q += " ORDER BY c.user_id, c.src, c.track_id, c.ord"
 	rows, err := s.tx.Query(ctx, q, args...)

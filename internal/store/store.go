@@ -40,22 +40,31 @@ type Store struct {
 	builds chan struct{}
 }
 
+// poolConfig parses a database URL for netmon's pools: no JIT compilation in its sessions (unless
+// the URL asks for it). netmon's large statements are planned on estimates that are far off (the
+// NM DB's partitions written seconds before; discovery's CID snapshot, whose tracks spread into an
+// unknown number of segments), so every run paid for inlining and optimising their expressions
+// for no faster execution: 1.5-3.7 s of CPU in the user status build at a million users, 1.7 s in
+// counting the CID snapshot (docs/benchmarks.md).
+func poolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
+	return cfg, nil
+}
+
 // Open connects to the NM DB. It does not migrate; call Migrate.
 func Open(ctx context.Context, url string, maxConns int32) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := poolConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("nm db url: %w", err)
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
-	}
-	// No JIT compilation in the NM DB's sessions (unless the URL asks for it): the set-based builds
-	// and the metric families are planned on partitions written seconds before, whose estimates
-	// are far off (the user status build at a million users is costed at 3e8, its real work is
-	// 13 s), so every run paid for inlining and optimising their expressions: 1.5-3.7 s of CPU in
-	// the user status build alone at a million users, for no faster execution (docs/benchmarks.md).
-	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
-		cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
