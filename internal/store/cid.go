@@ -46,13 +46,19 @@ func (s *Store) SaveCIDBatch(ctx context.Context, b *netmonv1.CIDBatch) (bool, e
 			return err
 		}
 		cids := b.GetCids()
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("cids", b.GetRunId())},
-			[]string{"run_id", "batch", "idx", "user_id", "ctype", "route", "cid"},
-			pgx.CopyFromSlice(len(cids), func(i int) ([]any, error) {
-				c := cids[i]
-				return []any{b.GetRunId(), b.GetBatch(), int32(i), c.GetUserId(), CIDTypeName(c.GetType()),
-					CIDRouteName(c.GetRoute()), c.GetCid()}, nil
-			}))
+		rows := newCopyRows(7, len(cids)*120)
+		for i, c := range cids {
+			rows.row()
+			rows.int8(b.GetRunId())
+			rows.int8(b.GetBatch())
+			rows.int4(int32(i))
+			rows.int8(c.GetUserId())
+			rows.text(CIDTypeName(c.GetType()))
+			rows.text(CIDRouteName(c.GetRoute()))
+			rows.text(c.GetCid())
+		}
+		err = copyIn(ctx, tx, partitionName("cids", b.GetRunId()),
+			[]string{"run_id", "batch", "idx", "user_id", "ctype", "route", "cid"}, rows)
 		wrote = err == nil
 		return err
 	})
@@ -79,11 +85,18 @@ func (s *Store) SaveCIDResult(ctx context.Context, r *netmonv1.CIDResult) (bool,
 			return err
 		}
 		cids, states := r.GetCids(), r.GetStates()
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("cid_checks", r.GetRunId())},
-			[]string{"run_id", "sp_id", "route", "batch", "cid", "state"},
-			pgx.CopyFromSlice(len(cids), func(i int) ([]any, error) {
-				return []any{r.GetRunId(), r.GetSpId(), route, r.GetBatch(), cids[i], cidStateValue(states[i])}, nil
-			}))
+		rows := newCopyRows(6, len(cids)*110)
+		for i, cid := range cids {
+			rows.row()
+			rows.int8(r.GetRunId())
+			rows.int8(r.GetSpId())
+			rows.text(route)
+			rows.int8(r.GetBatch())
+			rows.text(cid)
+			rows.int2(cidStateValue(states[i]))
+		}
+		err = copyIn(ctx, tx, partitionName("cid_checks", r.GetRunId()),
+			[]string{"run_id", "sp_id", "route", "batch", "cid", "state"}, rows)
 		wrote = err == nil
 		return err
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -132,15 +133,25 @@ func (s *Store) SaveUserBatch(ctx context.Context, b *netmonv1.UserBatch) (bool,
 		if err != nil || !first {
 			return err
 		}
+		part, err := int4Part(b.GetPart())
+		if err != nil {
+			return err
+		}
 		users := b.GetUsers()
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("users", b.GetRunId())},
-			[]string{"run_id", "user_id", "wallet", "replica_set", "primary_sp_id", "secondary1_sp_id", "secondary2_sp_id", "part"},
-			newRowSource(len(users), []any{b.GetRunId(), nil, nil, nil, nil, nil, nil, b.GetPart()}, func(i int, row []any) {
-				u := users[i]
-				row[1], row[2] = u.GetUserId(), nullString(u.GetWallet(), u.GetWalletNull())
-				row[3] = nullString(u.GetReplicaSet(), u.GetReplicaSetNull())
-				row[4], row[5], row[6] = u.PrimarySpId, u.Secondary1SpId, u.Secondary2SpId
-			}))
+		rows := newCopyRows(8, len(users)*160)
+		for _, u := range users {
+			rows.row()
+			rows.int8(b.GetRunId())
+			rows.int8(u.GetUserId())
+			rows.optText(nullString(u.GetWallet(), u.GetWalletNull()))
+			rows.optText(nullString(u.GetReplicaSet(), u.GetReplicaSetNull()))
+			rows.optInt8(u.PrimarySpId)
+			rows.optInt8(u.Secondary1SpId)
+			rows.optInt8(u.Secondary2SpId)
+			rows.int4(part)
+		}
+		err = copyIn(ctx, tx, partitionName("users", b.GetRunId()),
+			[]string{"run_id", "user_id", "wallet", "replica_set", "primary_sp_id", "secondary1_sp_id", "secondary2_sp_id", "part"}, rows)
 		wrote = err == nil
 		return err
 	})
@@ -150,30 +161,13 @@ func (s *Store) SaveUserBatch(ctx context.Context, b *netmonv1.UserBatch) (bool,
 	return wrote, nil
 }
 
-// rowSource feeds COPY n rows through one reused row: fill sets the columns that change, and
-// the constant ones (run, node, batch) are boxed once. pgx encodes each row before asking for
-// the next, so reuse is safe; it saves the loader an allocation per row and per boxed constant.
-type rowSource struct {
-	n, next int
-	row     []any
-	fill    func(i int, row []any)
-}
-
-func newRowSource(n int, row []any, fill func(i int, row []any)) *rowSource {
-	return &rowSource{n: n, row: row, fill: fill}
-}
-
-func (s *rowSource) Next() bool {
-	if s.next >= s.n {
-		return false
+// int4Part is a message's part as the integer column it is stored in.
+func int4Part(part int64) (int32, error) {
+	if part < 0 || part > math.MaxInt32 {
+		return 0, fmt.Errorf("part %d out of range", part)
 	}
-	s.fill(s.next, s.row)
-	s.next++
-	return true
+	return int32(part), nil
 }
-
-func (s *rowSource) Values() ([]any, error) { return s.row, nil }
-func (s *rowSource) Err() error             { return nil }
 
 func nullString(s string, isNull bool) *string {
 	if isNull {
@@ -231,9 +225,20 @@ func (s *Store) SaveResult(ctx context.Context, r *netmonv1.FetchResult) (bool, 
 		if err != nil || !first {
 			return err
 		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("clock_results", r.GetRunId())},
-			[]string{"run_id", "sp_id", "batch", "part", "wallets", "clocks"},
-			pgx.CopyFromRows([][]any{{r.GetRunId(), r.GetSpId(), r.GetBatch(), r.GetPart(), r.GetWallets(), r.GetClocks()}}))
+		part, err := int4Part(r.GetPart())
+		if err != nil {
+			return err
+		}
+		rows := newCopyRows(6, 64+len(r.GetWallets())*(12+48))
+		rows.row()
+		rows.int8(r.GetRunId())
+		rows.int8(r.GetSpId())
+		rows.int8(r.GetBatch())
+		rows.int4(part)
+		rows.textArray(r.GetWallets())
+		rows.int8Array(r.GetClocks())
+		err = copyIn(ctx, tx, partitionName("clock_results", r.GetRunId()),
+			[]string{"run_id", "sp_id", "batch", "part", "wallets", "clocks"}, rows)
 		wrote = err == nil
 		return err
 	})

@@ -266,23 +266,30 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 	if err := readPartAnswers(ctx, tx, run, part, users); err != nil {
 		return err
 	}
-	rows := users.rows
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("user_status", run)},
-		[]string{"run_id", "user_id", "has_wallet", "primary_sp_id", "secondary1_sp_id", "secondary2_sp_id",
-			"primary_clock", "secondary1_clock", "secondary2_clock"},
-		newRowSource(len(rows), []any{run, nil, nil, nil, nil, nil, nil, nil, nil}, func(i int, row []any) {
-			r := &rows[i]
-			row[1], row[2] = r.user, r.hasWallet
-			for s := range 3 {
-				row[3+s], row[6+s] = nil, nil
-				if r.sp[s] >= 0 {
-					row[3+s] = r.sp[s]
-					if r.hasWallet {
-						row[6+s] = r.clock[s]
-					}
-				}
+	rows := newCopyRows(9, len(users.rows)*90)
+	for i := range users.rows {
+		r := &users.rows[i]
+		rows.row()
+		rows.int8(run)
+		rows.int8(r.user)
+		rows.bool(r.hasWallet)
+		for s := range 3 {
+			if r.sp[s] >= 0 {
+				rows.int8(r.sp[s])
+			} else {
+				rows.null()
 			}
-		}))
+		}
+		for s := range 3 {
+			if r.sp[s] >= 0 && r.hasWallet {
+				rows.int8(r.clock[s])
+			} else {
+				rows.null()
+			}
+		}
+	}
+	err = copyIn(ctx, tx, partitionName("user_status", run), []string{"run_id", "user_id", "has_wallet",
+		"primary_sp_id", "secondary1_sp_id", "secondary2_sp_id", "primary_clock", "secondary1_clock", "secondary2_clock"}, rows)
 	if err != nil {
 		return err
 	}
@@ -291,7 +298,7 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO run_parts (run_id, part, built_at, built_users) VALUES ($1, $2, clock_timestamp(), $3)
 		ON CONFLICT (run_id, part) DO UPDATE SET built_at = EXCLUDED.built_at, built_users = EXCLUDED.built_users`,
-		run, part, len(rows))
+		run, part, len(users.rows))
 	return err
 }
 

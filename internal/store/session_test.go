@@ -8,7 +8,8 @@ import (
 	"github.com/audius-netmon/netmon/internal/testenv"
 )
 
-// The NM DB's sessions run without JIT compilation unless the URL asks for it (Open).
+// The NM DB's and discovery's sessions run without JIT compilation unless the URL asks for it
+// (Open, OpenDiscovery).
 func TestSessionsWithoutJIT(t *testing.T) {
 	ctx := context.Background()
 	url := testenv.Database(t)
@@ -29,6 +30,18 @@ func TestSessionsWithoutJIT(t *testing.T) {
 		}
 		if got != c.want {
 			t.Errorf("%s: jit = %s, want %s", c.url, got, c.want)
+		}
+		d, err := OpenDiscovery(ctx, c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = d.pool.QueryRow(ctx, "SHOW jit").Scan(&got)
+		d.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("discovery %s: jit = %s, want %s", c.url, got, c.want)
 		}
 	}
 }

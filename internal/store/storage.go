@@ -71,16 +71,18 @@ func (s *Store) SaveStorageKeys(ctx context.Context, b *netmonv1.StorageKeyBatch
 			return err
 		}
 		keys := b.GetKeys()
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("storage_keys", b.GetRunId())},
-			[]string{"run_id", "batch", "idx", "key", "holders", "placed"},
-			newRowSource(len(keys), []any{b.GetRunId(), b.GetBatch(), nil, nil, nil, nil}, func(i int, row []any) {
-				k := keys[i]
-				holders := k.GetHolders()
-				if holders == nil {
-					holders = []int64{}
-				}
-				row[2], row[3], row[4], row[5] = int32(i), k.GetKey(), holders, k.GetPlaced()
-			}))
+		rows := newCopyRows(6, len(keys)*160)
+		for i, k := range keys {
+			rows.row()
+			rows.int8(b.GetRunId())
+			rows.int8(b.GetBatch())
+			rows.int4(int32(i))
+			rows.text(k.GetKey())
+			rows.int8Array(k.GetHolders())
+			rows.bool(k.GetPlaced())
+		}
+		err = copyIn(ctx, tx, partitionName("storage_keys", b.GetRunId()),
+			[]string{"run_id", "batch", "idx", "key", "holders", "placed"}, rows)
 		wrote = err == nil
 		return err
 	})
@@ -106,10 +108,18 @@ func (s *Store) SaveStorageResult(ctx context.Context, r *netmonv1.StorageResult
 		if err != nil || !first {
 			return err
 		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{partitionName("storage_checks", r.GetRunId())},
-			[]string{"run_id", "sp_id", "batch", "key", "non_holder", "state"},
-			newRowSource(len(keys), []any{r.GetRunId(), r.GetSpId(), r.GetBatch(), nil, r.GetNonHolder(), nil},
-				func(i int, row []any) { row[3], row[5] = keys[i], blobStateValue(states[i]) }))
+		rows := newCopyRows(6, len(keys)*120)
+		for i, key := range keys {
+			rows.row()
+			rows.int8(r.GetRunId())
+			rows.int8(r.GetSpId())
+			rows.int8(r.GetBatch())
+			rows.text(key)
+			rows.bool(r.GetNonHolder())
+			rows.int2(blobStateValue(states[i]))
+		}
+		err = copyIn(ctx, tx, partitionName("storage_checks", r.GetRunId()),
+			[]string{"run_id", "sp_id", "batch", "key", "non_holder", "state"}, rows)
 		wrote = err == nil
 		return err
 	})
