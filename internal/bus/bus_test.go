@@ -255,3 +255,52 @@ func TestStateRunIDs(t *testing.T) {
 		t.Errorf("recording 7 lowered the mark to %d", last)
 	}
 }
+
+// TestBacklog: a consumer's backlog counts its messages not delivered yet and those delivered and
+// not acknowledged; a consumer that does not exist has none.
+func TestBacklog(t *testing.T) {
+	c := connect(t)
+	ctx := context.Background()
+	backlog := func() int64 {
+		t.Helper()
+		n, err := c.Backlog(ctx, message.StreamWork, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := backlog(); n != 0 {
+		t.Fatalf("backlog of a consumer never created: %d", n)
+	}
+	var outs []message.Out
+	for b := int64(0); b < 5; b++ {
+		outs = append(outs, workItem(1, 7, b))
+	}
+	if err := c.Publish(ctx, outs...); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var handling atomic.Int32
+	stop := consume(t, c, 3, handler{handle: func(_ context.Context, in message.In) ([]message.Out, error) {
+		handling.Add(1)
+		<-release
+		return []message.Out{resultFor(decodeItem(in), netmonv1.Outcome_OUTCOME_OK)}, nil
+	}})
+	for handling.Load() < 2 { // both workers hold a message: 2 unacknowledged, 3 not delivered or buffered
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := backlog(); n != 5 {
+		t.Errorf("backlog with 5 messages, none acknowledged: %d", n)
+	}
+	close(release)
+	results(t, c, 5)
+	deadline := time.Now().Add(10 * time.Second)
+	n := backlog()
+	for ; n != 0 && time.Now().Before(deadline); n = backlog() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if n != 0 {
+		t.Errorf("backlog once every message is handled: %d", n)
+	}
+}

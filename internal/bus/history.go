@@ -49,6 +49,24 @@ func (c *Conn) Count(ctx context.Context, stream, filter string) (int64, error) 
 	return int64(n), nil
 }
 
+// Backlog is how many messages a durable consumer of stream has not finished: not delivered yet,
+// or delivered and not acknowledged. A consumer that does not exist (its stage has never run)
+// has none.
+func (c *Conn) Backlog(ctx context.Context, stream, durable string) (int64, error) {
+	cons, err := c.js.Consumer(ctx, c.ns.name(stream), c.ns.name(durable))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s: %w", durable, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s: %w", durable, err)
+	}
+	return int64(info.NumPending) + int64(info.NumAckPending), nil
+}
+
 // MissingStreams lists the streams of names that do not exist on the server (a stage creates
 // them at start).
 func (c *Conn) MissingStreams(ctx context.Context, names ...string) []string {

@@ -48,7 +48,7 @@ type Config struct {
 	WorkBatchSize      int           // NETMON_WORK_BATCH_SIZE (5000): wallets per work item
 	UserBatchSize      int           // NETMON_USER_BATCH_SIZE (5000): users per snapshot batch
 	PartUsers          int           // NETMON_PART_USERS (100000): users per part of a clocks run's plan, whose user status is built as soon as it is fetched
-	PartsAhead         int           // NETMON_PARTS_AHEAD (2): parts the planner publishes ahead of the loader's builds (0: it never waits)
+	PartsAhead         int           // NETMON_PARTS_AHEAD (2): parts' worth of messages the loader may have waiting when the planner starts a part (0: it never waits)
 	FetchTimeout       time.Duration // NETMON_FETCH_TIMEOUT (10s): per HTTP attempt
 	FetchAttempts      int           // NETMON_FETCH_ATTEMPTS (3)
 	FetchConcurrency   int           // NETMON_FETCH_CONCURRENCY (16): work items in flight per fetcher

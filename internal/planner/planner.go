@@ -10,6 +10,7 @@ package planner
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -43,13 +44,14 @@ type Options struct {
 	// PartUsers is the users of one part of a clocks run's plan (rounded up to whole user
 	// batches): the loader builds a part's user status as soon as the part is fetched.
 	PartUsers int
-	// PartsAhead is how many parts of a clocks run's plan may be published and not yet built by
-	// the loader (Built): the planner waits for the loader before it starts another, so the
-	// loader's writes keep pace with the fetch instead of piling up behind it. 0, or no Built:
-	// the planner never waits.
+	// PartsAhead is how many parts' worth of messages the loader may have waiting (Loader) when
+	// the planner starts another part of a clocks run: it waits until the loader's backlog is no
+	// larger, so the loader's writes keep pace with the fetch instead of piling up behind it. The
+	// backlog is of messages stored and not yet written, so a node that hangs (whose items are not
+	// answered yet) holds nothing back. 0, or no Loader: the planner never waits.
 	PartsAhead int
-	// Built says how many of a run's parts the loader has built (store.Store.PartsBuilt).
-	Built         BuiltParts
+	// Loader says how many data messages the loader has not written yet.
+	Loader        LoaderBacklog
 	WorkBatchSize int           // distinct wallets per work item (≤ 5000, the content node's limit)
 	Deadline      time.Duration // from the run's creation
 	// Nodes gives each run its content-node list (nodes.go); nil reads discovery's
@@ -64,17 +66,18 @@ type Options struct {
 	Storage StorageOptions
 }
 
-// BuiltParts says how many of a run's parts have their user status built.
-type BuiltParts interface {
-	PartsBuilt(ctx context.Context, run int64) (int64, error)
+// LoaderBacklog says how many data messages are stored and not yet written by the loader (its
+// consumer's pending and unacknowledged messages, whatever their run).
+type LoaderBacklog interface {
+	LoaderBacklog(ctx context.Context) (int64, error)
 }
 
-// paceStall is how long the planner waits for the loader to build one more part before it stops
-// waiting for the rest of the run: a loader that is down or stuck must not hold the plan back
-// longer than that (the run's deadline ends a run that is never loaded).
+// paceStall is how long the planner waits for a loader whose backlog does not shrink before it
+// stops waiting for the rest of the run: a loader that is down or stuck must not hold the plan
+// back longer than that (the run's deadline ends a run that is never loaded).
 var paceStall = time.Minute
 
-// pacePoll is how often the planner looks at the built parts while it waits.
+// pacePoll is how often the planner looks at the loader's backlog while it waits.
 const pacePoll = 20 * time.Millisecond
 
 // DefaultPartUsers is the users of a part when Options.PartUsers is not set: at a million users,
@@ -169,6 +172,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 
 	m := &netmonv1.Manifest{RunId: run, ContentNodes: int64(len(nodes))}
 	part := &netmonv1.Part{RunId: run}
+	var partMessages int64 // the last closed part's messages for the loader: user batches, results, Part
 	flushWork := func(b *nodeBatch) error {
 		if len(b.wallets) == 0 {
 			return nil
@@ -211,6 +215,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		if err := emit.Emit(ctx, message.PartOut(part)); err != nil {
 			return err
 		}
+		partMessages = part.UserBatches + part.WorkItems + 1
 		m.Parts++
 		part = &netmonv1.Part{RunId: run, Part: part.Part + 1, FirstUserBatch: m.UserBatches}
 		return nil
@@ -224,10 +229,10 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		return nil, err
 	}
 	var unknownSlots int64
-	pace := p.opts.PartsAhead > 0 && p.opts.Built != nil
+	pace := p.opts.PartsAhead > 0 && p.opts.Loader != nil
 	err = snap.Users(ctx, func(u store.DiscoveryUser) error {
-		if pace && part.Users == 0 && part.Part >= int64(p.opts.PartsAhead) {
-			ok, err := p.waitForLoader(ctx, run, part.Part+1-int64(p.opts.PartsAhead), emit)
+		if pace && part.Users == 0 && part.Part > 0 {
+			ok, err := p.waitForLoader(ctx, run, int64(p.opts.PartsAhead)*partMessages, emit)
 			if err != nil {
 				return err
 			}
@@ -262,29 +267,28 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	return finish(ctx, emit, m, list.Took+time.Since(start))
 }
 
-// waitForLoader waits until the loader has built at least want of the run's parts, after making
-// sure everything emitted so far is stored (the parts it waits for must be fetchable). It reports
-// whether the plan should go on pacing itself: false once the loader has built no part for
-// paceStall (down, stuck, or a part that cannot complete), for the rest of the run. An NM DB that
-// cannot be read counts as no progress.
-func (p *Planner) waitForLoader(ctx context.Context, run, want int64, emit Emitter) (bool, error) {
+// waitForLoader waits until the loader's backlog is at most limit messages, after making sure
+// everything emitted so far is stored. It reports whether the plan should go on pacing itself:
+// false once the backlog has not shrunk for paceStall (a loader down or stuck), for the rest of
+// the run. A backlog that cannot be read counts as no progress.
+func (p *Planner) waitForLoader(ctx context.Context, run, limit int64, emit Emitter) (bool, error) {
 	if err := emit.Flush(ctx); err != nil {
 		return false, err
 	}
-	built, progressed := int64(-1), time.Now()
+	least, progressed := int64(math.MaxInt64), time.Now()
 	tick := time.NewTicker(pacePoll)
 	defer tick.Stop()
 	for {
-		n, err := p.opts.Built.PartsBuilt(ctx, run)
-		if err == nil && n >= want {
+		n, err := p.opts.Loader.LoaderBacklog(ctx)
+		if err == nil && n <= limit {
 			return true, nil
 		}
-		if err == nil && n > built {
-			built, progressed = n, time.Now()
+		if err == nil && n < least {
+			least, progressed = n, time.Now()
 		}
 		if time.Since(progressed) >= paceStall {
-			p.log.Warn().Int64("run_id", run).Int64("built", built).Int64("waiting_for", want).AnErr("error", err).
-				Dur("stalled", paceStall).Msg("the loader has built no part for a while; planning the rest of the run without waiting for it")
+			p.log.Warn().Int64("run_id", run).Int64("backlog", least).Int64("limit", limit).AnErr("error", err).
+				Dur("stalled", paceStall).Msg("the loader's backlog has not shrunk for a while; planning the rest of the run without waiting for it")
 			return false, nil
 		}
 		select {

@@ -208,37 +208,44 @@ func TestPlanParts(t *testing.T) {
 	}
 }
 
-// slowLoader builds the parts the plan has closed (emitted its Part message), one part every
-// third time it is asked, never one that is not closed; stuck, it builds nothing. It notes, as the
-// plan emits, how many parts it had said were built.
+// slowLoader writes one of the loader's messages (user batches, results, Part messages) each time
+// it is asked for its backlog, never one that was not flushed; stuck, it writes nothing.
 type slowLoader struct {
-	rec   *recorder
-	stuck bool
-	calls int
-	said  int64 // what the last call returned
+	rec     *recorder
+	stuck   bool
+	calls   int
+	written int64
+	said    int64 // the backlog the last call returned
 	// unflushedAtCall is, for each call, how many emitted messages were not flushed yet.
 	unflushedAtCall []int
 }
 
-func (l *slowLoader) PartsBuilt(_ context.Context, run int64) (int64, error) {
-	if run != 9 {
-		return 0, fmt.Errorf("asked about run %d", run)
+// forLoader says whether the loader writes o (the run's own messages aside).
+func forLoader(o message.Out) bool {
+	switch o.Msg.(type) {
+	case *netmonv1.UserBatch, *netmonv1.WorkItem, *netmonv1.Part:
+		return true
 	}
+	return false
+}
+
+func (l *slowLoader) LoaderBacklog(context.Context) (int64, error) {
 	l.unflushedAtCall = append(l.unflushedAtCall, l.rec.unflushed)
 	l.calls++
-	var closed int64
-	for _, o := range l.rec.outs {
-		if _, ok := o.Msg.(*netmonv1.Part); ok {
-			closed++
+	var stored int64
+	for _, o := range l.rec.outs[:len(l.rec.outs)-l.rec.unflushed] {
+		if forLoader(o) {
+			stored++
 		}
 	}
-	if !l.stuck {
-		l.said = min(int64(l.calls/3), closed)
+	if !l.stuck && l.written < stored {
+		l.written++
 	}
+	l.said = stored - l.written
 	return l.said, nil
 }
 
-// pacedEmitter records, for each message, how many parts the loader had said were built.
+// pacedEmitter records, for each message, the loader's backlog as last said.
 type pacedEmitter struct {
 	*recorder
 	loader *slowLoader
@@ -250,10 +257,11 @@ func (e *pacedEmitter) Emit(ctx context.Context, o message.Out) error {
 	return e.recorder.Emit(ctx, o)
 }
 
-// TestPlanWaitsForTheLoader: with PartsAhead 2, no message of part k (k ≥ 2) is emitted before
-// the loader has said it built k-1 parts, and everything emitted before each look at the loader
-// was flushed (stored) first; a loader that builds nothing holds the plan back only for the stall
-// bound, after which the rest of the run is planned without waiting, and completely.
+// TestPlanWaitsForTheLoader: with PartsAhead 1, the first message of each part k ≥ 1 is emitted
+// only once the loader's backlog is at most the messages of part k-1 (its user batch, three work
+// items, its Part), and everything emitted before each look at the loader was flushed (stored)
+// first; a loader that writes nothing holds the plan back only for the stall bound, after which
+// the rest of the run is planned without waiting, and completely.
 func TestPlanWaitsForTheLoader(t *testing.T) {
 	var users []simnet.UserSpec
 	for i := int64(1); i <= 10; i++ {
@@ -281,8 +289,8 @@ func TestPlanWaitsForTheLoader(t *testing.T) {
 		em := &pacedEmitter{recorder: rec, loader: loader}
 		var m *netmonv1.Manifest
 		err := disc.Read(ctx, func(s *store.Snapshot) error {
-			// Five parts of two users.
-			p := planner.New(planner.Options{UserBatchSize: 2, PartUsers: 2, PartsAhead: 2, Built: loader,
+			// Five parts of two users: one user batch, three work items and a Part message each.
+			p := planner.New(planner.Options{UserBatchSize: 2, PartUsers: 2, PartsAhead: 1, Loader: loader,
 				WorkBatchSize: 5000, Deadline: time.Hour}, zerolog.Nop())
 			list, err := p.Nodes(ctx, s, 0)
 			if err != nil {
@@ -298,25 +306,22 @@ func TestPlanWaitsForTheLoader(t *testing.T) {
 	}
 
 	em, loader, m := planWith(false)
-	if m.GetParts() != 5 {
-		t.Fatalf("%d parts, want 5", m.GetParts())
+	if m.GetParts() != 5 || m.GetWorkItems() != 15 {
+		t.Fatalf("%d parts, %d work items; want 5, 15", m.GetParts(), m.GetWorkItems())
 	}
+	started := map[int64]bool{}
 	for i, o := range em.outs {
-		var part int64 = -1
-		switch msg := o.Msg.(type) {
-		case *netmonv1.UserBatch:
-			part = msg.GetPart()
-		case *netmonv1.WorkItem:
-			part = msg.GetPart()
-		case *netmonv1.Part:
-			part = msg.GetPart()
+		b, ok := o.Msg.(*netmonv1.UserBatch)
+		if !ok || started[b.GetPart()] {
+			continue
 		}
-		if part >= 2 && em.said[i] < part-1 {
-			t.Errorf("%s (part %d) emitted when the loader had built %d parts, want at least %d", o.Subject, part, em.said[i], part-1)
+		started[b.GetPart()] = true
+		if b.GetPart() > 0 && em.said[i] > 5 {
+			t.Errorf("part %d started with the loader's backlog at %d, want at most 5", b.GetPart(), em.said[i])
 		}
 	}
-	if loader.calls < 3*3 {
-		t.Errorf("the loader was asked %d times; the plan cannot have waited for parts 0-2 to be built", loader.calls)
+	if loader.calls < 5 {
+		t.Errorf("the loader was asked %d times; the plan cannot have waited for it", loader.calls)
 	}
 	for i, n := range loader.unflushedAtCall {
 		if n != 0 {

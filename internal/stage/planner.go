@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/audius-netmon/netmon/internal/bus"
 	"github.com/audius-netmon/netmon/internal/lifecycle"
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/planner"
@@ -47,7 +48,7 @@ func RunPlanner(ctx context.Context, d Deps) error {
 			LastMessage: conn.LastMessage,
 			Activity:    h.status,
 		}
-		controls, err := planControls(d, deps, reg, disc)
+		controls, err := planControls(d, deps, reg, disc, loaderBacklog{conn})
 		if err != nil {
 			return err
 		}
@@ -64,14 +65,15 @@ func RunPlanner(ctx context.Context, d Deps) error {
 
 // planControls are the run controls of the configured networks: clocks runs always, storage runs
 // when they have nodes (config.Storage.Enabled). Each control's own series carry its network.
-func planControls(d Deps, deps planner.ControlDeps, reg prometheus.Registerer, disc *store.Discovery) (planner.Controls, error) {
+func planControls(d Deps, deps planner.ControlDeps, reg prometheus.Registerer, disc *store.Discovery,
+	loader planner.LoaderBacklog) (planner.Controls, error) {
 	cfg := d.Config
 	clocks := planner.Options{
 		Network:       lifecycle.Clocks,
 		UserBatchSize: cfg.UserBatchSize,
 		PartUsers:     cfg.PartUsers,
 		PartsAhead:    cfg.PartsAhead,
-		Built:         deps.Store,
+		Loader:        loader,
 		WorkBatchSize: cfg.WorkBatchSize,
 		Deadline:      cfg.RunDeadline,
 		CIDChecks:     cfg.CIDChecks,
@@ -120,4 +122,12 @@ func planControls(d Deps, deps planner.ControlDeps, reg prometheus.Registerer, d
 // deadlines are the run lifecycle's deadlines of the configuration.
 func deadlines(d Deps) lifecycle.Deadlines {
 	return lifecycle.Deadlines{Run: d.Config.RunDeadline, Finish: d.Config.FinishTimeout}
+}
+
+// loaderBacklog is the loader's backlog: the data-stream messages its consumer (LoaderConsumer)
+// has not finished.
+type loaderBacklog struct{ conn *bus.Conn }
+
+func (l loaderBacklog) LoaderBacklog(ctx context.Context) (int64, error) {
+	return l.conn.Backlog(ctx, LoaderConsumer.Stream, LoaderConsumer.Durable)
 }

@@ -416,14 +416,3 @@ func binaryBigints(rows pgx.Rows, n int) error {
 
 // int8Value is a non-NULL binary bigint.
 func int8Value(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) }
-
-// PartsBuilt is how many of the run's parts have their user status built (the planner paces its
-// plan on it).
-func (s *Store) PartsBuilt(ctx context.Context, run int64) (int64, error) {
-	var n int64
-	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM run_parts WHERE run_id = $1 AND built_at IS NOT NULL", run).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("parts built of run %d: %w", run, err)
-	}
-	return n, nil
-}
