@@ -48,7 +48,7 @@ type Config struct {
 	WorkBatchSize      int           // NETMON_WORK_BATCH_SIZE (5000): wallets per work item
 	UserBatchSize      int           // NETMON_USER_BATCH_SIZE (5000): users per snapshot batch
 	PartUsers          int           // NETMON_PART_USERS (100000): users per part of a clocks run's plan, whose user status is built as soon as it is fetched
-	PartsAhead         int           // NETMON_PARTS_AHEAD (2): parts' worth of messages the loader may have waiting when the planner starts a part (0: it never waits)
+	PartsAhead         int           // NETMON_PARTS_AHEAD (1): parts' worth of messages the loader may have waiting when the planner starts a part (0: it never waits)
 	FetchTimeout       time.Duration // NETMON_FETCH_TIMEOUT (10s): per HTTP attempt
 	FetchAttempts      int           // NETMON_FETCH_ATTEMPTS (3)
 	FetchConcurrency   int           // NETMON_FETCH_CONCURRENCY (16): work items in flight per fetcher
@@ -164,7 +164,7 @@ func Load(lookup func(string) (string, bool), readFile func(string) ([]byte, err
 		WorkBatchSize:      r.integer("NETMON_WORK_BATCH_SIZE", maxWorkBatch, 1, maxWorkBatch),
 		UserBatchSize:      r.integer("NETMON_USER_BATCH_SIZE", 5000, 1, 5000),
 		PartUsers:          r.integer("NETMON_PART_USERS", 100_000, 1, math.MaxInt32),
-		PartsAhead:         r.integer("NETMON_PARTS_AHEAD", 2, 0, math.MaxInt32),
+		PartsAhead:         r.integer("NETMON_PARTS_AHEAD", 1, 0, math.MaxInt32),
 		FetchTimeout:       r.duration("NETMON_FETCH_TIMEOUT", 10*time.Second, false),
 		FetchAttempts:      r.integer("NETMON_FETCH_ATTEMPTS", 3, 1, 10),
 		FetchConcurrency:   r.integer("NETMON_FETCH_CONCURRENCY", 16, 1, math.MaxInt),

@@ -46,7 +46,7 @@ func defaults() Config {
 		WorkBatchSize:     5000,
 		UserBatchSize:     5000,
 		PartUsers:         100_000,
-		PartsAhead:        2,
+		PartsAhead:        1,
 		FetchTimeout:      10 * time.Second,
 		FetchAttempts:     3,
 		FetchConcurrency:  16,
