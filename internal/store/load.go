@@ -200,12 +200,13 @@ func saveManifest(ctx context.Context, tx pgx.Tx, m *netmonv1.Manifest) error {
 		expected_work_items = $5, expected_wallet_checks = $6, discovery_seconds = $7,
 		cid_mode = coalesce(nullif($8, ''), 'off'), expected_cid_batches = $9, snapshot_cids = $10,
 		sampled_cids = $11, cid_sample_rate = $12,
-		key_mode = nullif($13, ''), expected_key_batches = $14, population_keys = $15, sampled_keys = $16
+		key_mode = nullif($13, ''), expected_key_batches = $14, population_keys = $15, sampled_keys = $16,
+		expected_parts = $17
 		WHERE run_id = $1`,
 		m.GetRunId(), m.GetUserBatches(), m.GetUsers(), m.GetContentNodes(), m.GetWorkItems(),
 		m.GetWalletChecks(), m.GetDiscoveryDuration().AsDuration().Seconds(),
 		m.GetCidChecks(), m.GetCidBatches(), m.GetSnapshotCids(), m.GetSampledCids(), m.GetCidSampleRate(),
-		m.GetKeyMode(), m.GetKeyBatches(), m.GetPopulationKeys(), m.GetSampledKeys())
+		m.GetKeyMode(), m.GetKeyBatches(), m.GetPopulationKeys(), m.GetSampledKeys(), m.GetParts())
 	return err
 }
 
@@ -265,12 +266,14 @@ type Progress struct {
 	CIDBatches, ExpectedCIDBatches int64
 	// Key batches of a storage run written and promised (0 in clocks runs).
 	KeyBatches, ExpectedKeyBatches int64
+	// Part messages of a clocks run written and promised (0 in runs planned before parts).
+	Parts, ExpectedParts int64
 }
 
 // Complete reports whether everything the manifest promised has been written.
 func (p Progress) Complete() bool {
 	return p.ManifestSeen && p.NodesLoaded && p.UserBatches >= p.ExpectedUserBatches && p.Results >= p.ExpectedWorkItems &&
-		p.CIDBatches >= p.ExpectedCIDBatches && p.KeyBatches >= p.ExpectedKeyBatches
+		p.CIDBatches >= p.ExpectedCIDBatches && p.KeyBatches >= p.ExpectedKeyBatches && p.Parts >= p.ExpectedParts
 }
 
 func progress(ctx context.Context, q pgx.Tx, run int64, lock bool) (Progress, error) {
@@ -278,12 +281,13 @@ func progress(ctx context.Context, q pgx.Tx, run int64, lock bool) (Progress, er
 	var expUB, expWI *int64
 	var loadedAt *time.Time
 	sql := `SELECT status, expected_user_batches, expected_work_items, created_at, loaded_at,
-		coalesce(expected_cid_batches, 0), coalesce(expected_key_batches, 0) FROM runs WHERE run_id = $1`
+		coalesce(expected_cid_batches, 0), coalesce(expected_key_batches, 0), coalesce(expected_parts, 0)
+		FROM runs WHERE run_id = $1`
 	if lock {
 		sql += " FOR UPDATE"
 	}
 	if err := q.QueryRow(ctx, sql, run).Scan(&p.Status, &expUB, &expWI, &p.CreatedAt, &loadedAt, &p.ExpectedCIDBatches,
-		&p.ExpectedKeyBatches); err != nil {
+		&p.ExpectedKeyBatches, &p.ExpectedParts); err != nil {
 		return p, err
 	}
 	if expUB != nil && expWI != nil {
@@ -298,8 +302,9 @@ func progress(ctx context.Context, q pgx.Tx, run int64, lock bool) (Progress, er
 		(SELECT count(*) FROM fetch_results WHERE run_id = $1),
 		EXISTS (SELECT 1 FROM loaded_batches WHERE run_id = $1 AND kind = 'nodes'),
 		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind = 'cids'),
-		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind = 'keys')`, run).
-		Scan(&p.UserBatches, &p.Results, &p.NodesLoaded, &p.CIDBatches, &p.KeyBatches)
+		(SELECT count(*) FROM loaded_batches WHERE run_id = $1 AND kind = 'keys'),
+		(SELECT count(*) FROM run_parts WHERE run_id = $1 AND user_batches IS NOT NULL)`, run).
+		Scan(&p.UserBatches, &p.Results, &p.NodesLoaded, &p.CIDBatches, &p.KeyBatches, &p.Parts)
 	return p, err
 }
 

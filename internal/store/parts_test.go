@@ -143,13 +143,18 @@ func TestUserStatusByPart(t *testing.T) {
 	saveUsers(1, 2, &netmonv1.User{UserId: 5, Wallet: "0xaa", PrimarySpId: sp(2), Secondary1SpId: sp(3), Secondary2SpId: sp(1)},
 		&netmonv1.User{UserId: 6, Wallet: " " + strings.ToUpper(long) + " ", PrimarySpId: sp(1), Secondary1SpId: sp(2)},
 		&netmonv1.User{UserId: 7, Wallet: "0xAA", PrimarySpId: sp(1), Secondary1SpId: sp(2)}) // user 5's wallet
-	must(st.SavePart(ctx, &netmonv1.Part{RunId: run, Part: 1, FirstUserBatch: 2, UserBatches: 1, Users: 3, WorkItems: 3}))
 	saveResult(result(run, 1, 2, 1, "0xaa=6"))
 	saveResult(result(run, 1, 1, 2, "0xaa=7", long+"=11"))
 	failed := result(run, 1, 3, 1, "0xaa=-2")
 	failed.Outcome = netmonv1.Outcome_OUTCOME_TIMEOUT
 	saveResult(failed)
 	must(st.SaveManifest(ctx, &netmonv1.Manifest{RunId: run, UserBatches: 3, Users: 7, ContentNodes: 3, WorkItems: 7, Parts: 2}))
+	// Every batch and result is in, but not part 1's Part message: the run waits for it, as for
+	// anything else the manifest promised.
+	if loaded, err := st.TryFinishLoad(ctx, run); err != nil || loaded {
+		t.Fatalf("TryFinishLoad before part 1's Part message: loaded %v, %v", loaded, err)
+	}
+	must(st.SavePart(ctx, &netmonv1.Part{RunId: run, Part: 1, FirstUserBatch: 2, UserBatches: 1, Users: 3, WorkItems: 3}))
 	loaded, err := st.TryFinishLoad(ctx, run)
 	must(err)
 	if !loaded {
