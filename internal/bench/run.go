@@ -274,8 +274,8 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 			"ETH_REGISTRY_ADDRESS="+simnet.RegistryAddress)
 	}
 	if spec.FetchersAfterPlan {
-		// The plan must be queued whole before the fetchers start: the planner must not wait for
-		// the loader to build parts (it would wait out its stall bound for nothing).
+		// The plan must be queued whole before the fetchers start: the planner must not pace
+		// itself on a loader that is not meant to keep up yet.
 		env = append(env, "NETMON_PARTS_AHEAD=0")
 	}
 	env = append(env, spec.Env...)
