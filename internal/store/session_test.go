@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/audius-netmon/netmon/internal/testenv"
 )
 
@@ -17,31 +19,29 @@ func TestSessionsWithoutJIT(t *testing.T) {
 	if strings.Contains(url, "?") {
 		sep = "&"
 	}
+	jit := func(pool *pgxpool.Pool) string {
+		t.Helper()
+		var got string
+		if err := pool.QueryRow(ctx, "SHOW jit").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
 	for _, c := range []struct{ url, want string }{{url, "off"}, {url + sep + "jit=on", "on"}} {
 		s, err := Open(ctx, c.url, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got string
-		err = s.pool.QueryRow(ctx, "SHOW jit").Scan(&got)
+		got := jit(s.pool)
 		s.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != c.want {
-			t.Errorf("%s: jit = %s, want %s", c.url, got, c.want)
-		}
 		d, err := OpenDiscovery(ctx, c.url)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = d.pool.QueryRow(ctx, "SHOW jit").Scan(&got)
+		gotDiscovery := jit(d.pool)
 		d.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != c.want {
-			t.Errorf("discovery %s: jit = %s, want %s", c.url, got, c.want)
+		if got != c.want || gotDiscovery != c.want {
+			t.Errorf("%s: jit = %s in the NM DB's sessions, %s in discovery's; want %s", c.url, got, gotDiscovery, c.want)
 		}
 	}
 }
