@@ -57,32 +57,73 @@ type cidBatch struct {
 	seen  map[string]struct{}
 }
 
-// planCIDs streams the snapshot's CIDs (all, or the deterministic sample) and emits the CID
-// snapshot batches and, per content node of the owner's replica set and route, CID work items of
-// distinct CIDs. It fills the manifest's CID fields and adds the CID work items to its work items.
-// With CID checks off it reads nothing and emits nothing.
-func (p *Planner) planCIDs(ctx context.Context, run int64, snap *store.Snapshot, emit Emitter,
-	nodes []store.DiscoveryNode, m *netmonv1.Manifest) error {
-	mode := p.opts.CIDChecks
-	m.CidChecks = mode
-	switch mode {
-	case CIDChecksOff:
-		return nil
-	case CIDChecksAll, CIDChecksSample:
-	default:
-		return fmt.Errorf("plan run %d: CID checks %q: want off, all or sample", run, mode)
-	}
-	threshold := store.SampleAll
-	m.CidSampleRate = 1
-	if mode == CIDChecksSample {
-		n, err := snap.CIDCount(ctx)
-		if err != nil {
-			return err
-		}
-		m.SnapshotCids = n
-		m.CidSampleRate, threshold = SampleRate(n, p.opts.CIDSampleSize)
-	}
+// cidReadAhead is how many CID rows a CID read holds for the plan before its query waits: the
+// read runs beside the clock plan, and the rows wait for the plan to get to them.
+var cidReadAhead = 10_000
 
+// cidRead is a read of the CID snapshot (all of it, or in sample mode its count and then the
+// sample of the target size drawn from it) by a goroutine of its own, on a snapshot no other
+// statement uses, so that it runs beside the clock plan; its rows wait in a channel until
+// planCIDs takes them.
+type cidRead struct {
+	rows   chan store.DiscoveryCID
+	cancel context.CancelFunc
+	done   chan struct{}
+	// Set before rows is closed: the snapshot's CID rows (sample mode), the sampling threshold,
+	// and the read's error.
+	n, threshold int64
+	rate         float64
+	err          error
+}
+
+// checkCIDMode checks a CID check mode; off reads and emits nothing about CIDs.
+func checkCIDMode(run int64, mode string) error {
+	switch mode {
+	case CIDChecksOff, CIDChecksAll, CIDChecksSample:
+		return nil
+	}
+	return fmt.Errorf("plan run %d: CID checks %q: want off, all or sample", run, mode)
+}
+
+// startCIDRead starts reading the CID snapshot of the plan's mode on snap; end is called when the
+// read is over. stop ends it early.
+func (p *Planner) startCIDRead(ctx context.Context, snap *store.Snapshot, end func()) *cidRead {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &cidRead{rows: make(chan store.DiscoveryCID, cidReadAhead), cancel: cancel, done: make(chan struct{}),
+		threshold: store.SampleAll, rate: 1}
+	go func() {
+		defer close(r.done)
+		defer end()
+		defer close(r.rows)
+		if p.opts.CIDChecks == CIDChecksSample {
+			if r.n, r.err = snap.CIDCount(ctx); r.err != nil {
+				return
+			}
+			r.rate, r.threshold = SampleRate(r.n, p.opts.CIDSampleSize)
+		}
+		r.err = snap.CIDs(ctx, r.threshold, func(c store.DiscoveryCID) error {
+			select {
+			case r.rows <- c:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	return r
+}
+
+// stop ends the read, if it is still going, and waits for its goroutine.
+func (r *cidRead) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// planCIDs takes the CID rows of read and emits the CID snapshot batches and, per content node of
+// the owner's replica set and route, CID work items of distinct CIDs. It fills the manifest's CID
+// fields and adds the CID work items to its work items.
+func (p *Planner) planCIDs(ctx context.Context, run int64, read *cidRead, emit Emitter,
+	nodes []store.DiscoveryNode, m *netmonv1.Manifest) error {
 	batches := make(map[int64]*[3]*cidBatch, len(nodes))
 	for _, n := range nodes {
 		var rb [3]*cidBatch
@@ -113,7 +154,7 @@ func (p *Planner) planCIDs(ctx context.Context, run int64, snap *store.Snapshot,
 			return message.CIDsOut(&netmonv1.CIDBatch{RunId: run, Batch: n, Cids: rows})
 		}}
 
-	err := snap.CIDs(ctx, threshold, func(c store.DiscoveryCID) error {
+	for c := range read.rows {
 		m.SampledCids++
 		route := CIDRoute(c.Type)
 		if err := snapshot.add(ctx, &netmonv1.CID{UserId: c.UserID, Type: c.Type, Cid: c.CID, Route: route}); err != nil {
@@ -140,10 +181,9 @@ func (p *Planner) planCIDs(ctx context.Context, run int64, snap *store.Snapshot,
 				}
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+	}
+	if read.err != nil {
+		return read.err
 	}
 	if err := snapshot.flush(ctx); err != nil {
 		return err
@@ -158,7 +198,8 @@ func (p *Planner) planCIDs(ctx context.Context, run int64, snap *store.Snapshot,
 			}
 		}
 	}
-	if mode == CIDChecksAll {
+	m.CidChecks, m.SnapshotCids, m.CidSampleRate = p.opts.CIDChecks, read.n, read.rate
+	if p.opts.CIDChecks == CIDChecksAll {
 		m.SnapshotCids = m.SampledCids
 	}
 	return nil

@@ -1,6 +1,8 @@
 package planner_test
 
 import (
+	"context"
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -147,6 +149,49 @@ func TestPlanCIDSample(t *testing.T) {
 	for i := range a {
 		if a[i].ID != b[i].ID || !proto.Equal(a[i].Msg, b[i].Msg) {
 			t.Fatalf("CID item %d differs between two plans of the same snapshot: %v / %v", i, a[i].Msg, b[i].Msg)
+		}
+	}
+}
+
+// failingEmitter fails every Emit after the first ok messages.
+type failingEmitter struct {
+	recorder
+	ok int
+}
+
+var errEmit = errors.New("the bus is gone")
+
+func (f *failingEmitter) Emit(ctx context.Context, o message.Out) error {
+	if len(f.outs) >= f.ok {
+		return errEmit
+	}
+	return f.recorder.Emit(ctx, o)
+}
+
+// TestPlanCIDsEndWithThePlan: a plan that fails while the CID snapshot is being read beside it
+// (here the bus, before the clock plan is out) ends that read too, even when its rows wait for
+// the plan (a read-ahead of one row): Plan returns the failure, and the read's connection is
+// given back (closing the discovery pool waits for it).
+func TestPlanCIDsEndWithThePlan(t *testing.T) {
+	defer planner.SetCIDReadAhead(1)()
+	net, err := simnet.Build(cidScenario())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{planner.CIDChecksAll, planner.CIDChecksSample} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := planInto(t, net, planner.Options{UserBatchSize: 10, CIDChecks: mode, CIDSampleSize: 150,
+				Deadline: time.Hour}, &failingEmitter{ok: 5})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, errEmit) {
+				t.Errorf("CID checks %s: plan with a failing bus returned %v, want %v", mode, err, errEmit)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("CID checks %s: the plan did not end within a minute of its bus failing", mode)
 		}
 	}
 }

@@ -9,3 +9,11 @@ func SetPaceStall(d time.Duration) (restore func()) {
 	paceStall = d
 	return func() { paceStall = old }
 }
+
+// SetCIDReadAhead sets how many CID rows a CID read holds for the plan (cidReadAhead) and returns
+// a function that restores it.
+func SetCIDReadAhead(n int) (restore func()) {
+	old := cidReadAhead
+	cidReadAhead = n
+	return func() { cidReadAhead = old }
+}

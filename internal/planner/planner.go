@@ -151,6 +151,9 @@ func (p *Planner) runOut(run, block int64, created time.Time) message.Out {
 // created is the run's creation time.
 func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *store.Snapshot, list NodeList, emit Emitter) (*netmonv1.Manifest, error) {
 	start := time.Now()
+	if err := checkCIDMode(run, p.opts.CIDChecks); err != nil {
+		return nil, err
+	}
 	block, err := snap.BlockNumber(ctx)
 	if err != nil {
 		return nil, err
@@ -170,7 +173,19 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		return nil, err
 	}
 
-	m := &netmonv1.Manifest{RunId: run, ContentNodes: int64(len(nodes))}
+	m := &netmonv1.Manifest{RunId: run, ContentNodes: int64(len(nodes)), CidChecks: p.opts.CIDChecks}
+	// The CID snapshot is read beside the users, on a second connection in the same snapshot: its
+	// statements (a count of millions of CIDs, then the sample) take as long as a good part of the
+	// clock plan, and would otherwise come after it.
+	var cids *cidRead
+	if p.opts.CIDChecks != CIDChecksOff {
+		fork, end, err := snap.Fork(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cids = p.startCIDRead(ctx, fork, end)
+		defer cids.stop()
+	}
 	part := &netmonv1.Part{RunId: run}
 	var partMessages int64 // the last closed part's messages for the loader: user batches, results, Part
 	flushWork := func(b *nodeBatch) error {
@@ -257,8 +272,10 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	if err := closePart(); err != nil {
 		return nil, err
 	}
-	if err := p.planCIDs(ctx, run, snap, emit, nodes, m); err != nil {
-		return nil, err
+	if cids != nil {
+		if err := p.planCIDs(ctx, run, cids, emit, nodes, m); err != nil {
+			return nil, err
+		}
 	}
 	if unknownSlots > 0 {
 		p.log.Warn().Int64("run_id", run).Int64("slots", unknownSlots).

@@ -245,3 +245,75 @@ INSERT INTO tracks VALUES
 		}
 	}
 }
+
+// TestSnapshotFork: a fork reads the snapshot it was forked from, not the database as it is
+// when the fork starts, and runs its statements while the snapshot's own are open.
+func TestSnapshotFork(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.Database(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+CREATE TABLE users (user_id int, is_current bool, wallet text, creator_node_endpoint text, primary_id int, secondary_ids int[], metadata_multihash text,
+    profile_picture text, profile_picture_sizes text, cover_photo text, cover_photo_sizes text);
+CREATE TABLE tracks (track_id int, is_current bool, owner_id int NOT NULL, cover_art text, cover_art_sizes text,
+    metadata_multihash text, download jsonb, track_segments jsonb NOT NULL, is_delete bool);
+INSERT INTO users (user_id, is_current, metadata_multihash) VALUES (1, true, 'Qa'), (2, true, 'Qb');`); err != nil {
+		t.Fatal(err)
+	}
+	disc, err := store.OpenDiscovery(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disc.Close()
+	var before, inFork int64
+	var forked []string
+	err = disc.Read(ctx, func(s *store.Snapshot) error {
+		var err error
+		if before, err = s.CIDCount(ctx); err != nil {
+			return err
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO users (user_id, is_current, metadata_multihash) VALUES (3, true, 'Qc')`); err != nil {
+			return err
+		}
+		fork, end, err := s.Fork(ctx)
+		if err != nil {
+			return err
+		}
+		defer end()
+		if inFork, err = fork.CIDCount(ctx); err != nil {
+			return err
+		}
+		// The snapshot's users stream is open while the fork reads its CIDs.
+		return s.Users(ctx, func(store.DiscoveryUser) error {
+			if forked != nil {
+				return nil
+			}
+			forked = []string{}
+			return fork.CIDs(ctx, store.SampleAll, func(c store.DiscoveryCID) error {
+				forked = append(forked, c.CID)
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != 2 || inFork != 2 || !slices.Equal(forked, []string{"Qa", "Qb"}) {
+		t.Errorf("snapshot counted %d CIDs, its fork %d and read %v; want 2, 2 and [Qa Qb] (user 3 came after the snapshot)",
+			before, inFork, forked)
+	}
+	err = disc.Read(ctx, func(s *store.Snapshot) error {
+		n, err := s.CIDCount(ctx)
+		if err == nil && n != 3 {
+			t.Errorf("a new snapshot counts %d CIDs, want 3", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

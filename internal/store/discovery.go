@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"regexp"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -55,7 +56,8 @@ type DiscoveryUser struct {
 
 // Snapshot is one consistent read of discovery, valid inside Discovery.Read's callback.
 type Snapshot struct {
-	tx pgx.Tx
+	tx   pgx.Tx
+	pool *pgxpool.Pool
 }
 
 // Read runs fn inside one REPEATABLE READ, READ ONLY transaction, so everything fn reads comes
@@ -66,10 +68,46 @@ func (d *Discovery) Read(ctx context.Context, fn func(*Snapshot) error) error {
 		return fmt.Errorf("discovery snapshot: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	if err := fn(&Snapshot{tx: tx}); err != nil {
+	if err := fn(&Snapshot{tx: tx, pool: d.pool}); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// snapshotID is what pg_export_snapshot returns: hexadecimal numbers joined by dashes.
+var snapshotID = regexp.MustCompile(`^[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+$`)
+
+// Fork opens a second reader of the same snapshot on a connection of its own: s's snapshot is
+// exported (pg_export_snapshot) and imported by a new REPEATABLE READ, READ ONLY transaction (SET
+// TRANSACTION SNAPSHOT), so two statements of one consistent read can run at once. end closes the
+// fork; call it before Read's callback returns. Works on a standby too (Postgres 10 and later).
+func (s *Snapshot) Fork(ctx context.Context) (fork *Snapshot, end func(), err error) {
+	var id string
+	if err := s.tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&id); err != nil {
+		return nil, nil, fmt.Errorf("discovery: export snapshot: %w", err)
+	}
+	if !snapshotID.MatchString(id) {
+		return nil, nil, fmt.Errorf("discovery: export snapshot: unexpected snapshot id %q", id)
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("discovery: second connection: %w", err)
+	}
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err == nil {
+		_, err = tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+id+"'")
+	}
+	end = func() {
+		if tx != nil {
+			tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+		}
+		conn.Release()
+	}
+	if err != nil {
+		end()
+		return nil, nil, fmt.Errorf("discovery: import snapshot %s: %w", id, err)
+	}
+	return &Snapshot{tx: tx, pool: s.pool}, end, nil
 }
 
 // Query runs a query inside the snapshot (for readers of discovery outside this package, such as

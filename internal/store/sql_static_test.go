@@ -32,6 +32,8 @@ var sqlBuilders = map[string]string{
 		"partitionName (an int64 run id)",
 	"admin.go CreateDatabase": "CREATE and DROP DATABASE: the name quoted with pgx.Identifier.Sanitize, and it comes " +
 		"from the operator's configuration (DDL takes no parameters)",
+	"discovery.go Fork": "SET TRANSACTION SNAPSHOT of the id pg_export_snapshot returned, checked against snapshotID " +
+		"(hexadecimal numbers and dashes; SET takes no parameters)",
 	"discovery_cid.go CIDCount": "cidSnapshotSQL with a filter from cidFilter, which picks one of two constant fragments",
 	"discovery_cid.go CIDs":     "as CIDCount, plus the constant sampleBelow; the threshold is the parameter $1",
 	"copy.go copyIn": "COPY into a table and columns named by the store's constants (partitionName of an int64 " +
@@ -43,7 +45,7 @@ var sqlBuilders = map[string]string{
 }
 
 // sqlKeyword spots SQL in a string literal.
-var sqlKeyword = regexp.MustCompile(`\b(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|FROM|WHERE|VALUES|FOR UPDATE|AND|PARTITION|ANALYZE|COPY)\b`)
+var sqlKeyword = regexp.MustCompile(`\b(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|FROM|WHERE|VALUES|FOR UPDATE|AND|PARTITION|ANALYZE|COPY|SET)\b`)
 
 // TestSQLBuiltOnlyFromConstants finds, in the store package's code, every place that builds a
 // string from SQL text at run time (fmt.Sprintf and friends, +, strings.Builder) and requires it
