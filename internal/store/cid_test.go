@@ -149,7 +149,7 @@ INSERT INTO users VALUES
     (2, true, 'b', '0xb', '', 2, '{1}', 'Qgone', 'Qgonepp', NULL, NULL, NULL, true),
     (3, true, 'c', '0xc', NULL, NULL, NULL, '', 'Q3pp', NULL, NULL, 'Q3cps', false);
 INSERT INTO tracks VALUES
-    (10, true, 't', 1, 'Qca', NULL, 'Qtm', '{"cid": "Qdl", "is_downloadable": true}', '[{"multihash": "Qs0", "duration": 6}, {"multihash": "Qs1"}]', false),
+    (10, true, 't', 1, 'Qca', NULL, 'Qtm', '{"cid": "Qdl", "is_downloadable": true}', '[{"multihash": "Qs0", "duration": 6}, {"duration": 3}, {"multihash": ""}, {"multihash": null}, {"multihash": "Qs1"}]', false),
     (11, true, 't', 1, NULL, 'Qcas', 'Qtm2', '{"cid": null}', '[]', false),
     (12, true, 't', 1, NULL, NULL, 'Qdeleted', NULL, '[{"multihash": "Qsdel"}]', true),
     (10, false, 'o', 1, NULL, NULL, 'Qoldtrack', NULL, '[]', false),

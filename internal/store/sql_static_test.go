@@ -34,8 +34,9 @@ var sqlBuilders = map[string]string{
 		"from the operator's configuration (DDL takes no parameters)",
 	"discovery.go Fork": "SET TRANSACTION SNAPSHOT of the id pg_export_snapshot returned, checked against snapshotID " +
 		"(hexadecimal numbers and dashes; SET takes no parameters)",
-	"discovery_cid.go CIDCount": "cidSnapshotSQL with a filter from cidFilter, which picks one of two constant fragments",
-	"discovery_cid.go CIDs":     "as CIDCount, plus the constant sampleBelow; the threshold is the parameter $1",
+	"discovery_cid.go CIDCount": "cidCountSQL with a filter from cidFilter, which picks one of two constant fragments",
+	"discovery_cid.go CIDs": "cidSnapshotSQL with cidFilter's filter, as CIDCount, plus the constant sampleBelow; " +
+		"the threshold is the parameter $1",
 	"copy.go copyIn": "COPY into a table and columns named by the store's constants (partitionName of an int64 " +
 		"run id), each quoted with pgx.Identifier.Sanitize; the rows travel as COPY data",
 	"metrics.go valuesList":      "a VALUES list of the outcome names (constants from the protobuf enum), quotes doubled",
