@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/audius-netmon/netmon/internal/message"
 	"github.com/audius-netmon/netmon/internal/store"
@@ -58,19 +57,14 @@ type cidBatch struct {
 	seen  map[string]struct{}
 }
 
-// cidReadAhead is how many CID rows a CID read holds for the plan before its queries wait: the
+// cidReadAhead is how many CID rows a CID read holds for the plan before its query waits: the
 // read runs beside the clock plan, and the rows wait for the plan to get to them.
 var cidReadAhead = 10_000
 
-// cidShards is how many statements read the CID rows at once, each on its own connection: the
-// sample's MD5 of every CID of the snapshot is most of the read, and one Postgres backend would
-// do it alone after the clock plan, on one core.
-const cidShards = 2
-
 // cidRead is a read of the CID snapshot (all of it, or in sample mode its count and then the
-// sample of the target size drawn from it) by goroutines of its own, on forks of the plan's
-// snapshot no other statement uses, so that it runs beside the clock plan; its rows wait in a
-// channel until planCIDs takes them.
+// sample of the target size drawn from it) by a goroutine of its own, on a snapshot no other
+// statement uses, so that it runs beside the clock plan; its rows wait in a channel until
+// planCIDs takes them.
 type cidRead struct {
 	rows   chan store.DiscoveryCID
 	cancel context.CancelFunc
@@ -91,10 +85,9 @@ func checkCIDMode(run int64, mode string) error {
 	return fmt.Errorf("plan run %d: CID checks %q: want off, all or sample", run, mode)
 }
 
-// startCIDRead starts reading the CID snapshot of the plan's mode: the count on the first fork,
-// then one shard of the rows on each fork, merged in user_id order. end is called when the read
-// is over. stop ends it early.
-func (p *Planner) startCIDRead(ctx context.Context, forks []*store.Snapshot, end func()) *cidRead {
+// startCIDRead starts reading the CID snapshot of the plan's mode on snap; end is called when the
+// read is over. stop ends it early.
+func (p *Planner) startCIDRead(ctx context.Context, snap *store.Snapshot, end func()) *cidRead {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &cidRead{rows: make(chan store.DiscoveryCID, cidReadAhead), cancel: cancel, done: make(chan struct{}),
 		threshold: store.SampleAll, rate: 1}
@@ -103,100 +96,24 @@ func (p *Planner) startCIDRead(ctx context.Context, forks []*store.Snapshot, end
 		defer end()
 		defer close(r.rows)
 		if p.opts.CIDChecks == CIDChecksSample {
-			if r.n, r.err = forks[0].CIDCount(ctx); r.err != nil {
+			if r.n, r.err = snap.CIDCount(ctx); r.err != nil {
 				return
 			}
 			r.rate, r.threshold = SampleRate(r.n, p.opts.CIDSampleSize)
 		}
-		r.err = mergeShards(ctx, len(forks), func(ctx context.Context, k int, send func(store.DiscoveryCID) error) error {
-			return forks[k].CIDs(ctx, r.threshold, store.Shard{K: int64(k), N: int64(len(forks))}, send)
-		}, r.rows)
+		r.err = snap.CIDs(ctx, r.threshold, func(c store.DiscoveryCID) error {
+			select {
+			case r.rows <- c:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
 	}()
 	return r
 }
 
-// shardReader reads shard k, passing its rows to send in user_id order.
-type shardReader func(ctx context.Context, k int, send func(store.DiscoveryCID) error) error
-
-// mergeShards runs read for shards 0 … n-1 at once and sends their rows to out in user_id order:
-// every CID of a user is in one shard, and each shard comes in user_id order, so taking the next
-// row of the shard with the lowest user_id gives the order of one statement over them all. The
-// first shard to fail ends the others, and its error is returned.
-func mergeShards(ctx context.Context, n int, read shardReader, out chan<- store.DiscoveryCID) error {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	var failed error
-	var once sync.Once
-	fail := func(err error) {
-		once.Do(func() {
-			failed = err
-			cancel()
-		})
-	}
-	shards := make([]chan store.DiscoveryCID, n)
-	for k := range n {
-		rows := make(chan store.DiscoveryCID, max(1, cidReadAhead/n))
-		shards[k] = rows
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(rows) // after fail: a shard seen closed has its error recorded
-			err := read(ctx, k, func(c store.DiscoveryCID) error {
-				select {
-				case rows <- c:
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			})
-			if err != nil {
-				fail(err)
-			}
-		}()
-	}
-	heads := make([]*store.DiscoveryCID, n)
-	next := func(k int) {
-		if c, ok := <-shards[k]; ok {
-			heads[k] = &c
-		} else {
-			heads[k] = nil
-		}
-	}
-	for k := range shards {
-		next(k)
-	}
-	for {
-		if ctx.Err() != nil {
-			wg.Wait()
-			if failed != nil {
-				return failed
-			}
-			return ctx.Err()
-		}
-		low := -1
-		for k, h := range heads {
-			if h != nil && (low < 0 || h.UserID < heads[low].UserID) {
-				low = k
-			}
-		}
-		if low < 0 {
-			wg.Wait()
-			return failed
-		}
-		select {
-		case out <- *heads[low]:
-		case <-ctx.Done():
-			continue
-		}
-		next(low)
-	}
-}
-
-// stop ends the read, if it is still going, and waits for its goroutines.
+// stop ends the read, if it is still going, and waits for its goroutine.
 func (r *cidRead) stop() {
 	r.cancel()
 	<-r.done

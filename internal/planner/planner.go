@@ -179,11 +179,11 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	// clock plan, and would otherwise come after it.
 	var cids *cidRead
 	if p.opts.CIDChecks != CIDChecksOff {
-		forks, end, err := forkSnapshot(ctx, snap, cidShards)
+		fork, end, err := snap.Fork(ctx)
 		if err != nil {
 			return nil, err
 		}
-		cids = p.startCIDRead(ctx, forks, end)
+		cids = p.startCIDRead(ctx, fork, end)
 		defer cids.stop()
 	}
 	part := &netmonv1.Part{RunId: run}
@@ -282,26 +282,6 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 			Msg("replica slots name SP ids missing from the content-node list; they count as not answered (-2)")
 	}
 	return finish(ctx, emit, m, list.Took+time.Since(start))
-}
-
-// forkSnapshot opens n forks of snap (store.Snapshot.Fork); end closes them all.
-func forkSnapshot(ctx context.Context, snap *store.Snapshot, n int) ([]*store.Snapshot, func(), error) {
-	var forks []*store.Snapshot
-	var ends []func()
-	end := func() {
-		for _, e := range ends {
-			e()
-		}
-	}
-	for range n {
-		f, e, err := snap.Fork(ctx)
-		if err != nil {
-			end()
-			return nil, nil, err
-		}
-		forks, ends = append(forks, f), append(ends, e)
-	}
-	return forks, end, nil
 }
 
 // waitForLoader waits until the loader's backlog is at most limit messages, after making sure

@@ -168,13 +168,13 @@ INSERT INTO tracks VALUES
 		CID  string
 		Set  [3]int64
 	}
-	read := func(threshold int64, shard store.Shard) (rows []row, count int64) {
+	read := func(threshold int64) (rows []row, count int64) {
 		err := disc.Read(ctx, func(s *store.Snapshot) error {
 			var err error
 			if count, err = s.CIDCount(ctx); err != nil {
 				return err
 			}
-			return s.CIDs(ctx, threshold, shard, func(c store.DiscoveryCID) error {
+			return s.CIDs(ctx, threshold, func(c store.DiscoveryCID) error {
 				r := row{User: c.UserID, Type: store.CIDTypeName(c.Type), CID: c.CID}
 				for k, sp := range []*int64{c.Primary, c.Secondary1, c.Secondary2} {
 					if sp != nil {
@@ -190,7 +190,7 @@ INSERT INTO tracks VALUES
 		}
 		return rows, count
 	}
-	rows, count := read(store.SampleAll, store.AllCIDs)
+	rows, count := read(store.SampleAll)
 	set1, none := [3]int64{1, 2, 3}, [3]int64{}
 	want := []row{
 		{1, "metadata", "Qum", set1}, {1, "image", "Qucp", set1}, {1, "dir", "Qupd", set1},
@@ -222,25 +222,10 @@ INSERT INTO tracks VALUES
 		}
 	}
 
-	// Shards by user id modulo 3: user 3 in shard 0, user 1 in shard 1, nothing in shard 2; each
-	// shard is its users' rows of the whole snapshot, in the same order.
-	for k, users := range [][]int64{{3}, {1}, nil} {
-		shard, _ := read(store.SampleAll, store.Shard{K: int64(k), N: 3})
-		var wantShard []row
-		for _, r := range rows {
-			if slices.Contains(users, r.User) {
-				wantShard = append(wantShard, r)
-			}
-		}
-		if diff := cmp.Diff(wantShard, shard); diff != "" {
-			t.Errorf("shard %d of 3 (-want +got):\n%s", k, diff)
-		}
-	}
-
 	// Sampling keeps exactly the CIDs whose MD5 prefix is below the threshold, as a number (0xf...
 	// has hex letters in it: those of the digests and the threshold's must compare as numbers).
 	for _, threshold := range []int64{1 << 31, 0xf0000000} {
-		sampled, _ := read(threshold, store.AllCIDs)
+		sampled, _ := read(threshold)
 		var wantSample []string
 		for _, r := range want {
 			d := md5.Sum([]byte(r.CID))
@@ -308,7 +293,7 @@ INSERT INTO users (user_id, is_current, metadata_multihash) VALUES (1, true, 'Qa
 				return nil
 			}
 			forked = []string{}
-			return fork.CIDs(ctx, store.SampleAll, store.AllCIDs, func(c store.DiscoveryCID) error {
+			return fork.CIDs(ctx, store.SampleAll, func(c store.DiscoveryCID) error {
 				forked = append(forked, c.CID)
 				return nil
 			})

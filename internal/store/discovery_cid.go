@@ -26,14 +26,14 @@ const SampleAll = int64(1) << 32
 // that are not deactivated, and of their current tracks that are not deleted. JSON values are read
 // with ->>, so they come without their quotes; NULL, JSON null and empty values, and the legacy
 // profile_picture '0', are left out. %s is the users filter for deactivated users (empty when
-// discovery has no is_deactivated column); $1 and $2 pick a shard (Shard). Tracks are joined to their owners before they are
+// discovery has no is_deactivated column). Tracks are joined to their owners before they are
 // spread into CIDs (the OFFSET 0 fence): the other way round, at a million users, Postgres hashed
 // the 3M track CIDs and spilled them to disk in 512 batches (docs/benchmarks.md).
 const cidSnapshotSQL = `
 WITH u AS (
     SELECT DISTINCT ON (user_id) user_id, primary_id, secondary_ids[1] AS s1, secondary_ids[2] AS s2,
            metadata_multihash, profile_picture, profile_picture_sizes, cover_photo, cover_photo_sizes
-    FROM users WHERE is_current %s AND ((user_id %% $1) + $1) %% $1 = $2
+    FROM users WHERE is_current %s
     ORDER BY user_id
 ), c AS (
     SELECT u.user_id, 0 AS src, 0::bigint AS track_id, x.ord, x.type, x.cid, u.primary_id, u.s1, u.s2
@@ -60,11 +60,11 @@ WITH u AS (
 )`
 
 // sampleBelow is the SQL condition that a CID's sampling hash, the first 32 bits of its MD5 as an
-// unsigned number, is below $3. A CID is in a sample of rate r when its hash is below
+// unsigned number, is below $1. A CID is in a sample of rate r when its hash is below
 // floor(r * 2^32); the rule depends only on the CID string, so the same CIDs are drawn from one
 // night to the next. The hash's 8 hex digits are compared as text with the threshold's (sampleArg):
 // the same order as the numbers', without converting each of the snapshot's millions of digests.
-const sampleBelow = `left(md5(c.cid), 8) COLLATE "C" < $3`
+const sampleBelow = `left(md5(c.cid), 8) COLLATE "C" < $1`
 
 // sampleArg is threshold (below 2^32) as sampleBelow compares it: 8 lower-case hex digits.
 func sampleArg(threshold int64) string { return fmt.Sprintf("%08x", threshold) }
@@ -120,22 +120,9 @@ func (s *Snapshot) CIDCount(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// Shard is the part K (0 ≤ K < N) of a snapshot's CIDs whose users' ids are K modulo N: every
-// CID of a user is in the same shard, so shards read at once on forks of one snapshot
-// (Snapshot.Fork) merge by user_id into the whole snapshot's order. AllCIDs is the one shard
-// of everything.
-type Shard struct{ K, N int64 }
-
-// AllCIDs is the whole snapshot as one shard.
-var AllCIDs = Shard{K: 0, N: 1}
-
-// CIDs streams the CID rows of shard whose sampling hash is below threshold (SampleAll: every
-// row) to fn, in user_id order (a user's own CIDs, then its tracks' in track_id order), one at a
-// time.
-func (s *Snapshot) CIDs(ctx context.Context, threshold int64, shard Shard, fn func(DiscoveryCID) error) error {
-	if shard.N < 1 || shard.K < 0 || shard.K >= shard.N {
-		return fmt.Errorf("discovery: cids: shard %d of %d", shard.K, shard.N)
-	}
+// CIDs streams the CID rows whose sampling hash is below threshold (SampleAll: every row) to fn,
+// in user_id order (a user's own CIDs, then its tracks' in track_id order), one at a time.
+func (s *Snapshot) CIDs(ctx context.Context, threshold int64, fn func(DiscoveryCID) error) error {
 	filter, err := s.cidFilter(ctx)
 	if err != nil {
 		return err
@@ -144,7 +131,7 @@ func (s *Snapshot) CIDs(ctx context.Context, threshold int64, shard Shard, fn fu
 SELECT c.user_id, c.type, c.cid, c.primary_id, c.s1, c.s2
 FROM c
 WHERE c.cid IS NOT NULL AND c.cid <> ''`
-	args := []any{shard.N, shard.K}
+	args := []any{}
 	if threshold < SampleAll {
 		q += " AND " + sampleBelow
 		args = append(args, sampleArg(threshold))

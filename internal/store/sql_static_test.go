@@ -36,7 +36,7 @@ var sqlBuilders = map[string]string{
 		"(hexadecimal numbers and dashes; SET takes no parameters)",
 	"discovery_cid.go CIDCount": "cidCountSQL with a filter from cidFilter, which picks one of two constant fragments",
 	"discovery_cid.go CIDs": "cidSnapshotSQL with cidFilter's filter, as CIDCount, plus the constant sampleBelow; " +
-		"the shard is $1 and $2, the threshold $3",
+		"the threshold is the parameter $1",
 	"copy.go copyIn": "COPY into a table and columns named by the store's constants (partitionName of an int64 " +
 		"run id), each quoted with pgx.Identifier.Sanitize; the rows travel as COPY data",
 	"metrics.go valuesList":      "a VALUES list of the outcome names (constants from the protobuf enum), quotes doubled",
