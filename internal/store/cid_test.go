@@ -131,18 +131,7 @@ func TestCIDMetricsAbsentWhenChecksOff(t *testing.T) {
 // sampling rule (the first 32 bits of the CID's MD5 below the threshold).
 func TestDiscoveryCIDs(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.Database(t)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `
-CREATE TABLE users (user_id int, is_current bool, txhash text, wallet text, creator_node_endpoint text,
-    primary_id int, secondary_ids int[], metadata_multihash text, profile_picture text,
-    profile_picture_sizes text, cover_photo text, cover_photo_sizes text, is_deactivated bool NOT NULL DEFAULT false);
-CREATE TABLE tracks (track_id int, is_current bool, txhash text, owner_id int NOT NULL, cover_art text,
-    cover_art_sizes text, metadata_multihash text, download jsonb, track_segments jsonb NOT NULL, is_delete bool);
+	url, _ := discoveryDB(t, `
 INSERT INTO users VALUES
     (1, true, 'a', '0xa', '', 1, '{2,3}', 'Qum', '0', 'Qupd', 'Qucp', NULL, false),
     (1, false, 'o', '0xa', '', 1, '{2,3}', 'Qold', NULL, NULL, NULL, NULL, false),
@@ -154,9 +143,7 @@ INSERT INTO tracks VALUES
     (12, true, 't', 1, NULL, NULL, 'Qdeleted', NULL, '[{"multihash": "Qsdel"}]', true),
     (10, false, 'o', 1, NULL, NULL, 'Qoldtrack', NULL, '[]', false),
     (13, true, 't', 2, NULL, NULL, 'Qdeactivated', NULL, '[{"multihash": "Qsdeact"}]', false),
-    (14, true, 't', 3, NULL, NULL, NULL, 'null', '{"not": "an array"}', false);`); err != nil {
-		t.Fatal(err)
-	}
+    (14, true, 't', 3, NULL, NULL, NULL, 'null', '{"not": "an array"}', false);`)
 	disc, err := store.OpenDiscovery(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -250,20 +237,7 @@ INSERT INTO tracks VALUES
 // when the fork starts, and runs its statements while the snapshot's own are open.
 func TestSnapshotFork(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.Database(t)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `
-CREATE TABLE users (user_id int, is_current bool, wallet text, creator_node_endpoint text, primary_id int, secondary_ids int[], metadata_multihash text,
-    profile_picture text, profile_picture_sizes text, cover_photo text, cover_photo_sizes text);
-CREATE TABLE tracks (track_id int, is_current bool, owner_id int NOT NULL, cover_art text, cover_art_sizes text,
-    metadata_multihash text, download jsonb, track_segments jsonb NOT NULL, is_delete bool);
-INSERT INTO users (user_id, is_current, metadata_multihash) VALUES (1, true, 'Qa'), (2, true, 'Qb');`); err != nil {
-		t.Fatal(err)
-	}
+	url, conn := discoveryDB(t, `INSERT INTO users (user_id, is_current, metadata_multihash) VALUES (1, true, 'Qa'), (2, true, 'Qb');`)
 	disc, err := store.OpenDiscovery(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -316,4 +290,29 @@ INSERT INTO users (user_id, is_current, metadata_multihash) VALUES (1, true, 'Qa
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// discoveryDB is a new database with discovery's users and tracks tables (the columns netmon
+// reads) and rows, and a connection to it.
+func discoveryDB(t *testing.T, rows string) (url string, conn *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	url = testenv.Database(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	if _, err := conn.Exec(ctx, `
+CREATE TABLE users (user_id int, is_current bool, txhash text, wallet text, creator_node_endpoint text,
+    primary_id int, secondary_ids int[], metadata_multihash text, profile_picture text,
+    profile_picture_sizes text, cover_photo text, cover_photo_sizes text, is_deactivated bool NOT NULL DEFAULT false);
+CREATE TABLE tracks (track_id int, is_current bool, txhash text, owner_id int NOT NULL, cover_art text,
+    cover_art_sizes text, metadata_multihash text, download jsonb, track_segments jsonb NOT NULL, is_delete bool);`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	return url, conn
 }
