@@ -71,9 +71,8 @@ func TestGoldenMetrics(t *testing.T) {
 		t.Run(c.mode, func(t *testing.T) {
 			t.Parallel()
 			slack := newSlackReceiver(t)
-			// Parts of one user batch: the user families add up the counts of three parts.
 			env := []string{"NETMON_CID_CHECKS=" + c.mode, "NETMON_WORK_BATCH_SIZE=150", "NETMON_USER_BATCH_SIZE=200",
-				"NETMON_PART_USERS=200", "NETMON_FETCH_TIMEOUT=2s", "SLACK_URL=" + slack.url}
+				"NETMON_FETCH_TIMEOUT=2s", "SLACK_URL=" + slack.url}
 			if c.size > 0 {
 				env = append(env, fmt.Sprintf("NETMON_CID_SAMPLE_SIZE=%d", c.size))
 			}

@@ -104,16 +104,15 @@ func (s *Store) TryBuildPart(ctx context.Context, run, part int64) (bool, error)
 	return built, nil
 }
 
-// summarizeParts gives the run's block-range indexes on users.part and user_status.part a summary
-// of every block range written since the last call, so a part's build reads its own users and
-// status rows and not the whole partitions (an unsummarised range is read by every query: correct,
-// but slow).
+// summarizeParts gives the run's block-range index on users.part a summary of every block range
+// written since the last call, so a part's build reads its own users and not the whole partition
+// (an unsummarised range is read by every query: correct, but slow).
 func summarizeParts(ctx context.Context, q interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }, run int64) error {
 	_, err := q.Exec(ctx, `SELECT brin_summarize_new_values(i.indexrelid)
 		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
-		WHERE a.amname = 'brin' AND i.indrelid IN ($1::regclass, $2::regclass)`, partitionName("users", run), partitionName("user_status", run))
+		WHERE a.amname = 'brin' AND i.indrelid = $1::regclass`, partitionName("users", run))
 	return err
 }
 
@@ -267,13 +266,12 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 	if err := readPartAnswers(ctx, tx, run, part, users); err != nil {
 		return err
 	}
-	rows := newCopyRows(10, len(users.rows)*98)
+	rows := newCopyRows(9, len(users.rows)*90)
 	for i := range users.rows {
 		r := &users.rows[i]
 		rows.row()
 		rows.int8(run)
 		rows.int8(r.user)
-		rows.int4(int32(part))
 		rows.bool(r.hasWallet)
 		for s := range 3 {
 			if r.sp[s] >= 0 {
@@ -290,14 +288,9 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 			}
 		}
 	}
-	err = copyIn(ctx, tx, partitionName("user_status", run), []string{"run_id", "user_id", "part", "has_wallet",
+	err = copyIn(ctx, tx, partitionName("user_status", run), []string{"run_id", "user_id", "has_wallet",
 		"primary_sp_id", "secondary1_sp_id", "secondary2_sp_id", "primary_clock", "secondary1_clock", "secondary2_clock"}, rows)
 	if err != nil {
-		return err
-	}
-	// The part's counts for the metric families, from the rows just written (count_part_users,
-	// migration 0010), so that the families add up counts instead of scanning the run's users.
-	if _, err := tx.Exec(ctx, "INSERT INTO user_counts SELECT $1, $2, c.* FROM count_part_users($1, $2) c", run, part); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, "RESET enable_seqscan"); err != nil {
