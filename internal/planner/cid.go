@@ -23,7 +23,7 @@ const maxCIDSnapshotBatch = 5000
 
 // SampleRate is the share of a snapshot of n CIDs that a sample of the target size keeps (1 when
 // the target covers the snapshot), and the sampling threshold it gives: a CID is in the sample
-// when the first 32 bits of its MD5, as an unsigned number, are below the threshold. Each CID is
+// when its sampling hash (hashtext, as an unsigned number) is below the threshold. Each CID is
 // drawn independently, so the sample's size is close to the target, not exactly it.
 func SampleRate(n, target int64) (rate float64, threshold int64) {
 	if n <= 0 || target >= n {

@@ -112,7 +112,7 @@ func TestPlanCIDs(t *testing.T) {
 	}
 }
 
-// TestPlanCIDSample: the sample is simnet's (the documented MD5 rule), and planning twice gives
+// TestPlanCIDSample: the sample is simnet's (the documented hashtext rule), and planning twice gives
 // the same messages.
 func TestPlanCIDSample(t *testing.T) {
 	net, err := simnet.Build(cidScenario())

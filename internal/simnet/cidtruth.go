@@ -1,9 +1,9 @@
 package simnet
 
 import (
-	"crypto/md5"
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"strconv"
 )
 
@@ -26,8 +26,7 @@ const (
 // the CID.
 //
 // With the sample mode only rows whose CID is in the sample count: with N rows and a target size
-// s < N, rate = s/N and the CID is in the sample when the first four bytes of its MD5 digest, as a
-// big-endian unsigned number, are below floor(rate * 2^32).
+// s < N, rate = s/N and the CID is in the sample when its SampleHash is below floor(rate * 2^32).
 type CIDTruth struct {
 	Mode         string  `json:"mode"`
 	SnapshotCIDs int64   `json:"snapshot_cids"`
@@ -56,8 +55,8 @@ type CIDNodeTruth struct {
 	MissedChecks int64 `json:"missed_cid_checks"`
 }
 
-// SampleThreshold is the sampling threshold of a target size over n rows: every CID whose MD5
-// prefix is below it is in the sample (1<<32 keeps everything).
+// SampleThreshold is the sampling threshold of a target size over n rows: every CID whose
+// SampleHash is below it is in the sample (1<<32 keeps everything).
 func SampleThreshold(n, target int64) (rate float64, threshold uint64) {
 	if n <= 0 || target >= n {
 		return 1, 1 << 32
@@ -71,8 +70,70 @@ func SampleThreshold(n, target int64) (rate float64, threshold uint64) {
 
 // InSample reports whether cid is below the sampling threshold.
 func InSample(cid string, threshold uint64) bool {
-	d := md5.Sum([]byte(cid))
-	return uint64(binary.BigEndian.Uint32(d[:4])) < threshold
+	return uint64(SampleHash(cid)) < threshold
+}
+
+// SampleHash is the sampling hash of a CID: PostgreSQL's hashtext of the string, as an unsigned
+// number (hashtext is Bob Jenkins' lookup3 hash of the bytes, as PostgreSQL's hash_bytes computes
+// it on a little-endian machine). It is written here from the algorithm, not read back from
+// Postgres, so the truth does not depend on the SQL it checks.
+func SampleHash(cid string) uint32 {
+	k := []byte(cid)
+	a := 0x9e3779b9 + uint32(len(k)) + 3923095
+	b, c := a, a
+	for ; len(k) >= 12; k = k[12:] {
+		a += binary.LittleEndian.Uint32(k)
+		b += binary.LittleEndian.Uint32(k[4:])
+		c += binary.LittleEndian.Uint32(k[8:])
+		a, b, c = lookup3Mix(a, b, c)
+	}
+	// The last 0–11 bytes as little-endian words; the lowest byte of c is left for the length.
+	var tail [12]byte
+	copy(tail[:], k)
+	a += binary.LittleEndian.Uint32(tail[:])
+	b += binary.LittleEndian.Uint32(tail[4:])
+	c += binary.LittleEndian.Uint32(tail[8:]) << 8
+	return lookup3Final(a, b, c)
+}
+
+func lookup3Mix(a, b, c uint32) (uint32, uint32, uint32) {
+	a -= c
+	a ^= bits.RotateLeft32(c, 4)
+	c += b
+	b -= a
+	b ^= bits.RotateLeft32(a, 6)
+	a += c
+	c -= b
+	c ^= bits.RotateLeft32(b, 8)
+	b += a
+	a -= c
+	a ^= bits.RotateLeft32(c, 16)
+	c += b
+	b -= a
+	b ^= bits.RotateLeft32(a, 19)
+	a += c
+	c -= b
+	c ^= bits.RotateLeft32(b, 4)
+	b += a
+	return a, b, c
+}
+
+func lookup3Final(a, b, c uint32) uint32 {
+	c ^= b
+	c -= bits.RotateLeft32(b, 14)
+	a ^= c
+	a -= bits.RotateLeft32(c, 11)
+	b ^= a
+	b -= bits.RotateLeft32(a, 25)
+	c ^= b
+	c -= bits.RotateLeft32(b, 16)
+	a ^= c
+	a -= bits.RotateLeft32(c, 4)
+	b ^= a
+	b -= bits.RotateLeft32(a, 14)
+	c ^= b
+	c -= bits.RotateLeft32(b, 24)
+	return c
 }
 
 // cidRow is one row of the CID snapshot.

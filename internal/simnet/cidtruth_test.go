@@ -306,3 +306,28 @@ func cidNode(rows []dbCID, answers map[cidKey]bool, mode string, size int64, sp 
 	}
 	return nt
 }
+
+// TestSampleHash holds the sampling hash to values PostgreSQL 15 gave for
+// `SELECT hashtext(s)::bigint & 4294967295` on x86-64 (2026-12-06): every tail length from 0 to
+// 11 bytes, a whole 12-byte word and more, and a CIDv0 and a CIDv1 string.
+func TestSampleHash(t *testing.T) {
+	for s, want := range map[string]uint32{
+		"":              2817148525,
+		"a":             1075015857,
+		"Qm":            2642435594,
+		"abc":           3509578647,
+		"abcd":          3901032492,
+		"abcde":         3849307716,
+		"abcdefgh":      2334039091,
+		"abcdefghi":     4202835807,
+		"abcdefghijk":   2811163603,
+		"abcdefghijkl":  2708880084,
+		"abcdefghijklm": 405849808,
+		"QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG":              1054849336,
+		"bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku": 1505456408,
+	} {
+		if got := SampleHash(s); got != want {
+			t.Errorf("SampleHash(%q) = %d, want %d", s, got, want)
+		}
+	}
+}

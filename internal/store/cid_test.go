@@ -2,14 +2,13 @@ package store_test
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/binary"
 	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/audius-netmon/netmon/internal/simnet"
 	"github.com/audius-netmon/netmon/internal/store"
 	"github.com/audius-netmon/netmon/internal/store/storetest"
 	"github.com/audius-netmon/netmon/internal/testenv"
@@ -128,7 +127,7 @@ func TestCIDMetricsAbsentWhenChecksOff(t *testing.T) {
 
 // TestDiscoveryCIDs reads the CID snapshot from a hand-written discovery database: spec §4's ten
 // sources, JSON values without quotes, deactivated users and deleted tracks left out, and the
-// sampling rule (the first 32 bits of the CID's MD5 below the threshold).
+// sampling rule (the CID's simnet.SampleHash below the threshold).
 func TestDiscoveryCIDs(t *testing.T) {
 	ctx := context.Background()
 	url, _ := discoveryDB(t, `
@@ -209,14 +208,13 @@ INSERT INTO tracks VALUES
 		}
 	}
 
-	// Sampling keeps exactly the CIDs whose MD5 prefix is below the threshold, as a number (0xf...
-	// has hex letters in it: those of the digests and the threshold's must compare as numbers).
+	// Sampling keeps exactly the CIDs whose hash is below the threshold, as an unsigned number
+	// (0xf0000000 keeps hashes that are negative as a signed int4, 1<<31 leaves them out).
 	for _, threshold := range []int64{1 << 31, 0xf0000000} {
 		sampled, _ := read(threshold)
 		var wantSample []string
 		for _, r := range want {
-			d := md5.Sum([]byte(r.CID))
-			if int64(binary.BigEndian.Uint32(d[:4])) < threshold {
+			if int64(simnet.SampleHash(r.CID)) < threshold {
 				wantSample = append(wantSample, r.CID)
 			}
 		}

@@ -59,15 +59,14 @@ WITH u AS (
     ) AS x
 )`
 
-// sampleBelow is the SQL condition that a CID's sampling hash, the first 32 bits of its MD5 as an
-// unsigned number, is below $1. A CID is in a sample of rate r when its hash is below
+// sampleBelow is the SQL condition that a CID's sampling hash, PostgreSQL's hashtext of it as an
+// unsigned 32-bit number, is below $1. A CID is in a sample of rate r when its hash is below
 // floor(r * 2^32); the rule depends only on the CID string, so the same CIDs are drawn from one
-// night to the next. The hash's 8 hex digits are compared as text with the threshold's (sampleArg):
-// the same order as the numbers', without converting each of the snapshot's millions of digests.
-const sampleBelow = `left(md5(c.cid), 8) COLLATE "C" < $1`
-
-// sampleArg is threshold (below 2^32) as sampleBelow compares it: 8 lower-case hex digits.
-func sampleArg(threshold int64) string { return fmt.Sprintf("%08x", threshold) }
+// night to the next. hashtext is the hash Postgres uses for its own hash tables: at a million
+// users the statement took about 5 s less than with MD5 (docs/benchmarks.md), and
+// simnet.SampleHash computes the same number in Go. COLLATE "C" makes it hash the bytes whatever
+// the column's collation.
+const sampleBelow = `(hashtext(c.cid COLLATE "C")::bigint & 4294967295) < $1`
 
 // cidFilter is the users condition for deactivated users, or "" when discovery has no
 // is_deactivated column (a discovery schema older than deactivation).
@@ -134,7 +133,7 @@ WHERE c.cid IS NOT NULL AND c.cid <> ''`
 	args := []any{}
 	if threshold < SampleAll {
 		q += " AND " + sampleBelow
-		args = append(args, sampleArg(threshold))
+		args = append(args, threshold)
 	}
 	q += " ORDER BY c.user_id, c.src, c.track_id, c.ord"
 	rows, err := s.tx.Query(ctx, q, args...)
