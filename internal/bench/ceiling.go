@@ -53,7 +53,7 @@ type Ceilings struct {
 	CopyClocks1   Rate // ... 1 connection
 	CopyClocksUnl Rate // ... 4 connections into an UNLOGGED partition
 	CopyClocksAsy Rate // ... 4 connections with synchronous_commit=off
-	ScanStatus    Rate // one sequential pass over the run's user_status partition (rows): the metric families' ceiling
+	ScanFamilies  Rate // one pass over the rows the aggregator's catalogue reads in proportion to the run: its user_counts (the user families) and fetch_results rows
 	ScanBuild     Rate // one sequential pass over the run's users and answers (every array read): the user status build's ceiling
 }
 
@@ -95,7 +95,8 @@ func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run 
 	if c.CopyClocksAsy, err = copyRate(ctx, withParams(nmDB, "synchronous_commit=off"), "clock_results", fake, res.ClockRows, workBatch, 4, false); err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	if c.ScanStatus, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM user_status_r%d", run)); err != nil {
+	if c.ScanFamilies, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM user_counts WHERE run_id = %d", run),
+		fmt.Sprintf("SELECT count(*) FROM fetch_results WHERE run_id = %d", run)); err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
 	if c.ScanBuild, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM users_r%d", run),

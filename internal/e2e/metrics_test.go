@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -71,8 +75,9 @@ func TestGoldenMetrics(t *testing.T) {
 		t.Run(c.mode, func(t *testing.T) {
 			t.Parallel()
 			slack := newSlackReceiver(t)
+			// Parts of one user batch: the user families add up the counts of several parts.
 			env := []string{"NETMON_CID_CHECKS=" + c.mode, "NETMON_WORK_BATCH_SIZE=150", "NETMON_USER_BATCH_SIZE=200",
-				"NETMON_FETCH_TIMEOUT=2s", "SLACK_URL=" + slack.url}
+				"NETMON_PART_USERS=200", "NETMON_FETCH_TIMEOUT=2s", "SLACK_URL=" + slack.url}
 			if c.size > 0 {
 				env = append(env, fmt.Sprintf("NETMON_CID_SAMPLE_SIZE=%d", c.size))
 			}
@@ -93,6 +98,7 @@ func TestGoldenMetrics(t *testing.T) {
 			checkFetchItems(t, got, s, net, c.mode != "off")
 			checkTiming(t, got, started, ended)
 			checkZeroFilled(t, got, s)
+			checkUserCounts(t, s)
 			lintPushed(t, s.pushgateway)
 			checkSlack(t, slack, s.truth)
 			for _, sp := range net.SPIDs() {
@@ -375,5 +381,54 @@ func checkSlack(t *testing.T, r *slackReceiver, truth simnet.Truth) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("slack report has keys %v", got)
+	}
+}
+
+// checkUserCounts holds the counts the loader's part builds wrote (store/counts.go, in Go, from
+// the rows of each part) to the same keys derived in SQL from the user_category view over the
+// whole run, by the statement migration 0010 backfills older runs with: the view is the one
+// definition of the sync categories people query, and the two must count every user alike.
+func checkUserCounts(t *testing.T, s *stack) {
+	t.Helper()
+	ctx := context.Background()
+	migration, err := os.ReadFile("../store/migrations/0010_user_counts.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql := string(migration)
+	at := strings.Index(sql, "INSERT INTO user_counts")
+	if at < 0 {
+		t.Fatal("migration 0010 has no INSERT INTO user_counts")
+	}
+	derived := "SELECT * FROM (" + strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(sql[at:], "INSERT INTO user_counts")), ";") + ") AS d"
+	conn, err := pgx.Connect(ctx, s.nmDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	read := func(q string) []string {
+		t.Helper()
+		rows, err := conn.Query(ctx, `SELECT format('%s %s %s %s %s %s %s %s = %s', run_id, primary_key, secondary1_key, secondary2_key,
+			user_key, replica_low, replica_mid, replica_high, sum(users)) FROM (`+q+`) AS c
+			GROUP BY run_id, primary_key, secondary1_key, secondary2_key, user_key, replica_low, replica_mid, replica_high ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want, got := read(derived), read("SELECT * FROM user_counts")
+	var parts int
+	if err := conn.QueryRow(ctx, "SELECT count(DISTINCT part) FROM user_counts").Scan(&parts); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 || parts < 2 {
+		t.Fatalf("user counts: %d keys from %d parts; the golden run should count several parts", len(want), parts)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("user counts of the part builds against the keys derived from user_category (-derived +built):\n%s", diff)
 	}
 }

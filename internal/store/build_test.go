@@ -26,7 +26,7 @@ func TestBuildsPlanOnAnalysedPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	tables := []string{"users", "user_status", "cids", "cid_checks", "cid_status"}
+	tables := []string{"users", "user_status", "user_counts", "cids", "cid_checks", "cid_status"}
 	noAutovacuum := func(run int64) {
 		t.Helper()
 		if err := st.EnsureRun(ctx, run); err != nil {
@@ -66,12 +66,12 @@ func TestBuildsPlanOnAnalysedPartitions(t *testing.T) {
 	// Loaded when its last result arrives (TryFinishLoad).
 	noAutovacuum(1)
 	loadRun(t, st, 1)
-	check(1, "users", "user_status")
+	check(1, "users", "user_status", "user_counts")
 
 	// Loaded at its deadline (ExpireRun), with CIDs.
 	noAutovacuum(2)
 	storetest.LoadCIDRun(t, st, 2)
-	check(2, "users", "user_status", "cids", "cid_checks", "cid_status")
+	check(2, "users", "user_status", "user_counts", "cids", "cid_checks", "cid_status")
 }
 
 // loaded_at is when the load commits, after the per-user tables are built, not when its

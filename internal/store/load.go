@@ -16,7 +16,7 @@ import (
 )
 
 // partitioned are the per-run tables; each run gets its own partition of each.
-var partitioned = []string{"users", "clocks", "clock_results", "user_status", "cids", "cid_checks", "cid_status",
+var partitioned = []string{"users", "clocks", "clock_results", "user_status", "user_counts", "cids", "cid_checks", "cid_status",
 	"storage_keys", "storage_checks"}
 
 // EnsureRun makes sure a run that `netmon replay` rebuilds has a row and partitions. A missing
@@ -374,7 +374,7 @@ func buildUserStatus(ctx context.Context, tx pgx.Tx, run int64) error {
 	if err := buildRemainingParts(ctx, tx, run); err != nil {
 		return err
 	}
-	if err := analyze(ctx, tx, run, "users", "user_status"); err != nil {
+	if err := analyze(ctx, tx, run, "users", "user_status", "user_counts"); err != nil {
 		return err
 	}
 	// The CID status is built with the user status, in the same transaction (cid.go), and the

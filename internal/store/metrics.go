@@ -39,74 +39,21 @@ type Metric struct {
 // only; sp_id keeps series of nodes that share an endpoint (several deregistered "" SPs) apart.
 var nodeLabels = []string{"endpoint", "sp_id"}
 
-const allInFoundation = `u.primary_sp_id = ANY(@foundation) AND u.secondary1_sp_id = ANY(@foundation) AND u.secondary2_sp_id = ANY(@foundation)`
-
-const fullReplicaSet = `u.primary_sp_id IS NOT NULL AND u.secondary1_sp_id IS NOT NULL AND u.secondary2_sp_id IS NOT NULL`
-
 // userFamilies computes every family over the run's users (the user counts, the per-node user and
-// slot counts, the secondaries by clock lag) from one scan of user_category, which is user_status
-// with the sync category. It has three kinds of row: one of user counts (no labels), one per
-// content node of the run (endpoint, sp_id; zero-filled), and one per lag bucket (lag, in
-// LagBuckets order; zero-filled). The user count counts user_status's rows, one per users row: a
-// part's build writes a row for each of its users rows, once (parts.go), and a run's users rows
-// have distinct ids (the planner passes each user_id once, Snapshot.Users, and a batch is loaded
-// once).
-//
-// The scan (u) reads each user once. From it, k derives four small integer keys per user, and g
-// counts the users of each key value with GROUPING SETS: the planner hashes the four sets in the
-// one pass, and the few thousand groups are then unpacked into the families. A key packs
-// everything a family needs to know about the user into decimal digits:
-//
-//   - a slot key per slot, sp_id * 1000 + role * 100 + clock * 10 + category: role 2 the primary,
-//     1 a secondary naming a node no earlier slot names (the slot a user counts at for a node it
-//     has twice), 0 a secondary repeating a node; clock 2 no answer (-2), 1 wallet unknown to the
-//     node (-1), 0 anything else; category 0 none, 1 fully, 2 partially, 3 unsynced (the view's).
-//     A slot without a node has a NULL key and counts for no node.
-//   - the user key, category + 10 * no primary clock + 100 * some clock -2 + 1000 * foundation
-//     (1 all three replicas foundation nodes, 2 none of them, 0 otherwise or an incomplete set) +
-//     10^4 * the first secondary's lag + 10^5 * the second's (1 + the bucket's index in
-//     LagBuckets; 0 when the slot is not counted: no secondary clock, or the primary's is not >= 0).
-//
-// One key column per set, behind OFFSET 0 fences, is what keeps the pass hashed at every size. The
-// planner hashes grouping sets only when it expects their groups to fit in hash_mem, and it cannot
-// know how few values a key takes: behind a fence a key is an opaque column, for which it assumes
-// 200 values; without the fences it derives the count from the clock columns the keys are computed
-// from (about a group per user) and sorts the users instead, twice the CPU at a million users (see
-// docs/benchmarks.md). The node and the state in two columns would not do either: 200 x 200
-// groups a set. SP ids times 1000 must fit a bigint (ids below 9.2e15).
+// slot counts, the secondaries by clock lag) from the counts each part's build wrote in
+// user_counts: the part's users counted by the keys of counts.go, which pack what a family needs
+// to know about a user. Adding them up reads a few thousand rows a part where deriving the keys
+// of every user after the last result took 1.2 s at a million users (docs/benchmarks.md, ninth
+// part). It has three kinds of row: one of user counts (no labels), one per content node of the
+// run (endpoint, sp_id; zero-filled), and one per lag bucket (lag, in LagBuckets order;
+// zero-filled). The user count counts user_status's rows, one per users row: a part's build writes
+// a row for each of its users rows, and their counts, once (parts.go), and a run's users rows have
+// distinct ids (the planner passes each user_id once, Snapshot.Users, and a batch is loaded once).
+// Which nodes are foundation nodes is applied here, to the counts of users by replica set.
 var userFamilies = `
-WITH u AS (
-    SELECT u.primary_sp_id AS p, u.secondary1_sp_id AS s1, u.secondary2_sp_id AS s2,
-           u.primary_clock AS pc, u.secondary1_clock AS c1, u.secondary2_clock AS c2,
-           CASE u.category WHEN 'fully' THEN 1 WHEN 'partially' THEN 2 WHEN 'unsynced' THEN 3 ELSE 0 END AS category,
-           CASE WHEN ` + fullReplicaSet + ` AND ` + allInFoundation + ` THEN 1
-                WHEN ` + fullReplicaSet + ` AND NOT (u.primary_sp_id = ANY(@foundation))
-                     AND NOT (u.secondary1_sp_id = ANY(@foundation)) AND NOT (u.secondary2_sp_id = ANY(@foundation)) THEN 2
-                ELSE 0 END AS foundation
-    FROM user_category u
-    WHERE u.run_id = @run
-    OFFSET 0
-), k AS (
-    SELECT p * 1000 + 200 + 10 * CASE pc WHEN -2 THEN 2 WHEN -1 THEN 1 ELSE 0 END + category AS primary_key,
-           s1 * 1000 + 100 * (s1 IS DISTINCT FROM p)::int
-           + 10 * CASE c1 WHEN -2 THEN 2 WHEN -1 THEN 1 ELSE 0 END + category AS secondary1_key,
-           s2 * 1000 + 100 * (s2 IS DISTINCT FROM p AND s2 IS DISTINCT FROM s1)::int
-           + 10 * CASE c2 WHEN -2 THEN 2 WHEN -1 THEN 1 ELSE 0 END + category AS secondary2_key,
-           category + 10 * (pc IS NULL)::int + 100 * (-2 IN (pc, c1, c2) IS TRUE)::int + 1000 * foundation
-           + 10000 * CASE WHEN pc IS NULL OR pc < 0 OR c1 IS NULL THEN 0
-                          WHEN c1 = -2 THEN 9 WHEN c1 = -1 THEN 8 WHEN pc < c1 THEN 7 WHEN pc = c1 THEN 1
-                          WHEN pc - c1 = 1 THEN 2 WHEN pc - c1 <= 10 THEN 3 WHEN pc - c1 <= 100 THEN 4
-                          WHEN pc - c1 <= 1000 THEN 5 ELSE 6 END
-           + 100000 * CASE WHEN pc IS NULL OR pc < 0 OR c2 IS NULL THEN 0
-                           WHEN c2 = -2 THEN 9 WHEN c2 = -1 THEN 8 WHEN pc < c2 THEN 7 WHEN pc = c2 THEN 1
-                           WHEN pc - c2 = 1 THEN 2 WHEN pc - c2 <= 10 THEN 3 WHEN pc - c2 <= 100 THEN 4
-                           WHEN pc - c2 <= 1000 THEN 5 ELSE 6 END AS user_key
-    FROM u
-    OFFSET 0
-), g AS (
-    SELECT primary_key, secondary1_key, secondary2_key, user_key, count(*) AS n
-    FROM k
-    GROUP BY GROUPING SETS ((primary_key), (secondary1_key), (secondary2_key), (user_key))
+WITH g AS (
+    SELECT primary_key, secondary1_key, secondary2_key, user_key, users AS n
+    FROM user_counts WHERE run_id = @run AND replica_low IS NULL
 ), slots AS (
     SELECT sp_id, (key - 1000 * sp_id) / 100 AS role, (key - 1000 * sp_id) % 100 / 10 AS clock,
            (key - 1000 * sp_id) % 10 AS category, n
@@ -129,8 +76,14 @@ WITH u AS (
     FROM slots GROUP BY sp_id
 ), users AS (
     SELECT user_key % 10 AS category, user_key % 100 / 10 AS no_primary, user_key % 1000 / 100 AS unhealthy,
-           user_key % 10000 / 1000 AS foundation, user_key % 100000 / 10000 AS lag1, user_key / 100000 AS lag2, n
+           user_key % 10000 / 1000 AS lag1, user_key / 10000 AS lag2, n
     FROM g WHERE user_key IS NOT NULL
+), foundation AS (
+    SELECT coalesce(sum(users) FILTER (WHERE replica_low = ANY(@foundation) AND replica_mid = ANY(@foundation)
+                                       AND replica_high = ANY(@foundation)), 0)::bigint AS all_foundation,
+           coalesce(sum(users) FILTER (WHERE NOT (replica_low = ANY(@foundation)) AND NOT (replica_mid = ANY(@foundation))
+                                       AND NOT (replica_high = ANY(@foundation))), 0)::bigint AS no_foundation
+    FROM user_counts WHERE run_id = @run AND replica_low IS NOT NULL
 )
 SELECT endpoint, sp_id, lag, user_count, fully, partially, unsynced, no_primary, unhealthy, all_foundation, no_foundation,
        primary_users, all_users, fully_by_primary, partially_by_primary, unsynced_by_primary,
@@ -143,8 +96,7 @@ FROM (
            coalesce(sum(n) FILTER (WHERE category = 3), 0)::bigint AS unsynced,
            coalesce(sum(n) FILTER (WHERE no_primary = 1), 0)::bigint AS no_primary,
            coalesce(sum(n) FILTER (WHERE unhealthy = 1), 0)::bigint AS unhealthy,
-           coalesce(sum(n) FILTER (WHERE foundation = 1), 0)::bigint AS all_foundation,
-           coalesce(sum(n) FILTER (WHERE foundation = 2), 0)::bigint AS no_foundation,
+           (SELECT all_foundation FROM foundation) AS all_foundation, (SELECT no_foundation FROM foundation) AS no_foundation,
            NULL::bigint AS primary_users, NULL::bigint AS all_users, NULL::bigint AS fully_by_primary,
            NULL::bigint AS partially_by_primary, NULL::bigint AS unsynced_by_primary, NULL::bigint AS fully_by_replica,
            NULL::bigint AS partially_by_replica, NULL::bigint AS unsynced_by_replica, NULL::bigint AS missed_slots,

@@ -244,7 +244,8 @@ func (u *partUsers) answer(sp int64, w wallet, batch, clock int64) {
 	}
 }
 
-// buildPart writes the user status of one part: each of the part's users with, for each slot
+// buildPart writes the user status of one part, and its counts for the user families
+// (userCounts): each of the part's users with, for each slot
 // (primary, secondary1, secondary2), the clock the slot's node gave for the user's wallet in
 // WalletKey form. A slot without a node, or a user without a wallet, has no clock (NULL); a slot
 // whose node gave no answer (no result, a node missing from the run's list) has -2. If a node was
@@ -267,8 +268,10 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 		return err
 	}
 	rows := newCopyRows(9, len(users.rows)*90)
+	counts := newUserCounts()
 	for i := range users.rows {
 		r := &users.rows[i]
+		counts.add(r)
 		rows.row()
 		rows.int8(run)
 		rows.int8(r.user)
@@ -291,6 +294,9 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 	err = copyIn(ctx, tx, partitionName("user_status", run), []string{"run_id", "user_id", "has_wallet",
 		"primary_sp_id", "secondary1_sp_id", "secondary2_sp_id", "primary_clock", "secondary1_clock", "secondary2_clock"}, rows)
 	if err != nil {
+		return err
+	}
+	if err := counts.write(ctx, tx, run, part); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, "RESET enable_seqscan"); err != nil {
