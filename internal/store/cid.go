@@ -115,8 +115,12 @@ func buildCIDStatus(ctx context.Context, tx pgx.Tx, run int64) error {
 	if _, err := tx.Exec(ctx, "DELETE FROM cid_status WHERE run_id = $1", run); err != nil {
 		return err
 	}
-	// The user status build analysed users.
-	if err := analyze(ctx, tx, run, "cids", "cid_checks"); err != nil {
+	// A run without CID rows (checks off, or none sampled) has nothing to build.
+	var has bool
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM cids WHERE run_id = $1)", run).Scan(&has); err != nil || !has {
+		return err
+	}
+	if err := analyze(ctx, tx, run, "users", "cids", "cid_checks"); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `

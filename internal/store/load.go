@@ -374,7 +374,9 @@ func buildUserStatus(ctx context.Context, tx pgx.Tx, run int64) error {
 	if err := buildRemainingParts(ctx, tx, run); err != nil {
 		return err
 	}
-	if err := analyze(ctx, tx, run, "users", "user_status", "user_counts"); err != nil {
+	// The metric families read the user counts next, in the aggregator; nothing set-based reads
+	// user_status (analysing it and users cost 0.28 s after the last result at a million users).
+	if err := analyze(ctx, tx, run, "user_counts"); err != nil {
 		return err
 	}
 	// The CID status is built with the user status, in the same transaction (cid.go), and the
