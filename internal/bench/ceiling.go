@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/audius-netmon/netmon/internal/contentnode"
+	"github.com/audius-netmon/netmon/internal/store"
 )
 
 // Rate is n things (rows, messages, requests) in a time, with their payload bytes.
@@ -53,11 +55,14 @@ type Ceilings struct {
 	CopyClocks1   Rate // ... 1 connection
 	CopyClocksUnl Rate // ... 4 connections into an UNLOGGED partition
 	CopyClocksAsy Rate // ... 4 connections with synchronous_commit=off
-	ScanFamilies  Rate // one pass over the rows the aggregator's catalogue reads in proportion to the run: its user_counts (the user families) and fetch_results rows
+	ScanFamilies  Rate // one sequential pass over the run's user_counts partition (rows): the user families' ceiling
 	ScanBuild     Rate // one sequential pass over the run's users and answers (every array read): the user status build's ceiling
+	// Families is not a ceiling but what ScanFamilies is the ceiling of: the user families'
+	// statement (store.Catalogue's, as the aggregator runs it), timed the same way, right after it.
+	Families Rate
 }
 
-func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run int64, res *Result) (*Ceilings, error) {
+func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run int64, foundation []int64, res *Result) (*Ceilings, error) {
 	c := &Ceilings{}
 	var err error
 	if c.DiscoveryRead, err = discoveryRead(ctx, r.discoveryURL); err != nil {
@@ -95,9 +100,11 @@ func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run 
 	if c.CopyClocksAsy, err = copyRate(ctx, withParams(nmDB, "synchronous_commit=off"), "clock_results", fake, res.ClockRows, workBatch, 4, false); err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	if c.ScanFamilies, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM user_counts WHERE run_id = %d", run),
-		fmt.Sprintf("SELECT count(*) FROM fetch_results WHERE run_id = %d", run)); err != nil {
+	if c.ScanFamilies, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM user_counts_r%d", run)); err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
+	}
+	if c.Families, err = familiesRate(ctx, nmDB, run, foundation); err != nil {
+		return nil, fmt.Errorf("families: %w", err)
 	}
 	if c.ScanBuild, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM users_r%d", run),
 		fmt.Sprintf("SELECT coalesce(sum(cardinality(wallets) + cardinality(clocks)) / 2, 0) FROM clock_results_r%d", run)); err != nil {
@@ -388,6 +395,32 @@ func scanRate(ctx context.Context, url string, counts ...string) (Rate, error) {
 	}
 	r.Took = time.Since(start)
 	return r, nil
+}
+
+// familiesRate runs the user families' statement of store.Catalogue for the run, as the
+// aggregator does, and reads every row (N: the rows it returns).
+func familiesRate(ctx context.Context, url string, run int64, foundation []int64) (Rate, error) {
+	i := slices.IndexFunc(store.Catalogue, func(m store.Metric) bool { return m.Name == "audius_nm_user_count" })
+	if i < 0 {
+		return Rate{}, fmt.Errorf("no audius_nm_user_count in the catalogue")
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return Rate{}, err
+	}
+	defer conn.Close(ctx)
+	start := time.Now()
+	rows, err := conn.Query(ctx, store.Catalogue[i].SQL, pgx.NamedArgs{"run": run, "foundation": foundation})
+	if err != nil {
+		return Rate{}, err
+	}
+	var r Rate
+	for rows.Next() {
+		r.N++
+	}
+	rows.Close()
+	r.Took = time.Since(start)
+	return r, rows.Err()
 }
 
 func envInt(env []string, name string, def int) int {

@@ -469,7 +469,7 @@ func (r *runner) run(ctx context.Context, spec Spec) (res *Result, err error) {
 		}
 	}
 	if spec.Ceilings {
-		c, err := r.ceilings(ctx, ns, nmDB, run, res)
+		c, err := r.ceilings(ctx, ns, nmDB, run, network.Foundation(), res)
 		if err != nil {
 			return nil, fmt.Errorf("ceilings: %w", err)
 		}
