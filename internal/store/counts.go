@@ -109,7 +109,7 @@ func lagBucket(p int64, hasP bool, s int64, hasS bool) int64 {
 func (c *userCounts) add(r *statusRow) {
 	var has [3]bool
 	for s := range 3 {
-		has[s] = r.sp[s] >= 0 && r.hasWallet
+		has[s] = r.hasClock(s)
 	}
 	category := userCategory(r.clock, has)
 	for s := range 3 {

@@ -186,6 +186,10 @@ type statusRow struct {
 
 const noBatch = math.MaxInt64
 
+// hasClock is whether slot s has a clock: it names a node and the user has a wallet (otherwise
+// the clock is NULL).
+func (r *statusRow) hasClock(s int) bool { return r.sp[s] >= 0 && r.hasWallet }
+
 // partUsers is a part's status rows, indexed by the wallet each user is asked under: wallets of
 // the usual form by their 20 bytes, in the key itself (no allocation per user, and a look-up reads
 // no memory outside the map), any other as it is. Users who share a wallet are chained by next.
@@ -284,7 +288,7 @@ func buildPart(ctx context.Context, tx pgx.Tx, run, part int64) error {
 			}
 		}
 		for s := range 3 {
-			if r.sp[s] >= 0 && r.hasWallet {
+			if r.hasClock(s) {
 				rows.int8(r.clock[s])
 			} else {
 				rows.null()
