@@ -55,12 +55,16 @@ type Ceilings struct {
 	CopyClocks1   Rate // ... 1 connection
 	CopyClocksUnl Rate // ... 4 connections into an UNLOGGED partition
 	CopyClocksAsy Rate // ... 4 connections with synchronous_commit=off
-	ScanFamilies  Rate // one sequential pass over the run's user_counts partition (rows): the user families' ceiling
+	ScanFamilies  Rate // one sequential pass over the run's user_counts partition (rows): the user families' ceiling (fastest of familiesTries)
 	ScanBuild     Rate // one sequential pass over the run's users and answers (every array read): the user status build's ceiling
 	// Families is not a ceiling but what ScanFamilies is the ceiling of: the user families'
-	// statement (store.Catalogue's, as the aggregator runs it), timed the same way, right after it.
+	// statement (store.Catalogue's, as the aggregator runs it), timed the same way, right after it
+	// (fastest of familiesTries).
 	Families Rate
 }
+
+// familiesTries is how often the families' statement and its ceiling are each timed.
+const familiesTries = 5
 
 func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run int64, foundation []int64, res *Result) (*Ceilings, error) {
 	c := &Ceilings{}
@@ -100,11 +104,24 @@ func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run 
 	if c.CopyClocksAsy, err = copyRate(ctx, withParams(nmDB, "synchronous_commit=off"), "clock_results", fake, res.ClockRows, workBatch, 4, false); err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
-	if c.ScanFamilies, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM user_counts_r%d", run)); err != nil {
-		return nil, fmt.Errorf("scan: %w", err)
-	}
-	if c.Families, err = familiesRate(ctx, nmDB, run, foundation); err != nil {
-		return nil, fmt.Errorf("families: %w", err)
+	// The families take tens of milliseconds at a million users, where one slower moment of this
+	// machine moves either time by half: each is measured familiesTries times, alternately, and
+	// the fastest of each kept.
+	for range familiesTries {
+		scan, err := scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM user_counts_r%d", run))
+		if err != nil {
+			return nil, fmt.Errorf("scan: %w", err)
+		}
+		fam, err := familiesRate(ctx, nmDB, run, foundation)
+		if err != nil {
+			return nil, fmt.Errorf("families: %w", err)
+		}
+		if c.ScanFamilies.Took == 0 || scan.Took < c.ScanFamilies.Took {
+			c.ScanFamilies = scan
+		}
+		if c.Families.Took == 0 || fam.Took < c.Families.Took {
+			c.Families = fam
+		}
 	}
 	if c.ScanBuild, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM users_r%d", run),
 		fmt.Sprintf("SELECT coalesce(sum(cardinality(wallets) + cardinality(clocks)) / 2, 0) FROM clock_results_r%d", run)); err != nil {

@@ -368,7 +368,7 @@ func (rep *Report) Markdown(w io.Writer) error {
 				human(c.CopyUsers.PerSec()), human(c.CopyClocks.PerSec()), human(c.CopyClocks1.PerSec()),
 				human(c.CopyClocksUnl.PerSec()), human(c.CopyClocksAsy.PerSec()), human(c.ScanFamilies.PerSec()), human(c.ScanBuild.PerSec()))
 		}
-		p("\n### Each stage against its ceiling (stage time ÷ time the ceiling needs for the same work; ≤ 3 is the target)\n\n")
+		p("\n### Each stage against its ceiling (stage time ÷ time the ceiling needs for the same work; ≤ 2 is the target)\n\n")
 		p("| run | planner vs discovery read + JetStream publish | fetchers vs fake-CN requests | loader vs COPY (users + clock results, 4 conns) and one scan of them | of which the status build after the last write vs one scan of users + answers | aggregator's user families statement vs one scan of the user counts |\n")
 		p("|---|---|---|---|---|---|\n")
 		for _, g := range withCeil {

@@ -55,12 +55,10 @@ WITH g AS (
     SELECT primary_key, secondary1_key, secondary2_key, user_key, users AS n
     FROM user_counts WHERE run_id = @run AND replica_low IS NULL
 ), slots AS (
-    SELECT sp_id, (key - 1000 * sp_id) / 100 AS role, (key - 1000 * sp_id) % 100 / 10 AS clock,
-           (key - 1000 * sp_id) % 10 AS category, n
-    FROM (SELECT floor(key / 1000.0)::bigint AS sp_id, key, n
-          FROM (SELECT primary_key, n FROM g WHERE primary_key IS NOT NULL
-                UNION ALL SELECT secondary1_key, n FROM g WHERE secondary1_key IS NOT NULL
-                UNION ALL SELECT secondary2_key, n FROM g WHERE secondary2_key IS NOT NULL) AS keys(key, n)) AS s
+    SELECT key / 1000 AS sp_id, key % 1000 / 100 AS role, key % 100 / 10 AS clock, key % 10 AS category, n
+    FROM (SELECT primary_key, n FROM g WHERE primary_key IS NOT NULL
+          UNION ALL SELECT secondary1_key, n FROM g WHERE secondary1_key IS NOT NULL
+          UNION ALL SELECT secondary2_key, n FROM g WHERE secondary2_key IS NOT NULL) AS keys(key, n)
 ), nodes AS (
     SELECT sp_id,
            sum(n) FILTER (WHERE role = 2) AS primary_users,
