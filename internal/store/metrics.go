@@ -49,7 +49,8 @@ var nodeLabels = []string{"endpoint", "sp_id"}
 // zero-filled). The user count counts user_status's rows, one per users row: a part's build writes
 // a row for each of its users rows, and their counts, once (parts.go), and a run's users rows have
 // distinct ids (the planner passes each user_id once, Snapshot.Users, and a batch is loaded once).
-// Which nodes are foundation nodes is applied here, to the counts of users by replica set.
+// Which nodes are foundation nodes is applied here, to the counts of users by replica set. A slot
+// key is split into its digits by integer division, which is exact as keys are never negative.
 var userFamilies = `
 WITH g AS (
     SELECT primary_key, secondary1_key, secondary2_key, user_key, users AS n
