@@ -51,6 +51,7 @@ type Ceilings struct {
 	ConsUsers     Rate
 	CNRequests    Rate // batch_clock_status with the run's own work items, 16 in flight (wallets in Bytes)
 	CopyUsers     Rate // pgx COPY of users rows in the run's batch size, 4 connections
+	CopyStatus    Rate // pgx COPY of user_status rows a part at a time (NETMON_PART_USERS), 4 connections: the part builds' output
 	CopyClocks    Rate // pgx COPY of clock results (a row of wallet and clock arrays per work item, rated in answers), 4 connections
 	CopyClocks1   Rate // ... 1 connection
 	CopyClocksUnl Rate // ... 4 connections into an UNLOGGED partition
@@ -90,6 +91,9 @@ func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run 
 	workBatch := envInt(res.Spec.Env, "NETMON_WORK_BATCH_SIZE", 5000)
 	fake := 1_000_000 + run // a run id no run uses
 	if c.CopyUsers, err = copyRate(ctx, nmDB, "users", fake, res.Users, userBatch, 4, false); err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
+	if c.CopyStatus, err = copyRate(ctx, nmDB, "user_status", fake, res.Users, envInt(res.Spec.Env, "NETMON_PART_USERS", 100_000), 4, false); err != nil {
 		return nil, fmt.Errorf("copy: %w", err)
 	}
 	if c.CopyClocks, err = copyRate(ctx, nmDB, "clock_results", fake, res.ClockRows, workBatch, 4, false); err != nil {
@@ -337,6 +341,12 @@ func copyRate(ctx context.Context, url, table string, fake, rows int64, batch, c
 		row = func(i int64) []any {
 			w := fmt.Sprintf("0x%040x", i*2654435761)
 			return []any{fake, i, &w, &rs, i%50 + 1, (i+7)%50 + 1, (i+13)%50 + 1}
+		}
+	case "user_status":
+		cols = []string{"run_id", "user_id", "has_wallet", "primary_sp_id", "secondary1_sp_id", "secondary2_sp_id",
+			"primary_clock", "secondary1_clock", "secondary2_clock"}
+		row = func(i int64) []any {
+			return []any{fake, i, true, i%50 + 1, (i+7)%50 + 1, (i+13)%50 + 1, i % 1000, i % 1000, i%1000 - i%3}
 		}
 	case "clock_results":
 		// A row per work item, as the loader writes them: rows counts answers, a COPY sends one
