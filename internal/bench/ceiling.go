@@ -33,6 +33,13 @@ func (r Rate) PerSec() float64 {
 	return float64(r.N) / r.Took.Seconds()
 }
 
+// keepFaster replaces r with o if o is the faster rate, or if r is not measured yet.
+func (r *Rate) keepFaster(o Rate) {
+	if r.Took == 0 || (o.Took > 0 && o.PerSec() > r.PerSec()) {
+		*r = o
+	}
+}
+
 // MBPerSec is payload MB (10^6 bytes) per second.
 func (r Rate) MBPerSec() float64 {
 	if r.Took <= 0 {
@@ -120,12 +127,8 @@ func (r *runner) ceilings(ctx context.Context, ns *natsServer, nmDB string, run 
 		if err != nil {
 			return nil, fmt.Errorf("families: %w", err)
 		}
-		if c.ScanFamilies.Took == 0 || scan.Took < c.ScanFamilies.Took {
-			c.ScanFamilies = scan
-		}
-		if c.Families.Took == 0 || fam.Took < c.Families.Took {
-			c.Families = fam
-		}
+		c.ScanFamilies.keepFaster(scan)
+		c.Families.keepFaster(fam)
 	}
 	if c.ScanBuild, err = scanRate(ctx, nmDB, fmt.Sprintf("SELECT count(*) FROM users_r%d", run),
 		fmt.Sprintf("SELECT coalesce(sum(cardinality(wallets) + cardinality(clocks)) / 2, 0) FROM clock_results_r%d", run)); err != nil {

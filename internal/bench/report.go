@@ -468,31 +468,26 @@ func growthRows(groups [][]*Result) []string {
 // bestCeilings takes, for each ceiling, the fastest of the group's measurements.
 func bestCeilings(g []*Result) Ceilings {
 	var best Ceilings
-	pick := func(dst *Rate, r Rate) {
-		if dst.Took == 0 || (r.Took > 0 && r.PerSec() > dst.PerSec()) {
-			*dst = r
-		}
-	}
 	for _, r := range g {
 		c := r.Ceilings
 		if c == nil {
 			continue
 		}
-		pick(&best.DiscoveryRead, c.DiscoveryRead)
-		pick(&best.PubData, c.PubData)
-		pick(&best.ConsData, c.ConsData)
-		pick(&best.PubUsers, c.PubUsers)
-		pick(&best.ConsUsers, c.ConsUsers)
-		pick(&best.CNRequests, c.CNRequests)
-		pick(&best.CopyUsers, c.CopyUsers)
-		pick(&best.CopyStatus, c.CopyStatus)
-		pick(&best.CopyClocks, c.CopyClocks)
-		pick(&best.CopyClocks1, c.CopyClocks1)
-		pick(&best.CopyClocksUnl, c.CopyClocksUnl)
-		pick(&best.CopyClocksAsy, c.CopyClocksAsy)
-		pick(&best.ScanFamilies, c.ScanFamilies)
-		pick(&best.Families, c.Families)
-		pick(&best.ScanBuild, c.ScanBuild)
+		best.DiscoveryRead.keepFaster(c.DiscoveryRead)
+		best.PubData.keepFaster(c.PubData)
+		best.ConsData.keepFaster(c.ConsData)
+		best.PubUsers.keepFaster(c.PubUsers)
+		best.ConsUsers.keepFaster(c.ConsUsers)
+		best.CNRequests.keepFaster(c.CNRequests)
+		best.CopyUsers.keepFaster(c.CopyUsers)
+		best.CopyStatus.keepFaster(c.CopyStatus)
+		best.CopyClocks.keepFaster(c.CopyClocks)
+		best.CopyClocks1.keepFaster(c.CopyClocks1)
+		best.CopyClocksUnl.keepFaster(c.CopyClocksUnl)
+		best.CopyClocksAsy.keepFaster(c.CopyClocksAsy)
+		best.ScanFamilies.keepFaster(c.ScanFamilies)
+		best.Families.keepFaster(c.Families)
+		best.ScanBuild.keepFaster(c.ScanBuild)
 	}
 	return best
 }

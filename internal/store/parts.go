@@ -193,9 +193,9 @@ func (r *statusRow) hasClock(s int) bool { return r.sp[s] >= 0 && r.hasWallet }
 // partUsers is a part's status rows, indexed by the wallet each user is asked under: wallets of
 // the usual form by their first 8 bytes as a number (no allocation per user, and a map half the
 // size of one keyed by all 20 bytes: matching a part's answers took half the time,
-// docs/benchmarks.md), any other as it is. Users whose keys are equal are chained by next; a
-// chain of the usual form may hold different wallets that share their first 8 bytes, which
-// wallets, each row's wallet of the usual form, tells apart.
+// docs/benchmarks.md), any other as it is. Users whose keys are equal are chained by next. A
+// chain of the usual form may hold different wallets that share their first 8 bytes; wallets,
+// each row's wallet of the usual form, tells them apart.
 type partUsers struct {
 	rows    []statusRow
 	wallets [][20]byte
