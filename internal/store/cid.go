@@ -111,6 +111,17 @@ func (s *Store) SaveCIDResult(ctx context.Context, r *netmonv1.CIDResult) (bool,
 // the replica set. A node that was never asked or did not answer (no result, or a node missing
 // from the run's list) is -2, as in the clock table. If a node was asked the same CID twice on a
 // route, the answer of the lowest batch wins.
+//
+// The statement names the run's partitions, not the partitioned tables: the planner estimates
+// joins from the statistics of the relations the statement names, and a partitioned table has
+// none (ANALYZE of its partitions does not give it any), so a join through the parents was
+// planned as if a user id matched 5,000 users (merge joins, every input sorted on disk). A CID
+// row meets its owner's users row directly (a run's users rows have distinct ids: Snapshot.Users
+// passes each once, and a batch is loaded once) and takes its nodes from a three-row VALUES list
+// (three NULL rows when it has none); one sort then serves three ends: a node named twice, and a
+// replica set without nodes, become one row (DISTINCT ON), the lowest batch's answer is the one
+// kept, and the rows of a CID are together for the count of replicas. At the production shape's
+// 1M users and 100k sampled CIDs the statement takes 1.2 s instead of 1.9 s (docs/benchmarks.md).
 func buildCIDStatus(ctx context.Context, tx pgx.Tx, run int64) error {
 	if _, err := tx.Exec(ctx, "DELETE FROM cid_status WHERE run_id = $1", run); err != nil {
 		return err
@@ -123,33 +134,27 @@ func buildCIDStatus(ctx context.Context, tx pgx.Tx, run int64) error {
 	if err := analyze(ctx, tx, run, "users", "cids", "cid_checks"); err != nil {
 		return err
 	}
+	part := func(table string) string { return pgx.Identifier{partitionName(table, run)}.Sanitize() }
 	if _, err := tx.Exec(ctx, `
 INSERT INTO cid_status (run_id, batch, idx, user_id, sp_id, state, replicas)
-WITH chk AS (
-    SELECT DISTINCT ON (sp_id, route, cid) sp_id, route, cid, state
-    FROM cid_checks WHERE run_id = $1
-    ORDER BY sp_id, route, cid, batch
-), owner AS (
-    SELECT DISTINCT ON (user_id) user_id, primary_sp_id, secondary1_sp_id, secondary2_sp_id
-    FROM users WHERE run_id = $1
-    ORDER BY user_id
+WITH owner AS (
+    SELECT c.batch, c.idx, c.user_id, c.route, c.cid,
+           u.primary_sp_id AS p, u.secondary1_sp_id AS s1, u.secondary2_sp_id AS s2
+    FROM `+part("cids")+` c
+    LEFT JOIN `+part("users")+` u ON u.user_id = c.user_id
 ), slot AS (
-    SELECT c.batch, c.idx, c.user_id, c.route, c.cid, n.sp_id
-    FROM cids c
-    LEFT JOIN owner o ON o.user_id = c.user_id
-    LEFT JOIN LATERAL (
-        SELECT DISTINCT sp AS sp_id
-        FROM unnest(ARRAY[o.primary_sp_id, o.secondary1_sp_id, o.secondary2_sp_id]) AS sp
-        WHERE sp IS NOT NULL
-    ) n ON true
-    WHERE c.run_id = $1
+    SELECT o.batch, o.idx, o.user_id, o.route, o.cid, n.sp_id
+    FROM owner o
+    CROSS JOIN LATERAL (VALUES (o.p), (o.s1), (o.s2)) AS n(sp_id)
+    WHERE n.sp_id IS NOT NULL OR num_nonnulls(o.p, o.s1, o.s2) = 0
 ), answered AS (
-    SELECT s.batch, s.idx, s.user_id, s.sp_id,
+    SELECT DISTINCT ON (s.batch, s.idx, s.sp_id) s.batch, s.idx, s.user_id, s.sp_id,
            CASE WHEN s.sp_id IS NULL THEN NULL ELSE coalesce(k.state, -2) END AS state
     FROM slot s
-    LEFT JOIN chk k ON k.sp_id = s.sp_id AND k.route = s.route AND k.cid = s.cid
+    LEFT JOIN `+part("cid_checks")+` k ON k.sp_id = s.sp_id AND k.route = s.route AND k.cid = s.cid
+    ORDER BY s.batch, s.idx, s.sp_id, k.batch
 )
-SELECT $1, batch, idx, user_id, sp_id, state,
+SELECT $1::bigint, batch, idx, user_id, sp_id, state,
        count(*) FILTER (WHERE state = 1) OVER (PARTITION BY batch, idx)
 FROM answered`, run); err != nil {
 		return err

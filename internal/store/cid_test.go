@@ -4,9 +4,11 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/audius-netmon/netmon/internal/simnet"
 	"github.com/audius-netmon/netmon/internal/store"
@@ -313,4 +315,87 @@ CREATE TABLE tracks (track_id int, is_current bool, txhash text, owner_id int NO
 		t.Fatal(err)
 	}
 	return url, conn
+}
+
+// The CID status rows themselves, worked by hand for the cases the build folds together: a node
+// named twice in a replica set, a replica set with a hole, none at all, an owner missing from the
+// users, a node never asked, and a node asked the same CID twice on a route (the lowest batch's
+// answer wins).
+func TestCIDStatusRows(t *testing.T) {
+	st, url := openStore(t)
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := func(v int64) *int64 { return &v }
+	const run = 1
+	must(st.EnsureRun(ctx, run))
+	must(st.SaveRun(ctx, &netmonv1.Run{RunId: run, CreatedAt: timestamppb.Now(), Deadline: timestamppb.New(time.Now().Add(time.Hour))}))
+	must(st.SaveContentNodes(ctx, &netmonv1.ContentNodeBatch{RunId: run, Nodes: []*netmonv1.ContentNode{
+		{SpId: 1, Endpoint: "http://cn1"}, {SpId: 2, Endpoint: "http://cn2"}, {SpId: 3, Endpoint: "http://cn3"}}}))
+	if _, err := st.SaveUserBatch(ctx, &netmonv1.UserBatch{RunId: run, Users: []*netmonv1.User{
+		{UserId: 1, Wallet: "0xa", PrimarySpId: id(1), Secondary1SpId: id(1), Secondary2SpId: id(2)},
+		{UserId: 2, Wallet: "0xb", Secondary1SpId: id(3)},
+		{UserId: 3, Wallet: "0xc"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SaveCIDBatch(ctx, &netmonv1.CIDBatch{RunId: run, Batch: 0, Cids: []*netmonv1.CID{
+		{UserId: 1, Type: netmonv1.CIDType_CID_TYPE_METADATA, Cid: "Qa", Route: plain},
+		{UserId: 2, Type: netmonv1.CIDType_CID_TYPE_TRACK, Cid: "Qb", Route: plain},
+		{UserId: 3, Type: netmonv1.CIDType_CID_TYPE_TRACK, Cid: "Qc", Route: plain},
+		{UserId: 4, Type: netmonv1.CIDType_CID_TYPE_TRACK, Cid: "Qd", Route: plain},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*netmonv1.CIDResult{
+		{RunId: run, SpId: 1, Route: plain, Batch: 1, Outcome: netmonv1.Outcome_OUTCOME_OK,
+			Cids: []string{"Qa"}, States: []netmonv1.CIDState{absent}},
+		{RunId: run, SpId: 1, Route: plain, Batch: 0, Outcome: netmonv1.Outcome_OUTCOME_OK,
+			Cids: []string{"Qa"}, States: []netmonv1.CIDState{present}},
+		{RunId: run, SpId: 3, Route: plain, Batch: 0, Outcome: netmonv1.Outcome_OUTCOME_OK,
+			Cids: []string{"Qb"}, States: []netmonv1.CIDState{present}},
+	} {
+		if _, err := st.SaveCIDResult(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.SaveManifest(ctx, &netmonv1.Manifest{RunId: run, UserBatches: 1, Users: 3, ContentNodes: 3,
+		WorkItems: 4, CidChecks: "all", CidBatches: 1, CidWorkItems: 4, SnapshotCids: 4, SampledCids: 4}))
+	if loaded, err := st.ExpireRun(ctx, run); err != nil || !loaded {
+		t.Fatalf("ExpireRun: loaded = %v (%v)", loaded, err)
+	}
+
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT idx, user_id, coalesce(sp_id, 0), coalesce(state, 9), replicas
+		FROM cid_status WHERE run_id = $1 ORDER BY idx, sp_id`, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([5]int64, error) {
+		var v [5]int64
+		err := r.Scan(&v[0], &v[1], &v[2], &v[3], &v[4])
+		return v, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// idx, user, node (0: none), state (9: none), replicas
+	want := [][5]int64{
+		{0, 1, 1, 1, 1},  // Qa on node 1, named twice: one row, batch 0's answer (present), not batch 1's
+		{0, 1, 2, -2, 1}, // Qa on node 2, never asked
+		{1, 2, 3, 1, 1},  // Qb: user 2's only node is its first secondary
+		{2, 3, 0, 9, 0},  // Qc: user 3 has no replica set
+		{3, 4, 0, 9, 0},  // Qd: its owner is not among the run's users
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cid_status rows (-want +got):\n%s", diff)
+	}
 }

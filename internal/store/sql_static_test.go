@@ -25,6 +25,8 @@ var sqlBuilders = map[string]string{
 		"an int64 run id) quoted with pgx.Identifier.Sanitize; the part is the parameter $1",
 	"parts.go readPartAnswers": "reads the run's clock_results partition by name, from partitionName (a constant table name " +
 		"and an int64 run id) quoted with pgx.Identifier.Sanitize; the part is the parameter $1",
+	"cid.go buildCIDStatus": "reads the run's cids, users and cid_checks partitions by name, from partitionName (a " +
+		"constant table name and an int64 run id) quoted with pgx.Identifier.Sanitize; the run id is the parameter $1",
 	"load.go analyze": "ANALYZE of partition names from partitionName (a constant table name and an int64 run id), " +
 		"quoted with pgx.Identifier.Sanitize (ANALYZE takes no parameters)",
 	"load.go progress": "appends the constant \" FOR UPDATE\"",
