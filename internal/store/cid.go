@@ -115,7 +115,7 @@ func (s *Store) SaveCIDResult(ctx context.Context, r *netmonv1.CIDResult) (bool,
 // The statement names the run's partitions, not the partitioned tables: the planner estimates
 // joins from the statistics of the relations the statement names, and a partitioned table has
 // none (ANALYZE of its partitions does not give it any), so a join through the parents was
-// planned as if a user id matched 5,000 users (merge joins, every input sorted on disk). A CID
+// planned as if a user id matched 5,000 users, its inputs sorted and hashed on disk. A CID
 // row meets its owner's users row directly (a run's users rows have distinct ids: Snapshot.Users
 // passes each once, and a batch is loaded once) and takes its nodes from a three-row VALUES list
 // (three NULL rows when it has none); one sort then serves three ends: a node named twice, and a
