@@ -4,11 +4,9 @@ import (
 	"context"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/audius-netmon/netmon/internal/simnet"
 	"github.com/audius-netmon/netmon/internal/store"
@@ -324,21 +322,11 @@ CREATE TABLE tracks (track_id int, is_current bool, txhash text, owner_id int NO
 func TestCIDStatusRows(t *testing.T) {
 	st, url := openStore(t)
 	ctx := context.Background()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	id := func(v int64) *int64 { return &v }
 	const run = 1
-	must(st.EnsureRun(ctx, run))
-	must(st.SaveRun(ctx, &netmonv1.Run{RunId: run, CreatedAt: timestamppb.Now(), Deadline: timestamppb.New(time.Now().Add(time.Hour))}))
-	must(st.SaveContentNodes(ctx, &netmonv1.ContentNodeBatch{RunId: run, Nodes: []*netmonv1.ContentNode{
-		{SpId: 1, Endpoint: "http://cn1"}, {SpId: 2, Endpoint: "http://cn2"}, {SpId: 3, Endpoint: "http://cn3"}}}))
+	startClocksRun(t, st, run)
 	if _, err := st.SaveUserBatch(ctx, &netmonv1.UserBatch{RunId: run, Users: []*netmonv1.User{
-		{UserId: 1, Wallet: "0xa", PrimarySpId: id(1), Secondary1SpId: id(1), Secondary2SpId: id(2)},
-		{UserId: 2, Wallet: "0xb", Secondary1SpId: id(3)},
+		{UserId: 1, Wallet: "0xa", PrimarySpId: sp(1), Secondary1SpId: sp(1), Secondary2SpId: sp(2)},
+		{UserId: 2, Wallet: "0xb", Secondary1SpId: sp(3)},
 		{UserId: 3, Wallet: "0xc"},
 	}}); err != nil {
 		t.Fatal(err)
@@ -363,8 +351,10 @@ func TestCIDStatusRows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(st.SaveManifest(ctx, &netmonv1.Manifest{RunId: run, UserBatches: 1, Users: 3, ContentNodes: 3,
-		WorkItems: 4, CidChecks: "all", CidBatches: 1, CidWorkItems: 4, SnapshotCids: 4, SampledCids: 4}))
+	if err := st.SaveManifest(ctx, &netmonv1.Manifest{RunId: run, UserBatches: 1, Users: 3, ContentNodes: 3,
+		WorkItems: 4, CidChecks: "all", CidBatches: 1, CidWorkItems: 4, SnapshotCids: 4, SampledCids: 4}); err != nil {
+		t.Fatal(err)
+	}
 	if loaded, err := st.ExpireRun(ctx, run); err != nil || !loaded {
 		t.Fatalf("ExpireRun: loaded = %v (%v)", loaded, err)
 	}
