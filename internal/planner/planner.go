@@ -3,8 +3,8 @@
 // produces, through an Emitter, the run's opening message, the content-node list, user snapshot
 // batches, one work item per content node and batch of distinct wallets, the CID snapshot batches
 // and CID work items (cid.go), and finally the manifest of what it promised. It never holds the
-// user or CID tables in memory: rows stream through and leave as batches (before the users stream,
-// finding the wallets several users share holds 4 bytes per user, shared.go).
+// user or CID tables in memory: rows stream through and leave as batches (the wallets of the part
+// being planned are remembered, asked.go).
 package planner
 
 import (
@@ -119,8 +119,6 @@ type nodeBatch struct {
 	node    store.DiscoveryNode
 	batch   int64
 	wallets []string
-	// asked holds the shared wallets (several users may have them) already given to this node.
-	asked map[string]struct{}
 }
 
 // Nodes reads the content-node list from the configured source (Options.Nodes; discovery when
@@ -167,7 +165,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 	batches := make(map[int64]*nodeBatch, len(nodes))
 	for _, n := range nodes {
 		nb.Nodes = append(nb.Nodes, &netmonv1.ContentNode{SpId: n.SPID, Endpoint: n.Endpoint})
-		batches[n.SPID] = &nodeBatch{node: n, asked: make(map[string]struct{})}
+		batches[n.SPID] = &nodeBatch{node: n}
 	}
 	if err := emit.Emit(ctx, message.NodesOut(nb)); err != nil {
 		return nil, err
@@ -187,6 +185,8 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		defer cids.stop()
 	}
 	part := &netmonv1.Part{RunId: run}
+	// Each node is asked about each wallet once per part (asked.go).
+	asked := newAskedWallets()
 	var partMessages int64 // the last closed part's messages for the loader: user batches, results, Part
 	flushWork := func(b *nodeBatch) error {
 		if len(b.wallets) == 0 {
@@ -224,8 +224,8 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 			if err := flushWork(b); err != nil {
 				return err
 			}
-			clear(b.asked)
 		}
+		asked.forget()
 		part.UserBatches = m.UserBatches - part.FirstUserBatch
 		if err := emit.Emit(ctx, message.PartOut(part)); err != nil {
 			return err
@@ -236,13 +236,6 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		return nil
 	}
 
-	// Each node is asked about each wallet once per part. Users arrive in user_id order, so a
-	// wallet shared by several users (rare) is remembered per node; every other wallet is asked once
-	// by construction.
-	shared, err := findSharedWallets(ctx, snap)
-	if err != nil {
-		return nil, err
-	}
 	var unknownSlots int64
 	pace := p.opts.PartsAhead > 0 && p.opts.Loader != nil
 	err = snap.Users(ctx, func(u store.DiscoveryUser) error {
@@ -258,7 +251,7 @@ func (p *Planner) Plan(ctx context.Context, run int64, created time.Time, snap *
 		if err := users.add(ctx, userMessage(u)); err != nil {
 			return err
 		}
-		if err := p.ask(u, shared, batches, &unknownSlots, flushWork); err != nil {
+		if err := p.ask(u, asked, batches, &unknownSlots, flushWork); err != nil {
 			return err
 		}
 		if part.Users == int64(p.opts.PartUsers) {
@@ -316,33 +309,31 @@ func (p *Planner) waitForLoader(ctx context.Context, run, limit int64, emit Emit
 	}
 }
 
-// ask adds u's wallet to the next work item of each distinct node of its replica set (once per
-// node and part for a wallet several users share), emitting an item when it is full. Slots naming
-// a node outside the run's list are counted in unknownSlots: they are not asked, and count as not
+// ask adds u's wallet to the next work item of each distinct node of its replica set that was
+// not asked about it in this part yet (asked), emitting an item when it is full. Slots naming a
+// node outside the run's list are counted in unknownSlots: they are not asked, and count as not
 // answered.
-func (p *Planner) ask(u store.DiscoveryUser, shared sharedWallets, batches map[int64]*nodeBatch, unknownSlots *int64,
+func (p *Planner) ask(u store.DiscoveryUser, asked *askedWallets, batches map[int64]*nodeBatch, unknownSlots *int64,
 	flushWork func(*nodeBatch) error) error {
 	wallet := store.WalletKey(u.Wallet)
 	if wallet == "" {
 		return nil
 	}
-	isShared := shared.has(wallet)
+	var nodes nodeSet
 	slots := []*int64{u.Primary, u.Secondary1, u.Secondary2}
 	for i, sp := range slots {
-		if sp == nil || slices.ContainsFunc(slots[:i], func(o *int64) bool { return o != nil && *o == *sp }) {
-			continue // no slot, or the same node in an earlier slot of this user
-		}
-		b, ok := batches[*sp]
-		if !ok {
+		switch {
+		case sp == nil || slices.ContainsFunc(slots[:i], func(o *int64) bool { return o != nil && *o == *sp }):
+			// no slot, or the same node in an earlier slot of this user
+		case batches[*sp] == nil:
 			*unknownSlots++
-			continue
+		default:
+			nodes.add(*sp)
 		}
-		if isShared {
-			if _, done := b.asked[wallet]; done {
-				continue
-			}
-			b.asked[wallet] = struct{}{}
-		}
+	}
+	nodes = asked.give(wallet, nodes)
+	for _, sp := range nodes.sp[:nodes.n] {
+		b := batches[sp]
 		b.wallets = append(b.wallets, wallet)
 		if len(b.wallets) >= p.opts.WorkBatchSize {
 			if err := flushWork(b); err != nil {

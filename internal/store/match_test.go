@@ -6,6 +6,28 @@ import (
 	"testing"
 )
 
+// TestWalletKey: the form in which the planner asks about a wallet and a part's build matches the
+// answers: spaces trimmed (only spaces, as btrim does), lower-cased, Unicode included.
+func TestWalletKey(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"0xabc", "0xabc"},
+		{"0xAbC", "0xabc"},
+		{"  0XDEF ", "0xdef"},
+		{"", ""},
+		{"   ", ""},
+		{"\t0xA", "\t0xa"},
+		{" ÜNÏ cöDÉ ", "ünï cödé"},
+		{"0x[AZ]@`{", "0x[az]@`{"}, // the bytes around A-Z stay
+	} {
+		if got := WalletKey(&c.in); got != c.want {
+			t.Errorf("WalletKey(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := WalletKey(nil); got != "" {
+		t.Errorf("WalletKey(nil) = %q, want \"\"", got)
+	}
+}
+
 // TestPartMatchSharedKey: wallets that share their first 8 bytes share a chain, and each answer
 // goes to the users of its own wallet only; users who share a wallet both get it.
 func TestPartMatchSharedKey(t *testing.T) {
