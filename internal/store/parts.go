@@ -430,9 +430,19 @@ func arrayElements(b []byte) ([][]byte, error) {
 }
 
 // binaryBigints checks that the first n columns of rows are bigints in their binary form, which
-// int8Value reads (pgx asks for the binary form of every type it knows).
+// int8Value reads (pgx asks for the binary form of every type it knows). A query that failed
+// (pgx may report the error through rows rather than from Query) has no columns: its error is
+// returned.
 func binaryBigints(rows pgx.Rows, n int) error {
-	for _, f := range rows.FieldDescriptions()[:n] {
+	fields := rows.FieldDescriptions()
+	if len(fields) < n {
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%d columns, want at least %d", len(fields), n)
+	}
+	for _, f := range fields[:n] {
 		if f.Format != pgx.BinaryFormatCode || f.DataTypeOID != pgtype.Int8OID {
 			return fmt.Errorf("column %s: want a binary bigint, got format %d of type %d", f.Name, f.Format, f.DataTypeOID)
 		}
