@@ -6,8 +6,18 @@ import (
 )
 
 // TestAskedWallets works a part's asks out by hand: a wallet is asked of each node once in the
-// part, whichever of its users names the node first, and again in the next part.
+// part, whichever of its users names the node first, and again in the next part. The same asks
+// are made again with every wallet's hash equal, so that every wallet is found along one chain.
 func TestAskedWallets(t *testing.T) {
+	t.Run("hashed", func(t *testing.T) { testAskedWallets(t, newAskedWallets()) })
+	t.Run("one hash", func(t *testing.T) {
+		a := newAskedWallets()
+		a.hash = func(string) uint64 { return 7 }
+		testAskedWallets(t, a)
+	})
+}
+
+func testAskedWallets(t *testing.T, a *askedWallets) {
 	set := func(sp ...int64) nodeSet {
 		var s nodeSet
 		for _, n := range sp {
@@ -15,7 +25,6 @@ func TestAskedWallets(t *testing.T) {
 		}
 		return s
 	}
-	a := newAskedWallets()
 	for i, c := range []struct {
 		wallet string
 		nodes  nodeSet
